@@ -1,0 +1,233 @@
+// The `bcr` sparsity dialect, in IRDL.
+//
+// One file serves every consumer: bcr_mlir (torch_mlir's `irdl.load_dialects`), `bcr-opt`, and
+// `iree-opt --irdl-file=dialect/bcr.irdl.mlir`. IRDL checks the structure (operand counts, attribute
+// kinds, parameter kinds); the semantic rules it cannot express (a block fits its matrix, counts stay
+// within their block, packed sizes agree) are checked by bcr_mlir.dialect.verify, which bcr-opt runs
+// after parsing and after every pass.
+//
+// Ops and attributes print in generic form: "bcr.sparse_conv2d"(...) {layout = #bcr.bcr_layout<...>}.
+//
+// Weight matrices. Every layout describes a 2-D weight matrix W[rows, cols]:
+//   conv2d  W[Cout, Cin*KH*KW]        (PyTorch's weight flattened in its own order)
+//   conv3d  W[Cout, Cin*KD*KH*KW]
+//   matmul  W[N, K]                    (y = x W^T, as nn.Linear and the RNN gate matrices)
+irdl.dialect @bcr {
+
+  // ---- Layouts ---------------------------------------------------------------------------------
+
+  // GRIM's block-based column-row sparsity. W is cut into blocks of block[0] x block[1] (the last
+  // block-row/column may be ragged); inside block (i, j), whole rows and whole columns are pruned.
+  //   shape      = array<i64: rows, cols>          the weight matrix
+  //   block      = array<i64: block_rows, block_cols>
+  //   kept_rows  = array<i64: ...>  rows kept in each block, row-major over the block grid
+  //   kept_cols  = array<i64: ...>  columns kept in each block, row-major over the block grid
+  irdl.attribute @bcr_layout {
+    %shape = irdl.base "#builtin.dense_array"
+    %block = irdl.base "#builtin.dense_array"
+    %kept_rows = irdl.base "#builtin.dense_array"
+    %kept_cols = irdl.base "#builtin.dense_array"
+    irdl.parameters(shape: %shape, block: %block, kept_rows: %kept_rows, kept_cols: %kept_cols)
+  }
+
+  // PatDNN's kernel patterns plus connectivity pruning, for KH x KW kernels.
+  //   shape         = array<i64: Cout, Cin>
+  //   kernel        = array<i64: KH, KW>
+  //   patterns      = array<i64: ...>  the pattern set, each a bitmask over the KH*KW positions
+  //                                    (bit kh*KW+kw); every kept kernel uses one of them
+  //   kept_kernels  = the number of (out, in) kernels that survive connectivity pruning
+  irdl.attribute @pattern_layout {
+    %shape = irdl.base "#builtin.dense_array"
+    %kernel = irdl.base "#builtin.dense_array"
+    %patterns = irdl.base "#builtin.dense_array"
+    %kept = irdl.base "#builtin.integer"
+    irdl.parameters(shape: %shape, kernel: %kernel, patterns: %patterns, kept_kernels: %kept)
+  }
+
+  // Kernel-group sparsity (RT3D's KGS) and SparseByteNN's per-operator group sparsity. Output
+  // channels are cut into groups of group[0], input channels into groups of group[1]; inside each
+  // group every kernel keeps the same positions (for 1x1 convs and matmuls a "position" is the
+  // input channel itself, so the group shares its input-channel positions).
+  //   shape          = array<i64: Cout, Cin>
+  //   kernel         = array<i64: ...>  kernel extent (KD, KH, KW), (KH, KW) or () for matmul
+  //   group          = array<i64: gM, gN>
+  //   kept_positions = array<i64: ...>  kept positions per group, row-major over the group grid
+  irdl.attribute @group_layout {
+    %shape = irdl.base "#builtin.dense_array"
+    %kernel = irdl.base "#builtin.dense_array"
+    %group = irdl.base "#builtin.dense_array"
+    %kept = irdl.base "#builtin.dense_array"
+    irdl.parameters(shape: %shape, kernel: %kernel, group: %group, kept_positions: %kept)
+  }
+
+  // Zeros without exploitable structure. Recorded for the report; such layers stay dense.
+  irdl.attribute @unstructured_layout {
+    %shape = irdl.base "#builtin.dense_array"
+    %nnz = irdl.base "#builtin.integer"
+    irdl.parameters(shape: %shape, nnz: %nnz)
+  }
+
+  // The code-generation schedule bcr-tune picks for one layer.
+  //   vector_width   lanes per vector register
+  //   block_rows     output rows (channels) whose accumulators share one input load
+  //   tile           output tile per workgroup, array<i64: rows_of_output, cols_of_output>
+  //   unroll         unroll factor of the reduction loop
+  //   vector_axis    0: lanes run along output positions; 1: lanes run along output channels
+  irdl.attribute @schedule {
+    %vw = irdl.base "#builtin.integer"
+    %br = irdl.base "#builtin.integer"
+    %tile = irdl.base "#builtin.dense_array"
+    %unroll = irdl.base "#builtin.integer"
+    %axis = irdl.base "#builtin.integer"
+    irdl.parameters(vector_width: %vw, block_rows: %br, tile: %tile, unroll: %unroll, vector_axis: %axis)
+  }
+
+  // ---- Sparse contractions over a dense weight with a claimed layout ----------------------------
+  // The weight still holds its zeros; `layout` says where they are. Produced by
+  // bcr-raise-sparse-layers, consumed by bcr-compress-weights.
+
+  // y = act(conv2d(input, weight) + bias). `input` is already padded (NCHW); strides and dilations
+  // follow linalg.conv_2d_nchw_fchw.
+  irdl.operation @sparse_conv2d {
+    %input = irdl.base "!builtin.tensor"
+    %weight = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_pattern = irdl.base @bcr::@pattern_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_pattern, %is_group)
+    %strides = irdl.base "#builtin.dense_array"
+    %dilations = irdl.base "#builtin.dense_array"
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, weight: %weight, bias: %bias)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
+                     "activation" = %act, "layer" = %name}
+  }
+
+  // y = act(conv3d(input, weight) + bias), NCDHW, input already padded.
+  irdl.operation @sparse_conv3d {
+    %input = irdl.base "!builtin.tensor"
+    %weight = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %strides = irdl.base "#builtin.dense_array"
+    %dilations = irdl.base "#builtin.dense_array"
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, weight: %weight, bias: %bias)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
+                     "activation" = %act, "layer" = %name}
+  }
+
+  // y[M, N] = act(input[M, K] * weight[N, K]^T + bias[N]): nn.Linear and the RNN gate matmuls.
+  irdl.operation @sparse_matmul {
+    %input = irdl.base "!builtin.tensor"
+    %weight = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, weight: %weight, bias: %bias)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "activation" = %act, "layer" = %name}
+  }
+
+  // ---- The same contractions over compact storage ------------------------------------------------
+  // Produced by bcr-compress-weights. Every layout packs into the same three tensors (IRDL binds all
+  // operands of a variadic to one type, so the slots are fixed and named):
+  //   offsets  i32  a pointer array: where each block-row (BCR), filter (pattern) or group (KGS)
+  //                 starts in `indices`
+  //   indices  i32  the kept columns (BCR), kernel positions (pattern) or group positions (KGS)
+  //   values   f32/f16  the kept weights, in the order the kernel reads them
+  // For bcr_layout: values[j, r] = W[b*BR + r, indices[j]] for offsets[b] <= j < offsets[b+1].
+  // The exact contract of every layout lives in bcr_mlir/storage.py.
+  irdl.operation @packed_conv2d {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_pattern = irdl.base @bcr::@pattern_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_pattern, %is_group)
+    %strides = irdl.base "#builtin.dense_array"
+    %dilations = irdl.base "#builtin.dense_array"
+    %kernel = irdl.base "#builtin.dense_array"
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
+                     "kernel" = %kernel, "activation" = %act, "layer" = %name}
+  }
+
+  irdl.operation @packed_conv3d {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %strides = irdl.base "#builtin.dense_array"
+    %dilations = irdl.base "#builtin.dense_array"
+    %kernel = irdl.base "#builtin.dense_array"
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
+                     "kernel" = %kernel, "activation" = %act, "layer" = %name}
+  }
+
+  irdl.operation @packed_matmul {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "activation" = %act, "layer" = %name}
+  }
+
+  // ---- A generated kernel launch ------------------------------------------------------------------
+  // Produced by bcr-lower-to-kernels. `kernel` names a func.func in the module that takes the three
+  // workgroup ids (index), then one memref per operand, then the output memref; `workgroups` is the
+  // grid. The IREE hand-off wraps that function into a stream.executable and this op into a
+  // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel.
+  irdl.operation @dispatch {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %kernel = irdl.base "#builtin.symbol_ref"
+    %count = irdl.base "#builtin.dense_array"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.results(output: %out)
+    irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
+  }
+}

@@ -1,0 +1,205 @@
+"""Built-in models: the demo network and the benchmark models of the papers, as plain torch.nn.
+
+Every builder takes `scale` so that tests can use the same topology at a small size (arm64 under
+qemu is ~250x slower than the host). `get(name)` returns `(model, example_input)` in eval mode with a
+fixed seed.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def _width(channels: int, scale: float) -> int:
+    return max(4, int(round(channels * scale)))
+
+
+class DemoNet(nn.Module):
+    """The `make demo` network: Linear and 3x3 Conv2d layers, stride 1 and 2, with padding."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
+        self.conv4 = nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(4 * width, 256)
+        self.fc2 = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.conv3(x))
+        x = torch.relu(self.conv4(x))
+        x = torch.flatten(self.pool(x), 1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+class VGG16(nn.Module):
+    """VGG-16 with batch norm, at CIFAR-10 size (3x32x32)."""
+
+    def __init__(self, num_classes: int = 10, scale: float = 1.0):
+        super().__init__()
+        layers, channels = [], 3
+        for v in VGG16_CONFIG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                width = _width(v, scale)
+                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                channels = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + identity)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, num_classes: int = 1000, scale: float = 1.0):
+        super().__init__()
+        c = _width(64, scale)
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                                  nn.MaxPool2d(3, 2, 1))
+        blocks = []
+        for width, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            width = _width(width, scale)
+            blocks += [BasicBlock(c, width, stride), BasicBlock(width, width, 1)]
+            c = width
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = self.layers(self.stem(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        hidden = cin * expand
+        self.use_residual = stride == 1 and cin == cout
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+                   nn.ReLU6(inplace=True), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    CONFIG = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+    def __init__(self, num_classes: int = 1000, scale: float = 1.0):
+        super().__init__()
+        c = _width(32, scale)
+        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU6(inplace=True)]
+        for expand, width, repeats, stride in self.CONFIG:
+            width = _width(width, scale)
+            for i in range(repeats):
+                layers.append(InvertedResidual(c, width, stride if i == 0 else 1, expand))
+                c = width
+        last = _width(1280, scale)
+        layers += [nn.Conv2d(c, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(last, num_classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class GRUNet(nn.Module):
+    """A stacked GRU with a linear read-out per step (TIMIT size: 153 features, 2x1024, 61 classes)."""
+
+    def __init__(self, features: int = 153, hidden: int = 1024, layers: int = 2, classes: int = 61):
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, layers, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        y, _ = self.gru(x)
+        return self.fc(y)
+
+
+class LSTMNet(nn.Module):
+    def __init__(self, features: int = 64, hidden: int = 128, layers: int = 1, classes: int = 10):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, layers, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.fc(y[:, -1])
+
+
+class C3D(nn.Module):
+    """A small C3D for 8-frame clips (3x8x56x56): four 3x3x3 conv3d stages."""
+
+    def __init__(self, num_classes: int = 101, scale: float = 1.0):
+        super().__init__()
+        widths = [_width(w, scale) for w in (32, 64, 128, 256)]
+        layers: list[nn.Module] = []
+        c = 3
+        for i, w in enumerate(widths):
+            layers += [nn.Conv3d(c, w, 3, padding=1), nn.ReLU(inplace=True)]
+            layers.append(nn.MaxPool3d((1, 2, 2)) if i == 0 else nn.MaxPool3d(2))
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def get(name: str, small: bool = False) -> tuple[nn.Module, torch.Tensor]:
+    """(model, example input) for a model name. `small=True` gives a reduced size for emulated targets."""
+    torch.manual_seed(0)
+    if name == "demo":
+        model, x = DemoNet(width=8 if small else 32), torch.randn(1, 3, 16 if small else 32, 16 if small else 32)
+    elif name == "vgg16":
+        model, x = VGG16(scale=0.125 if small else 1.0), torch.randn(1, 3, 32, 32)
+    elif name == "resnet18":
+        model, x = ResNet18(scale=0.125 if small else 1.0), torch.randn(1, 3, 32 if small else 224, 32 if small else 224)
+    elif name == "mobilenetv2":
+        model, x = MobileNetV2(scale=0.25 if small else 1.0), torch.randn(1, 3, 32 if small else 224, 32 if small else 224)
+    elif name == "gru":
+        model = GRUNet(16, 32, 2, 8) if small else GRUNet()
+        x = torch.randn(1, 4 if small else 100, 16 if small else 153)
+    elif name == "lstm":
+        model, x = LSTMNet(), torch.randn(1, 8, 64)
+    elif name == "c3d":
+        model = C3D(scale=0.125 if small else 1.0)
+        x = torch.randn(1, 3, 4 if small else 8, 16 if small else 56, 16 if small else 56)
+    else:
+        raise KeyError(f"unknown model '{name}'; choose one of {', '.join(NAMES)}")
+    return model.eval(), x
+
+
+NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d"]
