@@ -1,0 +1,259 @@
+"""Hand-off to IREE: module text with custom dispatches, iree-compile flags per target, and the runtimes.
+
+The bcr pipeline runs in upstream MLIR (torch_mlir's bindings); IREE's Python context has no irdl. So
+the hand-off is textual: every generated kernel function becomes a `stream.executable` (an export
+with a static workgroup count, and an entry function that turns `!stream.binding`s into memrefs and
+workgroup ids into the kernel's leading arguments), and every `bcr.dispatch` becomes a
+`flow.dispatch` of it. Everything else is left for IREE to compile as usual.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import int_array, walk
+from bcr_mlir.errors import BcrError, TargetError
+from bcr_mlir.targets import Target
+
+# IREE's best CPU flags (shared/BENCHMARKS.md); dense baselines and the dense parts of sparse models use them.
+TUNED_CPU_FLAGS = ["--iree-opt-level=O3", "--iree-global-opt-use-im2col-for-convs", "--iree-opt-data-tiling",
+                   "--iree-llvmcpu-enable-ukernels=all"]
+DISPATCH_STUB = "__bcr_dispatch_"
+
+
+def tool(name: str) -> str:
+    from iree.compiler.tools import binaries
+    return binaries.find_tool(name)
+
+
+def runtime_tool(name: str) -> str:
+    from iree.runtime import _binding  # noqa: F401  (ensures the package is importable)
+    import iree.runtime as rt
+    path = Path(rt.__file__).parent / "_runtime_libs" / name
+    if not path.exists():
+        raise TargetError(f"IREE runtime tool {name} not found", "reinstall iree-base-runtime==3.13.0")
+    return str(path)
+
+
+def compile_flags(target: Target, dense_flags: str = "tuned") -> list[str]:
+    """iree-compile flags for a target. `dense_flags` is 'tuned' (IREE's best CPU flags) or 'default'."""
+    if target.name == "vulkan":
+        return ["--iree-hal-target-device=vulkan", f"--iree-vulkan-target={target.vulkan_target}"]
+    flags = ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu"]
+    if target.name == "x86-host":
+        flags.append("--iree-llvmcpu-target-cpu=host")
+    else:
+        flags.append(f"--iree-llvmcpu-target-triple={target.triple}")
+        if target.cpu:
+            flags.append(f"--iree-llvmcpu-target-cpu={target.cpu}")
+        flags.append("--iree-llvmcpu-target-cpu-features=" + ",".join(f"+{f}" for f in target.features))
+    if dense_flags == "tuned":
+        flags += TUNED_CPU_FLAGS
+    return flags
+
+
+# ---- The textual hand-off ------------------------------------------------------------------------
+
+def _memref_types(function: ir.Operation) -> list[str]:
+    function_type = ir.FunctionType(ir.TypeAttr(function.attributes["function_type"]).value)
+    return [str(t) for t in function_type.inputs[3:]]
+
+
+def _executable_text(kernel: str, body: str, memrefs: list[str], grid: tuple[int, int, int]) -> str:
+    bindings = ", ".join(f"%b{i}: !stream.binding" for i in range(len(memrefs)))
+    subspans = "\n".join(f"        %m{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> {t}"
+                         for i, t in enumerate(memrefs))
+    operands = ", ".join(f"%m{i}" for i in range(len(memrefs)))
+    types = ", ".join(["index"] * 3 + memrefs)
+    body = re.sub(rf"@{kernel}\b", f"@{kernel}_body", body, count=1)
+    return f"""  stream.executable private @{kernel}_ex {{
+    stream.executable.export public @{kernel} workgroups() -> (index, index, index) {{
+      %x = arith.constant {grid[0]} : index
+      %y = arith.constant {grid[1]} : index
+      %z = arith.constant {grid[2]} : index
+      stream.return %x, %y, %z : index, index, index
+    }}
+    builtin.module {{
+{body}
+      func.func @{kernel}({bindings}) {{
+        %c0 = arith.constant 0 : index
+{subspans}
+        %w0 = stream.dispatch.workgroup.id[0] : index
+        %w1 = stream.dispatch.workgroup.id[1] : index
+        %w2 = stream.dispatch.workgroup.id[2] : index
+        func.call @{kernel}_body(%w0, %w1, %w2, {operands}) : ({types}) -> ()
+        return
+      }}
+    }}
+  }}"""
+
+
+def to_iree_text(module: ir.Module) -> str:
+    """The module as IREE input text: kernels wrapped in stream.executables, bcr.dispatch -> flow.dispatch.
+
+    Consumes `module` (it is rewritten in place).
+    """
+    functions = {ir.StringAttr(op.attributes["sym_name"]).value: op.operation
+                 for op in module.body.operations if op.operation.name == "func.func"}
+    executables, declared = [], set()
+    for op in list(walk(module)):
+        if op.name != "bcr.dispatch":
+            continue
+        kernel = ir.FlatSymbolRefAttr(op.attributes["kernel"]).value
+        if kernel not in declared:
+            function = functions[kernel]
+            executables.append(_executable_text(kernel, str(function), _memref_types(function),
+                                                tuple(int_array(op, "workgroups"))))
+            declared.add(kernel)
+            with ir.InsertionPoint(module.body), op.location:
+                stub_type = ir.FunctionType.get([v.type for v in op.operands], [op.result.type])
+                ir.func.FuncOp(f"{DISPATCH_STUB}{kernel}", stub_type, visibility="private")
+        with ir.InsertionPoint(op), op.location:
+            result = ir.func.CallOp([op.result.type], ir.FlatSymbolRefAttr.get(f"{DISPATCH_STUB}{kernel}"),
+                                    list(op.operands)).result
+        op.result.replace_all_uses_with(result)
+        op.erase()
+    for kernel in declared:
+        functions[kernel].erase()
+    for name in ("bcr.sparsity",):
+        if name in module.operation.attributes:
+            del module.operation.attributes[name]
+    text = module.operation.get_asm(enable_debug_info=False)
+    text = re.sub(rf"\bcall @{DISPATCH_STUB}([\w$.-]+)\(", lambda m: f"flow.dispatch @{m.group(1)}_ex::@{m.group(1)}(", text)
+    text = re.sub(rf"^\s*func\.func private @{DISPATCH_STUB}[^\n]*\n", "", text, flags=re.M)
+    if executables:
+        start = re.search(r"^module( attributes \{.*\})? \{\n", text, flags=re.M)
+        if start is None:
+            raise BcrError("internal error: cannot find the module body in the printed IR")
+        text = text[:start.end()] + "\n".join(executables) + "\n" + text[start.end():]
+    return text
+
+
+def compile_text(text: str, target: Target, output: Path, dense_flags: str = "tuned",
+                 extra_flags: list[str] | None = None, keep: Path | None = None) -> list[str]:
+    """Runs iree-compile on module text; returns the command. Errors become one-line BcrErrors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(keep) if keep else Path(tmp) / "input.mlir"
+        source.write_text(text)
+        command = [tool("iree-compile"), str(source), "-o", str(output)] + compile_flags(target, dense_flags) + \
+            list(extra_flags or [])
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip()[:300])
+            saved = Path(tempfile.mkdtemp(prefix="bcr-iree-")) / "input.mlir"
+            saved.write_text(text)
+            raise BcrError(f"iree-compile failed for {target.name}: {first.strip()[:400]}",
+                           f"reproduce with: {' '.join(command[:1] + [str(saved)] + command[2:])}")
+        return command
+
+
+# ---- Running modules -----------------------------------------------------------------------------
+
+def _to_host(array, device_name: str) -> np.ndarray:
+    """DeviceArray -> numpy. On Vulkan, iree-base-runtime 3.13's to_host() fails (it imports unaligned
+    host memory), so the result is copied into a mappable host-local staging buffer instead."""
+    if device_name != "vulkan":
+        return np.array(array.to_host())
+    from iree.runtime import BufferUsage, HalFence, MemoryType
+    view = array._buffer_view
+    device = array._device
+    source = view.get_buffer()
+    staging = device.allocator.allocate_buffer(
+        memory_type=int(MemoryType.HOST_LOCAL | MemoryType.DEVICE_VISIBLE),
+        allowed_usage=int(BufferUsage.TRANSFER_TARGET | BufferUsage.MAPPING_SCOPED),
+        allocation_size=source.byte_length())
+    semaphore = device.create_semaphore(0)
+    device.queue_copy(source, staging, wait_semaphores=HalFence.create_at(semaphore, 0),
+                      signal_semaphores=HalFence.create_at(semaphore, 1))
+    HalFence.create_at(semaphore, 1).wait()
+    return np.array(staging.map().asarray(view.shape, array._get_raw_dtype()))
+
+
+@dataclass
+class InProcessRunner:
+    """Runs a vmfb with the IREE Python runtime (x86 `local-task`, or `vulkan`)."""
+
+    vmfb: bytes
+    driver: str
+
+    def __post_init__(self):
+        import iree.runtime as rt
+        try:
+            self.config = rt.Config(self.driver)
+        except Exception as exc:
+            fix = "install mesa-vulkan-drivers and libvulkan1 (make setup does)" if self.driver == "vulkan" else None
+            raise TargetError(f"cannot create the IREE '{self.driver}' device: {str(exc).splitlines()[0][:200]}", fix) from None
+        self.context = rt.SystemContext(config=self.config)
+        self.context.add_vm_module(rt.VmModule.copy_buffer(self.config.vm_instance, self.vmfb))
+        self.function = self.context.modules.module["main"]
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        results = self.function(*inputs)
+        if not isinstance(results, (tuple, list)):
+            results = [results]
+        return [_to_host(r, self.driver) for r in results]
+
+
+@dataclass
+class ToolRunner:
+    """Runs a vmfb with iree-run-module: the aarch64 build under qemu-user, or a host build."""
+
+    vmfb_path: Path
+    prefix: list[str]
+    device: str
+    results: int
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory() as tmp:
+            args = list(self.prefix) + [f"--device={self.device}", f"--module={self.vmfb_path}", "--function=main"]
+            for i, x in enumerate(inputs):
+                np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
+                args.append(f"--input=@{tmp}/in{i}.npy")
+            args += [f"--output=@{tmp}/out{i}.npy" for i in range(self.results)]
+            result = subprocess.run(args, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BcrError(f"iree-run-module failed: {result.stderr.strip()[-400:]}",
+                               f"rerun by hand: {' '.join(args)}")
+            return [np.load(f"{tmp}/out{i}.npy") for i in range(self.results)]
+
+
+def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20,
+              prefix: list[str] | None = None, device: str | None = None) -> float:
+    """Median seconds per call of @main, measured by iree-benchmark-module (after its warm-up)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        device = device or ("local-sync" if threads == 1 else "local-task")
+        args = (prefix or [runtime_tool("iree-benchmark-module")]) + [
+            f"--module={vmfb_path}", "--function=main", f"--device={device}",
+            f"--benchmark_repetitions={repeats}", "--benchmark_format=json", "--benchmark_min_warmup_time=0.1"]
+        if device == "local-task":
+            args.append(f"--task_topology_max_group_count={threads}")
+        for i, x in enumerate(inputs):
+            np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
+            args.append(f"--input=@{tmp}/in{i}.npy")
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BcrError(f"iree-benchmark-module failed: {result.stderr.strip()[-300:]}")
+        report = json.loads(result.stdout)
+        times = [b["real_time"] for b in report["benchmarks"] if b.get("run_type") == "iteration"]
+        unit = report["benchmarks"][0].get("time_unit", "ms")
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+        return float(np.median(times)) * scale
+
+
+def runner_for(target: Target, vmfb: bytes, vmfb_path: Path | None, results: int):
+    if target.name == "x86-host":
+        return InProcessRunner(vmfb, "local-task")
+    if target.name == "vulkan":
+        return InProcessRunner(vmfb, "vulkan")
+    from bcr_mlir.backends import aarch64_tools
+    if vmfb_path is None:
+        raise BcrError("internal error: arm64 modules run from a file")
+    return ToolRunner(vmfb_path, aarch64_tools.command_prefix("iree-run-module"), "local-sync", results)
+

@@ -1,0 +1,450 @@
+"""The `bcr` dialect from Python: loading dialect/bcr.irdl.mlir, typed layouts, and the semantic verifier.
+
+IRDL checks structure only (operand counts, attribute kinds). `verify()` adds the rules IRDL cannot
+express: a layout fits its weight, counts stay inside their block, packed sizes agree, indices are in
+range, and claimed zeros are really zero. bcr-opt runs it after parsing and after every pass.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.errors import BcrError
+
+ACTIVATIONS = ("none", "relu", "relu6")
+
+
+def dialect_path() -> Path:
+    """dialect/bcr.irdl.mlir: from $BCR_DIALECT, the source tree, or the installed package."""
+    if os.environ.get("BCR_DIALECT"):
+        return Path(os.environ["BCR_DIALECT"])
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent.parent / "dialect" / "bcr.irdl.mlir", here / "dialect_files" / "bcr.irdl.mlir"):
+        if candidate.is_file():
+            return candidate
+    raise BcrError("cannot find the bcr dialect definition bcr.irdl.mlir",
+                   "reinstall bcr-mlir, or point BCR_DIALECT at dialect/bcr.irdl.mlir")
+
+
+def new_context() -> ir.Context:
+    """An MLIR context with every upstream dialect and the `bcr` dialect registered."""
+    context = ir.Context()
+    with context, ir.Location.unknown():
+        definition = ir.Module.parse(dialect_path().read_text())
+        ir.irdl.load_dialects(definition)
+    return context
+
+
+# ---- Layouts ----------------------------------------------------------------------------------------
+
+_ARRAY = re.compile(r"array<i64(?::\s*([^>]*))?>|(-?\d+)\s*:\s*i64")
+
+
+def _parse_params(text: str, mnemonic: str) -> list:
+    body = text.strip()
+    prefix = f"#bcr.{mnemonic}<"
+    if not body.startswith(prefix):
+        raise ValueError(f"not a #bcr.{mnemonic}: {text}")
+    params = []
+    for array, integer in _ARRAY.findall(body[len(prefix):-1]):
+        if integer:
+            params.append(int(integer))
+        else:
+            params.append(tuple(int(v) for v in array.split(",")) if array.strip() else ())
+    return params
+
+
+def _array(values) -> str:
+    values = [int(v) for v in values]
+    return f"array<i64: {', '.join(map(str, values))}>" if values else "array<i64>"
+
+
+def _blocks(extent: int, size: int) -> list[int]:
+    """Sizes of the blocks that tile `extent` with `size`; the last one may be ragged."""
+    return [min(size, extent - start) for start in range(0, extent, size)]
+
+
+@dataclass(frozen=True)
+class BcrLayout:
+    """Block-based column-row sparsity of a weight matrix (see dialect/bcr.irdl.mlir)."""
+
+    shape: tuple[int, int]
+    block: tuple[int, int]
+    kept_rows: tuple[int, ...]
+    kept_cols: tuple[int, ...]
+    mnemonic = "bcr_layout"
+    scheme = "bcr"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return math.ceil(self.shape[0] / self.block[0]), math.ceil(self.shape[1] / self.block[1])
+
+    @property
+    def nnz(self) -> int:
+        return sum(r * c for r, c in zip(self.kept_rows, self.kept_cols))
+
+    @property
+    def rate(self) -> float:
+        return self.shape[0] * self.shape[1] / max(self.nnz, 1)
+
+    def describe(self) -> str:
+        return f"bcr {self.block[0]}x{self.block[1]}"
+
+    def problems(self) -> list[str]:
+        out = []
+        if len(self.shape) != 2 or len(self.block) != 2:
+            return [f"shape and block must each have 2 entries, got shape {list(self.shape)} and block {list(self.block)}"]
+        if min(self.shape) <= 0 or min(self.block) <= 0:
+            return [f"shape {list(self.shape)} and block {list(self.block)} must be positive"]
+        if self.block[0] > self.shape[0] or self.block[1] > self.shape[1]:
+            out.append(f"block {self.block[0]}x{self.block[1]} is larger than the {self.shape[0]}x{self.shape[1]} weight matrix")
+        blocks = self.grid[0] * self.grid[1]
+        for label, counts in (("kept_rows", self.kept_rows), ("kept_cols", self.kept_cols)):
+            if len(counts) != blocks:
+                out.append(f"{label} has {len(counts)} entries but the {self.grid[0]}x{self.grid[1]} block grid has {blocks}")
+        if out:
+            return out
+        heights, widths = _blocks(self.shape[0], self.block[0]), _blocks(self.shape[1], self.block[1])
+        for index, (rows, cols) in enumerate(zip(self.kept_rows, self.kept_cols)):
+            i, j = divmod(index, self.grid[1])
+            if not 0 <= rows <= heights[i]:
+                out.append(f"block ({i}, {j}) keeps {rows} rows but has {heights[i]}")
+            if not 0 <= cols <= widths[j]:
+                out.append(f"block ({i}, {j}) keeps {cols} columns but has {widths[j]}")
+            if len(out) > 3:
+                break
+        return out
+
+    def to_text(self) -> str:
+        return (f"#bcr.bcr_layout<{_array(self.shape)}, {_array(self.block)}, "
+                f"{_array(self.kept_rows)}, {_array(self.kept_cols)}>")
+
+    @classmethod
+    def from_params(cls, params):
+        shape, block, rows, cols = params
+        return cls(tuple(shape), tuple(block), tuple(rows), tuple(cols))
+
+    @classmethod
+    def of_matrix(cls, matrix: np.ndarray, block: tuple[int, int]) -> "BcrLayout":
+        """The tightest BCR layout covering the nonzeros of `matrix` with the given block shape."""
+        rows, cols = matrix.shape
+        br, bc = block
+        nonzero = matrix != 0
+        kept_rows, kept_cols = [], []
+        for i in range(0, rows, br):
+            for j in range(0, cols, bc):
+                tile = nonzero[i:i + br, j:j + bc]
+                kept_rows.append(int(tile.any(axis=1).sum()))
+                kept_cols.append(int(tile.any(axis=0).sum()))
+        return cls((rows, cols), (br, bc), tuple(kept_rows), tuple(kept_cols))
+
+    def zero_violations(self, matrix: np.ndarray) -> str | None:
+        """None when `matrix` has the claimed structure; otherwise where it breaks it."""
+        actual = BcrLayout.of_matrix(matrix, self.block)
+        for index, (r, c, rr, cc) in enumerate(zip(self.kept_rows, self.kept_cols, actual.kept_rows, actual.kept_cols)):
+            if rr > r or cc > c:
+                i, j = divmod(index, self.grid[1])
+                return (f"block ({i}, {j}) has nonzeros in {rr} rows and {cc} columns, "
+                        f"but the layout claims at most {r} rows and {c} columns")
+        return None
+
+
+@dataclass(frozen=True)
+class PatternLayout:
+    """PatDNN kernel patterns plus connectivity pruning."""
+
+    shape: tuple[int, int]
+    kernel: tuple[int, int]
+    patterns: tuple[int, ...]
+    kept_kernels: int
+    mnemonic = "pattern_layout"
+    scheme = "pattern"
+
+    @property
+    def nnz(self) -> int:
+        entries = {bin(p).count("1") for p in self.patterns}
+        return self.kept_kernels * (max(entries) if entries else 0)
+
+    @property
+    def rate(self) -> float:
+        return self.shape[0] * self.shape[1] * self.kernel[0] * self.kernel[1] / max(self.nnz, 1)
+
+    def describe(self) -> str:
+        return f"pattern {len(self.patterns)}x{self.kernel[0]}x{self.kernel[1]}"
+
+    def problems(self) -> list[str]:
+        out = []
+        positions = self.kernel[0] * self.kernel[1] if len(self.kernel) == 2 else 0
+        if len(self.shape) != 2 or len(self.kernel) != 2 or min(self.shape + self.kernel) <= 0:
+            return [f"shape {list(self.shape)} and kernel {list(self.kernel)} must each be 2 positive sizes"]
+        if not self.patterns:
+            out.append("the pattern set is empty")
+        for p in self.patterns:
+            if p <= 0 or p >= (1 << positions):
+                out.append(f"pattern {p} does not fit a {self.kernel[0]}x{self.kernel[1]} kernel (bits 0..{positions - 1})")
+        if not 0 <= self.kept_kernels <= self.shape[0] * self.shape[1]:
+            out.append(f"kept_kernels {self.kept_kernels} is outside 0..{self.shape[0] * self.shape[1]}")
+        return out
+
+    def to_text(self) -> str:
+        return (f"#bcr.pattern_layout<{_array(self.shape)}, {_array(self.kernel)}, "
+                f"{_array(self.patterns)}, {self.kept_kernels} : i64>")
+
+    @classmethod
+    def from_params(cls, params):
+        shape, kernel, patterns, kept = params
+        return cls(tuple(shape), tuple(kernel), tuple(patterns), int(kept))
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """Kernel-group sparsity (RT3D KGS) and per-operator group sparsity (SparseByteNN)."""
+
+    shape: tuple[int, int]
+    kernel: tuple[int, ...]
+    group: tuple[int, int]
+    kept_positions: tuple[int, ...]
+    mnemonic = "group_layout"
+    scheme = "group"
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return math.ceil(self.shape[0] / self.group[0]), math.ceil(self.shape[1] / self.group[1])
+
+    @property
+    def positions(self) -> int:
+        return int(np.prod(self.kernel)) if self.kernel else self.group[1]
+
+    @property
+    def nnz(self) -> int:
+        heights = _blocks(self.shape[0], self.group[0])
+        widths = _blocks(self.shape[1], self.group[1])
+        total = 0
+        for index, kept in enumerate(self.kept_positions):
+            i, j = divmod(index, self.grid[1])
+            total += heights[i] * kept * (widths[j] if self.kernel else 1)
+        return total
+
+    @property
+    def rate(self) -> float:
+        return self.shape[0] * self.shape[1] * (int(np.prod(self.kernel)) if self.kernel else 1) / max(self.nnz, 1)
+
+    def describe(self) -> str:
+        return f"group {self.group[0]}x{self.group[1]}"
+
+    def problems(self) -> list[str]:
+        if len(self.shape) != 2 or len(self.group) != 2 or min(self.shape + self.group) <= 0:
+            return [f"shape {list(self.shape)} and group {list(self.group)} must each be 2 positive sizes"]
+        out = []
+        blocks = self.grid[0] * self.grid[1]
+        if len(self.kept_positions) != blocks:
+            out.append(f"kept_positions has {len(self.kept_positions)} entries but the group grid has {blocks}")
+        widths = _blocks(self.shape[1], self.group[1])
+        for index, kept in enumerate(self.kept_positions[:blocks]):
+            limit = self.positions if self.kernel else widths[index % self.grid[1]]
+            if not 0 <= kept <= limit:
+                out.append(f"group {index} keeps {kept} positions but has {limit}")
+                break
+        return out
+
+    def to_text(self) -> str:
+        return (f"#bcr.group_layout<{_array(self.shape)}, {_array(self.kernel)}, {_array(self.group)}, "
+                f"{_array(self.kept_positions)}>")
+
+    @classmethod
+    def from_params(cls, params):
+        shape, kernel, group, kept = params
+        return cls(tuple(shape), tuple(kernel), tuple(group), tuple(kept))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Code-generation choices for one layer (the #bcr.schedule attribute, picked by bcr-tune)."""
+
+    vector_width: int = 8
+    block_rows: int = 8
+    tile: tuple[int, int] = (1, 0)
+    unroll: int = 1
+    vector_axis: int = 0
+    mnemonic = "schedule"
+
+    def to_text(self) -> str:
+        return (f"#bcr.schedule<{self.vector_width} : i64, {self.block_rows} : i64, {_array(self.tile)}, "
+                f"{self.unroll} : i64, {self.vector_axis} : i64>")
+
+    @classmethod
+    def from_params(cls, params):
+        vw, br, tile, unroll, axis = params
+        return cls(int(vw), int(br), tuple(tile), int(unroll), int(axis))
+
+
+LAYOUTS = {cls.mnemonic: cls for cls in (BcrLayout, PatternLayout, GroupLayout, Schedule)}
+Layout = BcrLayout | PatternLayout | GroupLayout
+
+
+def parse_attr(attr: ir.Attribute | str):
+    """A #bcr.* attribute as its dataclass."""
+    text = str(attr).strip()
+    match = re.match(r"#bcr\.(\w+)<", text)
+    if not match or match.group(1) not in LAYOUTS:
+        raise ValueError(f"not a bcr attribute: {text[:80]}")
+    cls = LAYOUTS[match.group(1)]
+    return cls.from_params(_parse_params(text, cls.mnemonic))
+
+
+def to_attr(layout) -> ir.Attribute:
+    return ir.Attribute.parse(layout.to_text())
+
+
+# ---- Ops -------------------------------------------------------------------------------------------
+
+SPARSE_OPS = ("bcr.sparse_conv2d", "bcr.sparse_conv3d", "bcr.sparse_matmul")
+PACKED_OPS = ("bcr.packed_conv2d", "bcr.packed_conv3d", "bcr.packed_matmul")
+
+
+def string_attr(op: ir.Operation, name: str, default: str = "") -> str:
+    if name not in op.attributes:
+        return default
+    return ir.StringAttr(op.attributes[name]).value
+
+
+def int_array(op: ir.Operation, name: str) -> tuple[int, ...]:
+    return tuple(ir.DenseI64ArrayAttr(op.attributes[name]))
+
+
+def shape_of(value: ir.Value) -> tuple[int, ...]:
+    return tuple(ir.RankedTensorType(value.type).shape)
+
+
+def create_op(name: str, operands, result_type, attributes: dict) -> ir.Operation:
+    """Builds a bcr op in generic form (IRDL ops have no Python builders)."""
+    attrs = {}
+    for key, value in attributes.items():
+        if isinstance(value, str):
+            value = ir.StringAttr.get(value)
+        elif isinstance(value, (tuple, list)):
+            value = ir.DenseI64ArrayAttr.get([int(v) for v in value])
+        elif hasattr(value, "to_text"):
+            value = to_attr(value)
+        attrs[key] = value
+    return ir.Operation.create(name, results=[result_type], operands=list(operands), attributes=attrs)
+
+
+@dataclass
+class Diagnostic:
+    op: str
+    layer: str
+    message: str
+    location: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        layer = f" (layer '{self.layer}')" if self.layer else ""
+        return f"{where}'{self.op}'{layer}: {self.message}"
+
+
+def _walk(op: ir.Operation):
+    for region in op.regions:
+        for block in region.blocks:
+            for child in block.operations:
+                child = child.operation
+                yield child
+                yield from _walk(child)
+
+
+def walk(module: ir.Module):
+    yield from _walk(module.operation)
+
+
+def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
+    """Semantic checks of every bcr op; empty when the module is well formed."""
+    diagnostics: list[Diagnostic] = []
+    for op in walk(module):
+        if not op.name.startswith("bcr."):
+            continue
+        layer = string_attr(op, "layer")
+
+        def problem(message: str, op=op, layer=layer):
+            diagnostics.append(Diagnostic(op.name, layer, message, str(op.location)))
+
+        activation = string_attr(op, "activation", "none")
+        if "activation" in op.attributes and activation not in ACTIVATIONS:
+            problem(f"unknown activation '{activation}'; use one of {', '.join(ACTIVATIONS)}")
+        if "layout" not in op.attributes:
+            continue
+        try:
+            layout = parse_attr(op.attributes["layout"])
+        except ValueError as exc:
+            problem(str(exc))
+            continue
+        for message in layout.problems():
+            problem(f"malformed {layout.mnemonic}: {message}")
+        if layout.problems():
+            continue
+        if op.name in SPARSE_OPS:
+            _verify_sparse(op, layout, weights, problem)
+        elif op.name in PACKED_OPS:
+            _verify_packed(op, layout, weights, problem)
+    return diagnostics
+
+
+def weight_matrix_shape(op_name: str, weight_shape: tuple[int, ...]) -> tuple[int, int]:
+    if op_name.endswith("matmul"):
+        return weight_shape[0], weight_shape[1]
+    return weight_shape[0], int(np.prod(weight_shape[1:]))
+
+
+def _verify_sparse(op, layout, weights, problem):
+    weight = op.operands[1]
+    wshape = shape_of(weight)
+    expected_rank = {"bcr.sparse_conv2d": 4, "bcr.sparse_conv3d": 5, "bcr.sparse_matmul": 2}[op.name]
+    if len(wshape) != expected_rank:
+        problem(f"weight must have rank {expected_rank}, got {list(wshape)}")
+        return
+    matrix_shape = weight_matrix_shape(op.name, wshape)
+    if isinstance(layout, BcrLayout) and tuple(layout.shape) != matrix_shape:
+        problem(f"layout shape {list(layout.shape)} does not match the {matrix_shape[0]}x{matrix_shape[1]} weight matrix")
+        return
+    if isinstance(layout, (PatternLayout, GroupLayout)) and tuple(layout.shape) != tuple(wshape[:2]):
+        problem(f"layout shape {list(layout.shape)} does not match weight channels {list(wshape[:2])}")
+        return
+    if isinstance(layout, PatternLayout) and tuple(layout.kernel) != tuple(wshape[2:]):
+        problem(f"layout kernel {list(layout.kernel)} does not match the weight's {list(wshape[2:])} kernel")
+        return
+    if shape_of(op.operands[2]) != (wshape[0],):
+        problem(f"bias must be a {wshape[0]}-vector, got {list(shape_of(op.operands[2]))}")
+    if weights is not None:
+        array = weights.array(weight)
+        if array is not None and isinstance(layout, BcrLayout):
+            violation = layout.zero_violations(array.reshape(matrix_shape))
+            if violation:
+                problem(f"claimed zeros are not zero: {violation}")
+
+
+def _verify_packed(op, layout, weights, problem):
+    if not isinstance(layout, BcrLayout):
+        return
+    offsets_shape, indices_shape, values_shape = (shape_of(op.operands[i]) for i in (2, 3, 4))
+    block_rows = layout.grid[0]
+    if offsets_shape != (block_rows + 1,):
+        problem(f"offsets must have {block_rows + 1} entries (one per block-row, plus one), got {list(offsets_shape)}")
+        return
+    if len(values_shape) != 2 or values_shape[0] != indices_shape[0] or values_shape[1] != layout.block[0]:
+        problem(f"packed sizes disagree: {indices_shape[0] if indices_shape else '?'} indices need values of shape "
+                f"[{indices_shape[0] if indices_shape else '?'}, {layout.block[0]}], got {list(values_shape)}")
+        return
+    if weights is None:
+        return
+    offsets, indices = weights.array(op.operands[2]), weights.array(op.operands[3])
+    if offsets is not None:
+        if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != indices_shape[0]:
+            problem(f"offsets must rise from 0 to {indices_shape[0]}")
+    if indices is not None and indices.size and (indices.min() < 0 or indices.max() >= layout.shape[1]):
+        problem(f"column index {int(indices.max()) if indices.max() >= layout.shape[1] else int(indices.min())} "
+                f"is out of range 0..{layout.shape[1] - 1}")

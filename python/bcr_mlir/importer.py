@@ -1,0 +1,184 @@
+"""PyTorch -> linalg-on-tensors MLIR, with weights named after their parameters.
+
+torch-mlir's FX importer does the work. Our hook turns every parameter into a
+`dense_resource<features.0.weight>` constant (instead of `torch_tensor_64_3_3_3_torch.float32`), so
+passes, reports and error messages speak the user's layer names, and it records the bytes in the
+WeightTable. The pruning library's per-layer metadata rides along as the module attribute
+`bcr.sparsity = {"<param>" = "<json>"}`, which bcr-raise-sparse-layers reads.
+
+Before import, batch norms that follow a conv are folded into it (eval mode): zeros stay zeros, and the
+conv's ReLU can then be fused into the sparse kernel.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import new_context
+from bcr_mlir.errors import BcrError
+from bcr_mlir.weights import WeightTable
+
+SPARSITY_ATTR = "bcr.sparsity"
+MAX_PARAMETERS = 2_000_000_000
+
+
+@dataclass
+class ImportedModel:
+    context: ir.Context
+    module: ir.Module
+    weights: WeightTable
+    notes: list[str] = field(default_factory=list)
+
+
+def normalize_inputs(example_inputs) -> tuple[torch.Tensor, ...]:
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    if isinstance(example_inputs, np.ndarray):
+        example_inputs = (torch.from_numpy(example_inputs),)
+    if not isinstance(example_inputs, (tuple, list)) or not example_inputs:
+        raise BcrError("example_inputs must be a tensor or a non-empty tuple of tensors",
+                       "pass e.g. (torch.randn(1, 3, 32, 32),)")
+    out = []
+    for i, value in enumerate(example_inputs):
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value)
+        if not isinstance(value, torch.Tensor):
+            raise BcrError(f"example input {i} is a {type(value).__name__}, not a tensor",
+                           "pass torch tensors (or numpy arrays) as example inputs")
+        if value.numel() == 0:
+            raise BcrError(f"example input {i} is empty (shape {list(value.shape)})", "give every dimension a size of at least 1")
+        out.append(value)
+    return tuple(out)
+
+
+def sparsity_metadata(model: nn.Module) -> dict[str, dict]:
+    """Parameter name -> {"scheme", "params", "rate"} from the `_bcr_sparsity` the pruning library leaves."""
+    plan = {}
+    for module_name, module in model.named_modules():
+        for param_name, info in (getattr(module, "_bcr_sparsity", None) or {}).items():
+            if hasattr(info, "__dataclass_fields__"):
+                info = {k: getattr(info, k) for k in info.__dataclass_fields__}
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            plan[full] = {"scheme": info.get("scheme"), "params": dict(info.get("params") or {}), "rate": info.get("rate")}
+    return plan
+
+
+def check_model(model, inputs) -> None:
+    if not isinstance(model, nn.Module):
+        raise BcrError(f"expected a torch.nn.Module, got {type(model).__name__}", "pass the model object itself")
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    if total > MAX_PARAMETERS:
+        raise BcrError(f"the model has {total:,} parameters, more than bcr-mlir supports ({MAX_PARAMETERS:,})",
+                       "split the model, or compile it layer group by layer group")
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise BcrError(f"parameter '{name}' contains NaN or Inf values",
+                           "retrain or fix the checkpoint; the compiler cannot give meaningful results for non-finite weights")
+    for i, x in enumerate(inputs):
+        elements = math.prod(x.shape)
+        if elements > 1 << 31:
+            raise BcrError(f"example input {i} has shape {list(x.shape)} ({elements:,} elements), too large to compile",
+                           "use a smaller input size")
+
+
+def fold_batch_norms(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """Conv+BatchNorm pairs folded (eval mode). Returns the model unchanged if it cannot be traced."""
+    if not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) for m in model.modules()):
+        return model, []
+    try:
+        from torch.fx.experimental.optimization import fuse
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            folded = fuse(model, inplace=False)
+        return folded, []
+    except Exception as exc:  # tracing can fail on data-dependent control flow
+        return model, [f"batch norms not folded into convs (model could not be traced: {str(exc).splitlines()[0][:100]})"]
+
+
+class _NamedWeights:
+    """FxImporter hook: parameters become dense_resource constants named after the parameter."""
+
+    def __init__(self, model: nn.Module, weights: WeightTable):
+        self.names = {}
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            self.names.setdefault(tensor.data_ptr(), name)
+        self.weights = weights
+        self.attrs: dict[tuple, ir.Attribute] = {}
+        self.error: Exception | None = None
+
+    def hooks(self):
+        from torch_mlir.extras.fx_importer import FxImporterHooks
+
+        outer = self
+
+        class Hooks(FxImporterHooks):
+            def resolve_literal(self, gni, literal, info):
+                return outer.resolve(gni, literal)
+
+        return Hooks()
+
+    def resolve(self, gni, literal):
+        try:
+            return self._resolve(gni, literal)
+        except Exception as exc:  # surfaced by import_model, not swallowed by torch-mlir
+            self.error = exc
+            raise
+
+    def _resolve(self, gni, literal):
+        if not isinstance(literal, torch.Tensor) or literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.float16):
+            return None
+        key = (literal.data_ptr(), tuple(literal.shape), tuple(literal.stride()), literal.dtype)
+        attr = self.attrs.get(key)
+        if attr is None:
+            name = self.names.get(literal.data_ptr(), "constant")
+            array = literal.detach().contiguous().numpy().copy()
+            attr = self.weights.constant_attr(array, name)
+            self.attrs[key] = attr
+        vtype = gni._cc.get_vtensor_type(literal.size(), literal.dtype)
+        return ir.Operation.create("torch.vtensor.literal", results=[vtype], attributes={"value": attr}).result
+
+
+def import_model(model: nn.Module, example_inputs) -> ImportedModel:
+    """Exports `model` with torch.export and lowers it to linalg-on-tensors in a bcr-ready context."""
+    from torch_mlir import fx
+    from torch_mlir.dialects import torch as torch_dialect
+    from torch_mlir.extras.fx_importer import FxImporter
+
+    inputs = normalize_inputs(example_inputs)
+    check_model(model, inputs)
+    model = model.eval()
+    metadata = sparsity_metadata(model)
+    model, notes = fold_batch_norms(model)
+    context = new_context()
+    torch_dialect.register_dialect(context)
+    weights = WeightTable()
+    named = _NamedWeights(model, weights)
+    with context, ir.Location.unknown():
+        importer = FxImporter(context=context, hooks=named.hooks())
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                module = fx.export_and_import(model, *inputs, output_type="linalg-on-tensors",
+                                              fx_importer=importer, func_name="main")
+        except BcrError:
+            raise
+        except Exception as exc:
+            if named.error is not None:
+                raise named.error
+
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise BcrError(f"PyTorch export/import of the model failed: {first[:300]}",
+                           "make the model exportable with torch.export.export(model, inputs) "
+                           "(static shapes, no data-dependent control flow)") from None
+        if metadata:
+            entries = {name: ir.StringAttr.get(json.dumps(info, sort_keys=True)) for name, info in metadata.items()}
+            module.operation.attributes[SPARSITY_ATTR] = ir.DictAttr.get(entries)
+    return ImportedModel(context, module, weights, notes)

@@ -1,0 +1,310 @@
+"""Generated CPU kernels for block-row sparse contractions (scf + vector + memref, target-neutral).
+
+Every sparse layer is a "gather GEMM": output row `row` (a conv filter, a matmul output feature) at
+output position `p` is
+
+    y[n, row, p] = act(bias[row] + sum_j values[j, row % BR] * x[n, in_offset[j] + position_offset(p)])
+
+over the packed columns j of the row's block-row. `in_offset[j]` is where column j's input starts (a
+conv column is an (input channel, kernel position) pair; a matmul column is an input feature), so the
+kernel never materialises im2col. Two schedules:
+
+* lanes over positions (vector_axis 0, convs with a wide enough output): one vector load of
+  consecutive outputs' inputs feeds BR accumulators, one per row of the block-row (the register-level
+  load-redundancy elimination of GRIM/PatDNN). Strided convs read a phase-split input so those loads
+  stay contiguous. Widths that no vector divides end in a masked vector.
+* lanes over rows (vector_axis 1, matmuls and small convs): one vector load of BR packed weights
+  feeds TP accumulators, one per output position, each fed by a broadcast input scalar.
+
+The kernel is a func.func whose first three arguments are the workgroup ids; bcr_mlir.backends.iree
+wraps it into an IREE stream.executable. Bias and ReLU/ReLU6 are fused into the epilogue.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bcr_mlir.dialect import Schedule
+
+
+@dataclass(frozen=True)
+class GatherGemm:
+    """Shapes and strides of one sparse contraction, all static (in elements)."""
+
+    name: str
+    rows: int                      # output rows M (channels / features)
+    block_rows: int                # BR: rows sharing a column list
+    nnz: int                       # packed columns
+    batch: int
+    x_shape: tuple[int, ...]       # the kernel's input memref (flattened inside)
+    y_shape: tuple[int, ...]       # the kernel's output memref
+    x_batch_stride: int
+    y_batch_stride: int
+    y_row_stride: int
+    y_position_stride: int
+    # Output positions, as an outer grid (one workgroup per `tile[0]` outer positions) times an inner
+    # run of `inner` positions. The input offset of position (outer o, inner i) is
+    # o * in_outer_stride + i * in_inner_stride for 1-D outer; `outer_dims` splits o for conv3d.
+    outer: int
+    inner: int
+    outer_dims: tuple[int, ...]            # sizes of the outer output dims (e.g. (OD, OH) or (OH,) or (M,))
+    in_outer_strides: tuple[int, ...]      # input stride per outer dim
+    in_inner_stride: int
+    activation: str = "none"
+    dtype: str = "f32"
+
+    @property
+    def block_row_count(self) -> int:
+        return math.ceil(self.rows / self.block_rows)
+
+
+class _Emitter:
+    """Builds MLIR text with fresh SSA names and hoisted index constants."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.constants: dict[str, str] = {}
+        self.counter = 0
+        self.indent = 2
+
+    def fresh(self, stem: str = "v") -> str:
+        self.counter += 1
+        return f"%{stem}{self.counter}"
+
+    def index(self, value: int) -> str:
+        key = f"index{value}"
+        if key not in self.constants:
+            self.constants[key] = f"%c{value}".replace("-", "m")
+        return self.constants[key]
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " * self.indent + line)
+
+    def op(self, text: str, stem: str = "v") -> str:
+        name = self.fresh(stem)
+        self.emit(f"{name} = {text}")
+        return name
+
+    def add(self, a: str, b: str) -> str:
+        return self.op(f"arith.addi {a}, {b} : index")
+
+    def mul(self, a: str, b: str) -> str:
+        return self.op(f"arith.muli {a}, {b} : index")
+
+    def affine(self, terms: list[tuple[str, int]], constant: int = 0) -> str:
+        """sum(value * scale) + constant, skipping zero terms."""
+        acc = None
+        for value, scale in terms:
+            if scale == 0:
+                continue
+            term = value if scale == 1 else self.mul(value, self.index(scale))
+            acc = term if acc is None else self.add(acc, term)
+        if constant or acc is None:
+            acc = self.index(constant) if acc is None else self.add(acc, self.index(constant))
+        return acc
+
+    def function(self, signature: str) -> str:
+        constants = [f"    {name} = arith.constant {key[5:]} : index" for key, name in sorted(self.constants.items())]
+        return "\n".join([signature + " {"] + constants + self.lines + ["    return", "}"])
+
+
+def _memref(shape, dtype: str) -> str:
+    return f"memref<{'x'.join(str(d) for d in shape)}x{dtype}>"
+
+
+def _collapse(e: _Emitter, value: str, shape, dtype: str) -> str:
+    if len(shape) == 1:
+        return value
+    group = ", ".join(str(i) for i in range(len(shape)))
+    return e.op(f"memref.collapse_shape {value} [[{group}]] : {_memref(shape, dtype)} into {_memref((math.prod(shape),), dtype)}")
+
+
+def _activation(e: _Emitter, value: str, vtype: str, activation: str, dtype: str) -> str:
+    if activation == "none":
+        return value
+    zero = e.op(f"arith.constant dense<0.0> : {vtype}")
+    value = e.op(f"arith.maximumf {value}, {zero} : {vtype}")
+    if activation == "relu6":
+        six = e.op(f"arith.constant dense<6.0> : {vtype}")
+        value = e.op(f"arith.minimumf {value}, {six} : {vtype}")
+    return value
+
+
+def _signature(g: GatherGemm, name: str) -> str:
+    d = g.dtype
+    return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
+            f"%x: {_memref(g.x_shape, d)}, %bias: {_memref((g.rows,), d)}, "
+            f"%off: {_memref((g.block_row_count + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
+            f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref(g.y_shape, d)})")
+
+
+def _prologue(e: _Emitter, g: GatherGemm):
+    """Flattened views, and the block-row's packed range [j0, j1)."""
+    xf = _collapse(e, "%x", g.x_shape, g.dtype)
+    yf = _collapse(e, "%y", g.y_shape, g.dtype)
+    b1 = e.add("%wg0", e.index(1))
+    lo = e.op(f"memref.load %off[%wg0] : {_memref((g.block_row_count + 1,), 'i32')}")
+    hi = e.op(f"memref.load %off[{b1}] : {_memref((g.block_row_count + 1,), 'i32')}")
+    j0 = e.op(f"arith.index_cast {lo} : i32 to index")
+    j1 = e.op(f"arith.index_cast {hi} : i32 to index")
+    row0 = e.mul("%wg0", e.index(g.block_rows))
+    return xf, yf, j0, j1, row0
+
+
+def _outer_input_offset(e: _Emitter, g: GatherGemm, outer: str) -> str:
+    """Input offset of the first inner position of outer position `outer`."""
+    if len(g.outer_dims) == 1:
+        return e.affine([(outer, g.in_outer_strides[0])])
+    terms, rest = [], outer
+    for size, stride in zip(reversed(g.outer_dims[1:]), reversed(g.in_outer_strides[1:])):
+        coordinate = e.op(f"arith.remui {rest}, {e.index(size)} : index")
+        rest = e.op(f"arith.divui {rest}, {e.index(size)} : index")
+        terms.append((coordinate, stride))
+    terms.append((rest, g.in_outer_strides[0]))
+    return e.affine(terms)
+
+
+def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 0: each workgroup computes BR rows x one outer position's `inner` outputs."""
+    e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
+    tw = max(1, s.tile[1] if len(s.tile) > 1 else 1)
+    vtype = f"vector<{vw}x{d}>"
+    xflat = _memref((math.prod(g.x_shape),), d)
+    yflat = _memref((math.prod(g.y_shape),), d)
+    xf, yf, j0, j1, row0 = _prologue(e, g)
+    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), _outer_input_offset(e, g, "%wg1"))
+    out_rows, biases = [], []
+    for r in range(br):
+        row = e.add(row0, e.index(r)) if r else row0
+        # Rows past the end of a ragged last block-row read a valid bias and are never stored.
+        safe = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index") if g.rows % br else row
+        bias = e.op(f"memref.load %bias[{safe}] : {_memref((g.rows,), d)}")
+        biases.append(e.op(f"vector.broadcast {bias} : {d} to {vtype}"))
+        out_rows.append((row, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), ("%wg1", g.inner)])))
+
+    def block(w0: str, vectors: int, tail: int) -> None:
+        """Accumulate `vectors` vectors starting at inner position w0 (the last one masked to `tail` lanes)."""
+        mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail else None
+        zero = e.op(f"arith.constant dense<0.0> : {vtype}") if tail else None
+        base = e.add(in_base, w0)
+        results, j, acc = e.fresh("acc"), e.fresh("j"), e.fresh("a")
+        inits = ", ".join(f"{acc}_{r}_{v} = {biases[r]}" for r in range(br) for v in range(vectors))
+        types = ", ".join([vtype] * (br * vectors))
+        e.emit(f"{results}:{br * vectors} = scf.for {j} = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
+        e.indent += 1
+        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+        offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
+        loads = []
+        for v in range(vectors):
+            at = e.add(offset, e.index(v * vw)) if v else offset
+            if tail and v == vectors - 1:
+                loads.append(e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}"))
+            else:
+                loads.append(e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}"))
+        updated = []
+        for r in range(br):
+            w = e.op(f"memref.load %val[{j}, {e.index(r)}] : {_memref((max(g.nnz, 1), br), d)}")
+            wb = e.op(f"vector.broadcast {w} : {d} to {vtype}")
+            for v in range(vectors):
+                updated.append(e.op(f"vector.fma {wb}, {loads[v]}, {acc}_{r}_{v} : {vtype}"))
+        e.emit(f"scf.yield {', '.join(updated)} : {types}")
+        e.indent -= 1
+        e.emit("}")
+        for r in range(br):
+            row, out_base = out_rows[r]
+            guarded = g.rows % br and r >= g.rows % br
+            if guarded:
+                valid = e.op(f"arith.cmpi ult, {row}, {e.index(g.rows)} : index")
+                e.emit(f"scf.if {valid} {{")
+                e.indent += 1
+            for v in range(vectors):
+                result = _activation(e, f"{results}#{r * vectors + v}", vtype, g.activation, d)
+                at = e.add(e.add(out_base, w0), e.index(v * vw)) if v else e.add(out_base, w0)
+                if tail and v == vectors - 1:
+                    e.emit(f"vector.maskedstore {yf}[{at}], {mask}, {result} : {yflat}, vector<{vw}xi1>, {vtype}")
+                else:
+                    e.emit(f"vector.store {result}, {yf}[{at}] : {yflat}, {vtype}")
+            if guarded:
+                e.indent -= 1
+                e.emit("}")
+
+    step = vw * tw
+    main = (g.inner // step) * step
+    if main:
+        e.emit(f"scf.for %w0 = {e.index(0)} to {e.index(main)} step {e.index(step)} {{")
+        e.indent += 1
+        block("%w0", tw, 0)
+        e.indent -= 1
+        e.emit("}")
+    rest = g.inner - main
+    if rest:
+        full, tail = divmod(rest, vw)
+        block(e.index(main), full + (1 if tail else 0), tail)
+    return e.function(_signature(g, name)), (g.block_row_count, g.outer, g.batch)
+
+
+def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
+                    position_offsets: list[int] | None = None) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 1: lanes are the BR rows of a block-row; TP output positions per workgroup.
+
+    For a matmul, positions are the rows of x (offset p * in_outer_stride, output stride y_position_stride).
+    For a small conv, `position_offsets` lists each output position's static input offset (one tile).
+    """
+    e, d, br = _Emitter(), g.dtype, g.block_rows
+    vtype = f"vector<{br}x{d}>"
+    xflat = _memref((math.prod(g.x_shape),), d)
+    yflat = _memref((math.prod(g.y_shape),), d)
+    tp = s.tile[0]
+    xf, yf, j0, j1, row0 = _prologue(e, g)
+    ragged = g.rows % br
+    mask = e.op(f"vector.create_mask {e.op(f'arith.subi {e.index(g.rows)}, {row0} : index')} : vector<{br}xi1>") if ragged else None
+    zero = e.op(f"arith.constant dense<0.0> : {vtype}") if ragged else None
+    bias_mem = _memref((g.rows,), d)
+    if ragged:
+        bias = e.op(f"vector.maskedload %bias[{row0}], {mask}, {zero} : {bias_mem}, vector<{br}xi1>, {vtype} into {vtype}")
+    else:
+        bias = e.op(f"vector.load %bias[{row0}] : {bias_mem}, {vtype}")
+    x_base = e.mul("%wg2", e.index(g.x_batch_stride))
+    first = e.mul("%wg1", e.index(tp))  # first position of this workgroup's tile
+    if position_offsets is None:
+        starts = [e.add(x_base, e.affine([(first, g.in_outer_strides[0])], p * g.in_outer_strides[0])) for p in range(tp)]
+    else:
+        starts = [e.add(x_base, e.index(position_offsets[p])) for p in range(tp)]
+    inits = ", ".join(f"%a{p} = {bias}" for p in range(tp))
+    types = ", ".join([vtype] * tp)
+    results = e.fresh("acc")
+    e.emit(f"{results}:{tp} = scf.for %j = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
+    e.indent += 1
+    o32 = e.op("memref.load %idx[%j] : " + _memref((max(g.nnz, 1),), "i32"))
+    offset = e.op(f"arith.index_cast {o32} : i32 to index")
+    w = e.op(f"vector.load %val[%j, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, {vtype}")
+    updated = []
+    for p in range(tp):
+        scalar = e.op(f"memref.load {xf}[{e.add(offset, starts[p])}] : {xflat}")
+        updated.append(e.op(f"vector.fma {w}, {e.op(f'vector.broadcast {scalar} : {d} to {vtype}')}, %a{p} : {vtype}"))
+    e.emit(f"scf.yield {', '.join(updated)} : {types}")
+    e.indent -= 1
+    e.emit("}")
+    y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
+    for p in range(tp):
+        result = _activation(e, f"{results}#{p}", vtype, g.activation, d)
+        position = e.add(first, e.index(p)) if p else first
+        out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])
+        if g.y_row_stride == 1:
+            if ragged:
+                e.emit(f"vector.maskedstore {yf}[{out}], {mask}, {result} : {yflat}, vector<{br}xi1>, {vtype}")
+            else:
+                e.emit(f"vector.store {result}, {yf}[{out}] : {yflat}, {vtype}")
+            continue
+        for r in range(br):  # channel-major output (small convs): one scalar per row
+            lane = e.op(f"vector.extract {result}[{r}] : {d} from {vtype}")
+            at = e.add(out, e.index(r * g.y_row_stride)) if r else out
+            if ragged and r >= ragged:
+                valid = e.op(f"arith.cmpi ult, {e.add(row0, e.index(r))}, {e.index(g.rows)} : index")
+                e.emit(f"scf.if {valid} {{")
+                e.emit(f"  memref.store {lane}, {yf}[{at}] : {yflat}")
+                e.emit("}")
+            else:
+                e.emit(f"memref.store {lane}, {yf}[{at}] : {yflat}")
+    positions = g.outer if position_offsets is None else tp
+    return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)

@@ -1,0 +1,40 @@
+"""The default schedule model: vector width, block rows, tile and axis for a layer, without measuring.
+
+bcr-tune replaces these choices by measured ones on the host; cross targets (arm64, which cannot be
+timed here) always use this model. The model counts vector instructions and registers:
+  * lanes over positions pays ceil(width / VW) vector ops per row, so it wants the widest vector that
+    does not waste most lanes, and as many vectors per tile as the registers hold
+    (BR accumulators x tile vectors + tile input vectors + 1 broadcast);
+  * lanes over rows suits matmuls (batch 1 is a matrix-vector product) and outputs too narrow to fill a
+    vector; it keeps one accumulator per position of its tile.
+"""
+from __future__ import annotations
+
+from bcr_mlir.dialect import Schedule
+from bcr_mlir.targets import Target
+
+VECTOR_CHOICES = (4, 8, 16)
+
+
+def positions_vector_width(width: int, target: Target) -> int:
+    widest = target.vector_width(32)
+    candidates = [vw for vw in VECTOR_CHOICES if vw <= widest] or [widest]
+    return min(candidates, key=lambda vw: (-(-width // vw), vw))
+
+
+def conv_schedule(block_rows: int, out_width: int, positions: int, target: Target) -> Schedule:
+    if out_width >= 4 or positions > 16:
+        vw = positions_vector_width(out_width, target)
+        chunks = -(-out_width // vw)
+        tile_vectors = 1
+        for tw in range(1, 5):
+            if block_rows * tw + tw + 1 <= target.vector_registers and tw <= chunks:
+                tile_vectors = tw
+        return Schedule(vector_width=vw, block_rows=block_rows, tile=(1, tile_vectors), vector_axis=0)
+    return Schedule(vector_width=block_rows, block_rows=block_rows, tile=(positions, 1), vector_axis=1)
+
+
+def matmul_schedule(block_rows: int, positions: int, target: Target) -> Schedule:
+    limit = max(1, min(8, target.vector_registers - 4))
+    tile = max(d for d in range(1, limit + 1) if positions % d == 0)
+    return Schedule(vector_width=block_rows, block_rows=block_rows, tile=(tile, 1), vector_axis=1)

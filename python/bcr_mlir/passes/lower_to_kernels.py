@@ -1,0 +1,197 @@
+"""bcr-lower-to-kernels: replace each bcr.packed_* op by a generated kernel and a bcr.dispatch.
+
+The kernel (bcr_mlir.kernels.cpu) is specialised to the layer: its shapes, strides, block rows and
+schedule (the op's `schedule` attribute from bcr-tune, or the default model) are constants. The
+column indices become input offsets for this layer's geometry, so the kernel adds one integer per
+packed column and never builds im2col. Convs with a horizontal stride read a phase-split copy of the
+input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous.
+
+Before:
+    %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "relu", layer = "fc", layout = ...}
+           : (tensor<1x64xf32>, tensor<16xf32>, tensor<3xi32>, tensor<12xi32>, tensor<12x8xf32>) -> tensor<1x16xf32>
+After:
+    %r = "bcr.dispatch"(%x, %b, %off, %in_off, %val) {kernel = @bcr_kernel_fc, layer = "fc",
+           workgroups = array<i64: 2, 1, 1>} : (...) -> tensor<1x16xf32>
+    func.func private @bcr_kernel_fc(%wg0: index, %wg1: index, %wg2: index, %x: memref<1x64xf32>, ...,
+                                     %y: memref<1x16xf32>) { scf.for ... vector.fma ... }
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import PACKED_OPS, BcrLayout, Schedule, create_op, int_array, parse_attr, shape_of, string_attr, walk
+from bcr_mlir.errors import BcrError
+from bcr_mlir.kernels import cpu
+from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
+from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
+from bcr_mlir.passes.registry import Pass, PassContext
+
+
+def _strides(shape) -> list[int]:
+    out, acc = [], 1
+    for size in reversed(shape):
+        out.append(acc)
+        acc *= size
+    return list(reversed(out))
+
+
+def phase_split_text(shape: tuple[int, ...], stride: int) -> tuple[str, tuple[int, ...]]:
+    """A function splitting the innermost dim W of `shape` into (stride, ceil(W / stride)) phases."""
+    *outer, width = shape
+    split = -(-width // stride)
+    padded = list(outer) + [split * stride]
+    expanded = list(outer) + [split, stride]
+    result = tuple(outer) + (stride, split)
+    rank = len(shape)
+    zeros = ", ".join(["0"] * rank)
+    high = ", ".join(["0"] * (rank - 1) + [str(split * stride - width)])
+    args = ", ".join(f"%i{i}: index" for i in range(rank))
+    groups = ", ".join([f"[{i}]" for i in range(rank - 1)] + [f"[{rank - 1}, {rank}]"])
+    permutation = ", ".join([str(i) for i in range(rank - 1)] + [str(rank), str(rank - 1)])
+    text = f"""func.func private @NAME(%x: {tensor_type_text(shape)}) -> {tensor_type_text(result)} {{
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[{zeros}] high[{high}] {{
+  ^bb0({args}):
+    tensor.yield %zero : f32
+  }} : {tensor_type_text(shape)} to {tensor_type_text(padded)}
+  %e = tensor.expand_shape %p [{groups}] output_shape [{', '.join(map(str, expanded))}] : {tensor_type_text(padded)} into {tensor_type_text(expanded)}
+  %init = tensor.empty() : {tensor_type_text(result)}
+  %t = linalg.transpose ins(%e : {tensor_type_text(expanded)}) outs(%init : {tensor_type_text(result)}) permutation = [{permutation}]
+  return %t : {tensor_type_text(result)}
+}}"""
+    return text, result
+
+
+@dataclass
+class _Lowered:
+    gemm: cpu.GatherGemm
+    schedule: Schedule
+    input_offsets: np.ndarray
+    position_offsets: list[int] | None
+    phase_stride: int
+
+
+def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
+              target, schedule: Schedule | None) -> _Lowered:
+    n, channels, *padded = x_shape
+    _, rows, *out = y_shape
+    spatial = len(kernel)
+    positions = math.prod(out)
+    schedule = schedule or conv_schedule(block_rows, out[-1], positions, target)
+    # Column k of the weight matrix is (input channel, kernel position) in PyTorch order.
+    coords = np.unravel_index(indices.astype(np.int64), (channels, *kernel))
+    if schedule.vector_axis == 0 and strides[-1] > 1:
+        s = strides[-1]
+        split = -(-padded[-1] // s)
+        x_kernel_shape = (n, channels, *padded[:-1], s, split)
+        element = _strides(x_kernel_shape)
+        inner_tap = coords[-1] * dilations[-1]
+        offsets = coords[0] * element[1] + (inner_tap % s) * element[-2] + inner_tap // s
+        for d in range(spatial - 1):
+            offsets = offsets + coords[1 + d] * dilations[d] * element[2 + d]
+        outer_strides = tuple(strides[d] * element[2 + d] for d in range(spatial - 1))
+        phase = s
+    else:
+        x_kernel_shape = tuple(x_shape)
+        element = _strides(x_kernel_shape)
+        offsets = coords[0] * element[1]
+        for d in range(spatial):
+            offsets = offsets + coords[1 + d] * dilations[d] * element[2 + d]
+        outer_strides = tuple(strides[d] * element[2 + d] for d in range(spatial - 1))
+        phase = 1
+    if not outer_strides:  # conv1d-like: a single outer position
+        outer_strides = (0,)
+    inner_stride = 1 if phase > 1 else strides[-1]
+    position_offsets = None
+    if schedule.vector_axis == 1:
+        grid = np.stack(np.unravel_index(np.arange(positions), out), axis=1)
+        position_offsets = [int(sum(int(c) * strides[d] * element[2 + d] for d, c in enumerate(p))) for p in grid]
+    elif inner_stride != 1:
+        raise BcrError(f"layer '{layer}': internal error: lanes over positions need unit inner stride")
+    gemm = cpu.GatherGemm(
+        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n,
+        x_shape=x_kernel_shape, y_shape=tuple(y_shape), x_batch_stride=element[0], y_batch_stride=rows * positions,
+        y_row_stride=positions, y_position_stride=1, outer=math.prod(out[:-1]) if len(out) > 1 else 1,
+        inner=out[-1], outer_dims=tuple(out[:-1]) or (1,), in_outer_strides=outer_strides,
+        in_inner_stride=inner_stride, activation=activation)
+    return _Lowered(gemm, schedule, offsets.astype(np.int64), position_offsets, phase)
+
+
+def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
+                schedule: Schedule | None) -> _Lowered:
+    positions, depth = x_shape
+    rows = y_shape[1]
+    schedule = schedule or matmul_schedule(block_rows, positions, target)
+    gemm = cpu.GatherGemm(
+        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=1, x_shape=tuple(x_shape),
+        y_shape=tuple(y_shape), x_batch_stride=0, y_batch_stride=0, y_row_stride=1, y_position_stride=rows,
+        outer=positions, inner=1, outer_dims=(positions,), in_outer_strides=(depth,), in_inner_stride=1,
+        activation=activation)
+    return _Lowered(gemm, schedule, indices.astype(np.int64), None, 1)
+
+
+def describe_schedule(s: Schedule) -> str:
+    if s.vector_axis == 0:
+        return f"cpu kernel: {s.block_rows} rows x {s.tile[1]}x{s.vector_width} lanes over outputs"
+    return f"cpu kernel: {s.vector_width} rows in lanes x {s.tile[0]} positions"
+
+
+class LowerToKernels(Pass):
+    name = "bcr-lower-to-kernels"
+    summary = "Replace packed ops by generated scf/vector kernels launched through bcr.dispatch"
+
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        if not context.target.is_cpu:
+            raise BcrError(f"bcr-lower-to-kernels generates CPU kernels, but the target is {context.target.name}",
+                           "use bcr-densify for GPU targets (the vulkan pipeline does)")
+        kernels: dict[str, str] = {}
+        glue: dict[str, str] = {}
+        for op in list(walk(module)):
+            if op.name not in PACKED_OPS:
+                continue
+            self._lower(module, op, context, kernels, glue)
+
+    def _lower(self, module, op, context: PassContext, kernels: dict, glue: dict) -> None:
+        layer = string_attr(op, "layer")
+        layout = parse_attr(op.attributes["layout"])
+        if not isinstance(layout, BcrLayout):
+            raise BcrError(f"layer '{layer}': no CPU kernel for {layout.mnemonic} yet", "leave this layer dense")
+        x, bias, offsets, indices, values = list(op.operands)
+        index_array = context.weights.array(indices)
+        if index_array is None:
+            raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
+        block_rows = shape_of(values)[1]
+        schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
+        activation = string_attr(op, "activation", "none")
+        x_shape, y_shape = shape_of(x), shape_of(op.result)
+        if op.name == "bcr.packed_matmul":
+            lowered = plan_matmul(layer, x_shape, y_shape, index_array, block_rows, activation, context.target, schedule)
+        else:
+            lowered = plan_conv(layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
+                                int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
+        if lowered.input_offsets.size and int(lowered.input_offsets.max()) >= 2**31:
+            raise BcrError(f"layer '{layer}': input too large for 32-bit offsets", "use a smaller input size")
+        g = lowered.gemm
+        if lowered.schedule.vector_axis == 0:
+            text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
+        else:
+            text, grid = cpu.lanes_over_rows(g, lowered.schedule, "NAME", lowered.position_offsets)
+        name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
+        with ir.InsertionPoint(op), op.location:
+            kernel_input = x
+            if lowered.phase_stride > 1:
+                split_text, split_shape = phase_split_text(x_shape, lowered.phase_stride)
+                split = add_function(module, split_text, "bcr_phase_split", glue)
+                kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), ir.F32Type.get()))
+            input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
+            dispatch = create_op("bcr.dispatch", [kernel_input, bias, offsets, input_offsets, values], op.result.type,
+                                 {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
+        op.result.replace_all_uses_with(dispatch.result)
+        op.erase()
+        decision = context.report.find(layer)
+        if decision is not None:
+            decision.kernel = describe_schedule(lowered.schedule)

@@ -1,0 +1,115 @@
+"""Small IR matchers shared by the passes: defining ops, single users, bias inits and activations."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from bcr_mlir import ir
+
+
+def as_operation(owner) -> ir.Operation | None:
+    if isinstance(owner, ir.Operation):
+        return owner
+    operation = getattr(owner, "operation", None)
+    return operation if isinstance(operation, ir.Operation) else None
+
+
+def defining_op(value: ir.Value) -> ir.Operation | None:
+    return as_operation(value.owner)
+
+
+def users(value: ir.Value) -> list[ir.Operation]:
+    return [as_operation(use.owner) for use in value.uses]
+
+
+def single_user(value: ir.Value) -> ir.Operation | None:
+    found = users(value)
+    return found[0] if len(found) == 1 else None
+
+
+def body_ops(op: ir.Operation) -> list[ir.Operation]:
+    return [o.operation for o in op.regions[0].blocks[0].operations]
+
+
+def _float_constant(value: ir.Value) -> float | None:
+    op = defining_op(value)
+    if op is None or op.name != "arith.constant":
+        return None
+    match = re.match(r"\s*(-?[\d.e+-]+)\s*:", str(op.attributes["value"]))
+    return float(match.group(1)) if match else None
+
+
+def is_elementwise(op: ir.Operation, inputs: int) -> bool:
+    if op is None or op.name != "linalg.generic":
+        return False
+    if len(op.operands) != inputs + 1 or "reduction" in str(op.attributes["iterator_types"]):
+        return False
+    return True
+
+
+def activation_of(op: ir.Operation) -> str | None:
+    """'relu' or 'relu6' if `op` is an elementwise generic computing that on its single input."""
+    if not is_elementwise(op, 1):
+        return None
+    if len({str(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])}) != 1:
+        return None
+    body = body_ops(op)
+    names = [o.name for o in body]
+    block_arg = op.regions[0].blocks[0].arguments[0]
+    if names == ["arith.cmpf", "arith.select", "linalg.yield"]:
+        cmp, select = body[0], body[1]
+        predicate = ir.IntegerAttr(cmp.attributes["predicate"]).value
+        # torch-mlir's relu: select(in > 0, in, 0); ogt=2, oge=3, ugt=9, uge=10 in arith.cmpf's enum
+        if cmp.operands[0] == block_arg and _float_constant(cmp.operands[1]) == 0.0 and predicate in (2, 3, 9, 10) \
+                and select.operands[1] == block_arg and _float_constant(select.operands[2]) == 0.0:
+            return "relu"
+    if names in (["arith.maximumf", "arith.minimumf", "linalg.yield"], ["arith.maxnumf", "arith.minnumf", "linalg.yield"]):
+        low, high = body[0], body[1]
+        if _float_constant(low.operands[1]) == 0.0 and _float_constant(high.operands[1]) == 6.0:
+            return "relu6"
+    if names[-1:] == ["linalg.yield"] and len(names) == 5 and names[:4] == ["arith.cmpf", "arith.select", "arith.cmpf", "arith.select"]:
+        constants = sorted(c for c in (_float_constant(o) for o in body[0].operands[1:2] + body[2].operands[1:2]) if c is not None)
+        if constants == [0.0, 6.0]:
+            return "relu6"
+    return None
+
+
+def bias_add_of(op: ir.Operation, produced: ir.Value, weights) -> ir.Value | None:
+    """The constant bias vector if `op` adds one, broadcast along rows, to `produced` ([M, N] + [N])."""
+    if not is_elementwise(op, 2):
+        return None
+    body = body_ops(op)
+    if [o.name for o in body] != ["arith.addf", "linalg.yield"]:
+        return None
+    args = list(op.regions[0].blocks[0].arguments)
+    if set(body[0].operands) != {args[0], args[1]}:
+        return None
+    maps = [str(m).replace("affine_map<(d0, d1) -> (", "").rstrip(")>") for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    ins = list(op.operands)[:2]
+    for produced_index, bias_index in ((0, 1), (1, 0)):
+        if ins[produced_index] == produced and len(maps) == 3 and maps[produced_index] == "d0, d1" \
+                and maps[bias_index] == "d1" and weights.array(ins[bias_index]) is not None:
+            return ins[bias_index]
+    return None
+
+
+def conv_bias(init: ir.Value, weights) -> ir.Value | None | bool:
+    """For a conv's `outs` operand: the bias vector value it broadcasts, False for a zero fill, None otherwise."""
+    op = defining_op(init)
+    if op is None:
+        return None
+    if op.name == "linalg.broadcast":
+        source = op.operands[0]
+        dims = list(ir.DenseI64ArrayAttr(op.attributes["dimensions"]))
+        rank = len(ir.RankedTensorType(init.type).shape)
+        if dims == [d for d in range(rank) if d != 1] and weights.array(source) is not None:
+            return source
+        return None
+    if op.name == "linalg.fill":
+        value = _float_constant(op.operands[0])
+        return False if value == 0.0 else None
+    if op.name == "arith.constant":
+        array = weights.array(init)
+        return False if array is not None and not np.any(array) else None
+    return None

@@ -1,0 +1,219 @@
+"""bcr-raise-sparse-layers: raise contractions with constant, structured-sparse weights to `bcr` ops.
+
+Finds linalg.conv_2d_nchw_fchw, linalg.conv_3d_ncdhw_fcdhw and linalg.matmul (the form torch-mlir
+emits for nn.Linear and the GRU/LSTM gates: a transposed constant weight) whose weight is a constant.
+For each, it reads the pruning metadata (module attribute `bcr.sparsity`) or detects the structure
+from the zeros, verifies it, and asks the cost model whether the layer should run sparse. Sparse
+layers become `bcr.sparse_*` ops that also absorb the bias (the conv's broadcast init, or the add
+after the matmul) and a following ReLU/ReLU6. Layers kept dense get a `bcr.decision` attribute
+saying why. Every decision goes to the layer report (`bcr-opt --bcr-report`).
+
+Before:
+    %b = linalg.broadcast ins(%bias : tensor<16xf32>) outs(%e : tensor<1x16x8x8xf32>) dimensions = [0, 2, 3]
+    %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}
+           ins(%x, %w : tensor<1x8x10x10xf32>, tensor<16x8x3x3xf32>) outs(%b : tensor<1x16x8x8xf32>) -> tensor<1x16x8x8xf32>
+    %r = linalg.generic {...} ins(%c ...) { arith.cmpf ugt / arith.select }   // relu
+
+After:
+    %r = "bcr.sparse_conv2d"(%x, %w, %bias) {activation = "relu", dilations = array<i64: 1, 1>,
+           layer = "conv1", layout = #bcr.bcr_layout<array<i64: 16, 72>, array<i64: 8, 16>, ...>,
+           strides = array<i64: 1, 1>} : (tensor<1x8x10x10xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<1x16x8x8xf32>
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import create_op, shape_of, walk
+from bcr_mlir.importer import SPARSITY_ATTR
+from bcr_mlir.passes.matching import activation_of, bias_add_of, conv_bias, defining_op, single_user
+from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.report import LayerDecision
+from bcr_mlir.structure import decide
+from bcr_mlir.weights import resource_name
+
+CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
+            "linalg.conv_3d_ncdhw_fcdhw": ("conv3d", "bcr.sparse_conv3d")}
+DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
+                  "linalg.conv_2d_ngchw_gfchw": "grouped conv2d",
+                  "linalg.conv_2d_ngchw_fgchw": "grouped conv2d"}
+
+
+def layer_name(weight: ir.Value) -> str:
+    """The user's name for the layer owning a weight: `features.0.weight` -> `features.0`."""
+    op = defining_op(weight)
+    name = resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
+    if not name:
+        return f"constant@{str(weight.owner.location)}"
+    return re.sub(r"\.weight(_\d+)?$", "", name)
+
+
+def _hints(module: ir.Module) -> dict[str, dict]:
+    attrs = module.operation.attributes
+    if SPARSITY_ATTR not in attrs:
+        return {}
+    entries = ir.DictAttr(attrs[SPARSITY_ATTR])
+    hints = {}
+    for i in range(len(entries)):
+        named = entries[i]
+        hints[named.name] = json.loads(ir.StringAttr(named.attr).value)
+    return hints
+
+
+def _hint_for(hints: dict, weight: ir.Value) -> dict | None:
+    op = defining_op(weight)
+    name = resource_name(op.attributes["value"]) if op is not None else None
+    if name is None:
+        return None
+    return hints.get(name) or hints.get(re.sub(r"_\d+$", "", name))
+
+
+@dataclass
+class _Candidate:
+    kind: str              # conv2d, conv3d, matmul
+    root: ir.Operation     # the contraction
+    input: ir.Value
+    weight: ir.Value | None  # constant, in the bcr op's orientation (None: made from weight_array)
+    weight_array: np.ndarray
+    bias: ir.Value | None  # None: zero bias
+    last: ir.Operation     # the op whose result the bcr op replaces
+    activation: str
+    dead: list             # ops to erase once replaced, in order
+    macs: int
+
+
+@dataclass(frozen=True)
+class RaiseSparseLayers(Pass):
+    name = "bcr-raise-sparse-layers"
+    summary = "Raise contractions with structured-sparse constant weights to bcr ops (or record why not)"
+
+    # Record every layer in the report but rewrite nothing (the dense baseline's report).
+    analyze_only: bool = False
+
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        hints = _hints(module)
+        weights = context.weights
+        for op in list(walk(module)):
+            if op.name in DENSE_ONLY_OPS:
+                self._record_dense_only(op, context)
+                continue
+            if op.name in CONV_OPS:
+                candidate = self._match_conv(op, weights)
+            elif op.name == "linalg.matmul":
+                candidate = self._match_matmul(op, weights)
+            else:
+                continue
+            if candidate is None:
+                continue
+            # The constant the user's weight came from (the matmul's rhs when it is used untransposed).
+            source = candidate.weight if candidate.weight is not None else candidate.root.operands[1]
+            name = layer_name(source)
+            existing = context.report.find(name)
+            decision = decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind)
+            if existing is not None:
+                existing.uses += 1
+            else:
+                zeros = 1.0 - np.count_nonzero(candidate.weight_array) / candidate.weight_array.size
+                context.report.add(LayerDecision(name, candidate.kind, decision.scheme, zeros,
+                                                 "sparse" if decision.sparse else "dense", decision.reason,
+                                                 "" if decision.sparse else "IREE dense"))
+            if self.analyze_only:
+                layer = context.report.find(name)
+                if decision.sparse:
+                    layer.mode, layer.kernel = "dense", "IREE dense"
+                    layer.reason = f"compiled with sparse=False ({decision.reason})"
+                continue
+            if not decision.sparse:
+                candidate.root.attributes["bcr.decision"] = ir.StringAttr.get(f"dense: {decision.reason}")
+                continue
+            self._rewrite(candidate, name, decision.layout, weights)
+
+    # ---- matching --------------------------------------------------------------------------------
+
+    def _match_conv(self, op: ir.Operation, weights) -> _Candidate | None:
+        kind, _ = CONV_OPS[op.name]
+        x, w, init = op.operands[0], op.operands[1], op.operands[2]
+        weight = weights.array(w)
+        if weight is None:
+            return None
+        bias = conv_bias(init, weights)
+        if bias is None:
+            return None
+        dead = [op]
+        last, activation = op, "none"
+        user = single_user(op.result)
+        if activation_of(user):
+            activation, last = activation_of(user), user
+            dead.insert(0, user)
+        out_shape = shape_of(op.result)
+        macs = math.prod(out_shape) * math.prod(weight.shape[1:])
+        return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs)
+
+    def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
+        x, rhs, init = op.operands[0], op.operands[1], op.operands[2]
+        if conv_bias(init, weights) is not False or len(op.operands) != 3:
+            return None
+        transpose = defining_op(rhs)
+        if transpose is not None and transpose.name == "linalg.transpose" \
+                and list(ir.DenseI64ArrayAttr(transpose.attributes["permutation"])) == [1, 0] \
+                and weights.array(transpose.operands[0]) is not None:
+            weight_value = transpose.operands[0]
+            weight = weights.array(weight_value)
+        elif weights.array(rhs) is not None:
+            weight_value, weight = None, np.ascontiguousarray(weights.array(rhs).T)
+        else:
+            return None
+        dead = [op]
+        last, bias, activation = op, None, "none"
+        user = single_user(op.result)
+        bias_value = bias_add_of(user, op.result, weights) if user is not None else None
+        if bias_value is not None:
+            bias, last = bias_value, user
+            dead.insert(0, user)
+            user = single_user(user.result)
+        if activation_of(user):
+            activation, last = activation_of(user), user
+            dead.insert(0, user)
+        m = shape_of(x)[0]
+        return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, m * weight.size)
+
+    def _record_dense_only(self, op: ir.Operation, context: PassContext) -> None:
+        weight = op.operands[1]
+        array = context.weights.array(weight)
+        if array is None:
+            return
+        name = layer_name(weight)
+        if context.report.find(name) is None:
+            zeros = 1.0 - np.count_nonzero(array) / array.size
+            reason = f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"
+            context.report.add(LayerDecision(name, DENSE_ONLY_OPS[op.name], "dense", zeros, "dense", reason, "IREE dense"))
+        op.attributes["bcr.decision"] = ir.StringAttr.get("dense: depthwise/grouped conv")
+
+    # ---- rewriting -------------------------------------------------------------------------------
+
+    def _rewrite(self, c: _Candidate, name: str, layout, weights) -> None:
+        out_type = c.last.result.type
+        with ir.InsertionPoint(c.root), c.root.location:
+            bias = c.bias
+            if bias is None:
+                rows = c.weight_array.shape[0]
+                bias = weights.constant(np.zeros(rows, dtype=c.weight_array.dtype), f"{name}.zero_bias")
+            weight = c.weight if c.weight is not None else weights.constant(c.weight_array, f"{name}.weight")
+            attributes = {"layout": layout, "activation": c.activation, "layer": name}
+            if c.kind != "matmul":
+                attributes["strides"] = _int_vector(c.root.attributes["strides"])
+                attributes["dilations"] = _int_vector(c.root.attributes["dilations"])
+            op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
+            new = create_op(op_name, [c.input, weight, bias], out_type, attributes)
+        c.last.result.replace_all_uses_with(new.result)
+        for op in c.dead:
+            op.erase()
+
+
+def _int_vector(attr: ir.Attribute) -> list[int]:
+    return [int(v) for v in np.array(ir.DenseElementsAttr(attr)).reshape(-1)]

@@ -1,0 +1,87 @@
+"""Pass infrastructure: the Pass base class, the per-run PassContext, and the name -> pass registry.
+
+Passes are small frozen dataclasses (as in xDSL): the class attribute `name` is the kebab-case name
+used in `-p` pipelines, and the dataclass fields are its options (`bcr-tune{threads=2}`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from bcr_mlir import ir
+from bcr_mlir.errors import BcrError
+from bcr_mlir.report import Report
+from bcr_mlir.targets import Target, parse_target
+from bcr_mlir.weights import WeightTable
+
+# Pass name -> module that defines it; imported on first use.
+PASS_MODULES = {
+    "bcr-raise-sparse-layers": "bcr_mlir.passes.raise_sparse_layers",
+    "bcr-compress-weights": "bcr_mlir.passes.compress_weights",
+    "bcr-lower-to-kernels": "bcr_mlir.passes.lower_to_kernels",
+    "bcr-densify": "bcr_mlir.passes.densify",
+}
+
+
+@dataclass
+class PassContext:
+    """What a pipeline run shares between passes: the constants, the target and the layer report."""
+
+    weights: WeightTable
+    target: Target = field(default_factory=lambda: parse_target("x86-host"))
+    report: Report = field(default_factory=Report)
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+    def run(self, module: ir.Module, context: PassContext) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> "Pass":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, text in options.items():
+            attr = key.replace("-", "_")
+            if attr not in fields:
+                known = ", ".join(f.name.replace("_", "-") for f in fields.values()) or "none"
+                raise BcrError(f"pass '{cls.name}' has no option '{key}'", f"its options are: {known}")
+            values[attr] = _convert(fields[attr], text, cls.name, key)
+        return cls(**values)
+
+
+def _convert(f: dataclasses.Field, text: str, pass_name: str, key: str):
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "bool":
+            if text.lower() not in ("1", "0", "true", "false"):
+                raise ValueError
+            return text.lower() in ("1", "true")
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise BcrError(f"option '{key}' of pass '{pass_name}' expects a {kind}, got '{text}'",
+                       f"write e.g. {pass_name}{{{key}=...}}") from None
+    return text
+
+
+def pass_class(name: str) -> type[Pass]:
+    module = PASS_MODULES.get(name)
+    if module is None:
+        raise KeyError(name)
+    imported = importlib.import_module(module)
+    for value in vars(imported).values():
+        if isinstance(value, type) and issubclass(value, Pass) and value.name == name:
+            return value
+    raise KeyError(name)
+
+
+def all_passes() -> list[type[Pass]]:
+    return [pass_class(name) for name in PASS_MODULES]

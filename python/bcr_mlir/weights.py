@@ -1,0 +1,120 @@
+"""Constant weights as numpy arrays, and back.
+
+torch-mlir imports weights as `dense_resource<name>` constants, and the Python bindings cannot read a
+resource's bytes. So every compilation carries a WeightTable: resource name -> raw bytes. It is filled
+by the importer (which sees the torch tensors), or by parsing the `dialect_resources` section of an
+.mlir file (bcr-opt). Passes read constants through `WeightTable.array(value)` and create new ones
+through `WeightTable.constant(...)`, which registers the bytes under the name MLIR chose.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from bcr_mlir import ir
+
+_RESOURCE_ENTRY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|[\w.$-]+)\s*:\s*"0x([0-9A-Fa-f]*)"', re.M)
+_RESOURCE_NAME = re.compile(r'dense_resource<("(?:[^"\\]|\\.)*"|[^>]+)>')
+
+_NUMPY_OF_ELEMENT = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
+                     "i64": np.int64, "i8": np.int8, "i1": np.bool_, "ui8": np.uint8, "bf16": None}
+
+
+def element_dtype(element_type: ir.Type) -> np.dtype:
+    dtype = _NUMPY_OF_ELEMENT.get(str(element_type))
+    if dtype is None:
+        raise ValueError(f"no numpy type for MLIR element type {element_type}")
+    return np.dtype(dtype)
+
+
+def tensor_type(shape, dtype) -> ir.RankedTensorType:
+    element = {np.dtype(np.float32): ir.F32Type, np.dtype(np.float16): ir.F16Type,
+               np.dtype(np.float64): ir.F64Type}.get(np.dtype(dtype))
+    if element is not None:
+        element = element.get()
+    else:
+        element = ir.IntegerType.get_signless(np.dtype(dtype).itemsize * 8)
+    return ir.RankedTensorType.get(list(shape), element)
+
+
+def resource_name(attr: ir.Attribute) -> str | None:
+    match = _RESOURCE_NAME.search(str(attr))
+    if not match:
+        return None
+    name = match.group(1)
+    return name[1:-1] if name.startswith('"') else name
+
+
+class WeightTable:
+    """Resource name -> little-endian bytes of the constant (without the 4-byte alignment header)."""
+
+    def __init__(self):
+        self._blobs: dict[str, bytes] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._blobs or name in self._arrays
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        self._arrays[name] = np.ascontiguousarray(array)
+
+    @classmethod
+    def from_mlir_text(cls, text: str) -> "WeightTable":
+        """Reads the blobs of the `dialect_resources: { builtin: {...} }` section of a module's text."""
+        table = cls()
+        start = text.rfind("{-#")
+        if start < 0:
+            return table
+        for name, hexdata in _RESOURCE_ENTRY.findall(text[start:]):
+            if name.startswith('"'):
+                name = name[1:-1]
+            table._blobs[name] = bytes.fromhex(hexdata)[4:]
+        return table
+
+    def array_of_attr(self, attr: ir.Attribute) -> np.ndarray | None:
+        """The value of a dense or dense_resource elements attribute, or None if it has no data here."""
+        shaped = ir.ShapedType(attr.type)
+        dtype = element_dtype(shaped.element_type)
+        shape = tuple(shaped.shape)
+        if isinstance(attr, ir.DenseResourceElementsAttr) or str(attr).startswith("dense_resource<"):
+            name = resource_name(attr)
+            if name in self._arrays:
+                return self._arrays[name].reshape(shape)
+            blob = self._blobs.get(name)
+            if blob is None:
+                return None
+            array = np.frombuffer(blob, dtype=dtype)
+            if array.size != int(np.prod(shape)):
+                return None
+            self._arrays[name] = array.reshape(shape)
+            return self._arrays[name]
+        if isinstance(attr, ir.DenseElementsAttr) or ir.DenseElementsAttr.isinstance(attr):
+            dense = ir.DenseElementsAttr(attr)
+            if dense.is_splat:
+                splat = dense.get_splat_value()
+                scalar = splat.value if hasattr(splat, "value") else float(str(splat).split(":")[0])
+                return np.full(shape, scalar, dtype=dtype)
+            return np.array(dense).astype(dtype).reshape(shape)
+        return None
+
+    def array(self, value: ir.Value) -> np.ndarray | None:
+        """The constant behind an SSA value (`arith.constant`), or None if it is not a known constant."""
+        owner = value.owner
+        if not isinstance(owner, ir.Operation) and hasattr(owner, "operation"):
+            owner = owner.operation
+        if not isinstance(owner, ir.Operation) or owner.name != "arith.constant":
+            return None
+        return self.array_of_attr(owner.attributes["value"])
+
+    def constant_attr(self, array: np.ndarray, name: str) -> ir.Attribute:
+        """A dense_resource attribute holding `array`, registered here under the name MLIR picks."""
+        array = np.ascontiguousarray(array)
+        attr = ir.DenseResourceElementsAttr.get_from_buffer(array, name, tensor_type(array.shape, array.dtype))
+        self._arrays[resource_name(attr)] = array
+        return attr
+
+    def constant(self, array: np.ndarray, name: str) -> ir.Value:
+        """Builds `arith.constant dense_resource<name>` at the current insertion point."""
+        attr = self.constant_attr(array, name)
+        return ir.arith.ConstantOp(attr.type, attr).result
