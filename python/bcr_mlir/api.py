@@ -20,12 +20,14 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.backends import iree
 from bcr_mlir.errors import BcrError
-from bcr_mlir.importer import import_model, normalize_inputs
+from bcr_mlir.dialect import new_context
+from bcr_mlir.importer import ImportedModel, import_model, normalize_inputs
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import Step, run_pipeline, sparsify_pipeline
 from bcr_mlir.report import LayerDecision, Report
 from bcr_mlir.targets import Target, parse_target
+from bcr_mlir.weights import WeightTable, element_dtype
 
 DENSE_FLAG_CHOICES = ("tuned", "default", "best")
 
@@ -139,12 +141,21 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
     return module
 
 
-def _result_count(module: ir.Module) -> int:
+def _main_signature(module: ir.Module) -> tuple[list[InputSpec], int]:
+    """Input specs and result count of @main."""
     for op in module.body.operations:
         op = op.operation
         if op.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == "main":
-            return len(ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value).results)
-    return 1
+            function_type = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
+            specs = []
+            for i, t in enumerate(function_type.inputs):
+                if not isinstance(t, ir.RankedTensorType) or not t.has_static_shape:
+                    raise BcrError(f"@main argument {i} has type {t}; only statically shaped tensors are supported",
+                                   "export the model with static input shapes")
+                tensor = t
+                specs.append(InputSpec(tuple(tensor.shape), str(np.dtype(element_dtype(tensor.element_type)))))
+            return specs, len(function_type.results)
+    raise BcrError("the module has no func.func @main", "name the entry function @main (torch-mlir's default)")
 
 
 def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse: bool = True,
@@ -159,6 +170,33 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
     started = time.perf_counter()
     target = parse_target(target)
     inputs = normalize_inputs(example_inputs)
+    imported = import_model(model, inputs)
+    arrays = [x.detach().numpy() for x in inputs]
+    return compile_imported(imported, target, sparse=sparse, dense_flags=dense_flags, save_temps=save_temps,
+                            example_arrays=arrays, started=started)
+
+
+def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool = True, dense_flags: str | None = None,
+                 save_temps: str | None = None, source: str = "<input>") -> CompiledModule:
+    """Compiles linalg-on-tensors MLIR text (as torch-mlir emits, weights as dense_resource constants)."""
+    started = time.perf_counter()
+    target = parse_target(target)
+    context = new_context()
+    weights = WeightTable.from_mlir_text(text)
+    with context, ir.Location.unknown():
+        try:
+            module = ir.Module.parse(text)
+        except ir.MLIRError as exc:
+            details = "; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc)
+            raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
+    return compile_imported(ImportedModel(context, module, weights), target, sparse=sparse, dense_flags=dense_flags,
+                            save_temps=save_temps, started=started)
+
+
+def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
+                     save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
+                     started: float | None = None) -> CompiledModule:
+    started = started or time.perf_counter()
     if dense_flags is None:
         dense_flags = "best" if (not sparse and target.name == "x86-host") else "tuned"
     if dense_flags not in DENSE_FLAG_CHOICES:
@@ -167,22 +205,23 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
         raise BcrError("dense_flags='best' times both flag sets, which only works for x86-host",
                        "use dense_flags='tuned' for cross targets")
     save_temps = save_temps or os.environ.get("BCR_SAVE_TEMPS")
-    imported = import_model(model, inputs)
     context = PassContext(imported.weights, target)
     context.report.notes += imported.notes
     with imported.context, ir.Location.unknown():
+        specs, results = _main_signature(imported.module)
         if sparse:
             run_pipeline(imported.module, sparsify_pipeline(target.name), context)
         else:
             run_pipeline(imported.module, [Step("bcr-raise-sparse-layers{analyze-only=1}",
                                                 RaiseSparseLayers(analyze_only=True))], context)
-        results = _result_count(imported.module)
         text = iree.to_iree_text(imported.module)
     if not sparse:
         context.report.notes.append("compiled dense (sparse=False): the IREE baseline")
-    if target.name == "vulkan" and sparse and context.report.layers:
+    if target.name == "vulkan" and sparse and context.report.sparse_layers == [] and context.report.layers:
         context.report.notes.append("vulkan: sparse layers use a plain dense linalg lowering on this path")
-    specs = [InputSpec(tuple(x.shape), str(x.detach().numpy().dtype)) for x in inputs]
+    if example_arrays is None:
+        rng = np.random.default_rng(0)
+        example_arrays = [rng.standard_normal(spec.shape).astype(spec.dtype) for spec in specs]
     with tempfile.TemporaryDirectory() as tmp:
         keep = Path(save_temps) / "iree_input.mlir" if save_temps else None
         if keep:
@@ -194,7 +233,7 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
             command = iree.compile_text(text, target, output, flags, keep=keep)
             built.append((flags, output, command))
         if len(built) > 1:
-            arrays = [spec.check(i, x) for i, (spec, x) in enumerate(zip(specs, inputs))]
+            arrays = [spec.check(i, x) for i, (spec, x) in enumerate(zip(specs, example_arrays))]
             timed = [(iree.benchmark(path, arrays, threads=1, repeats=10), flags, path, command)
                      for flags, path, command in built]
             best = min(timed)

@@ -18,6 +18,8 @@ from bcr_mlir import ir
 from bcr_mlir.errors import BcrError
 
 ACTIVATIONS = ("none", "relu", "relu6")
+# Module attribute carrying the pruning library's per-weight metadata: {"<param>" = "<json>"}.
+SPARSITY_ATTR = "bcr.sparsity"
 
 
 def dialect_path() -> Path:

@@ -25,7 +25,7 @@ from bcr_mlir.dialect import new_context
 from bcr_mlir.errors import BcrError
 from bcr_mlir.weights import WeightTable
 
-SPARSITY_ATTR = "bcr.sparsity"
+from bcr_mlir.dialect import SPARSITY_ATTR  # noqa: E402  (re-exported)
 MAX_PARAMETERS = 2_000_000_000
 
 

@@ -63,7 +63,8 @@ def choose_block_rows(matrix: np.ndarray, preferred: int | None = None) -> tuple
     return best[0], best[1]
 
 
-def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str) -> Decision:
+def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs: int = MIN_MACS,
+           min_speedup: float = MIN_SPEEDUP) -> Decision:
     """Whether a contraction with this constant weight runs sparse, under which layout, and why.
 
     `hint` is the pruning library's metadata for the weight (scheme, params, rate), if any.
@@ -76,7 +77,7 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str) -> Decis
         return Decision(False, None, "dense", "depthwise/grouped conv: too little work per weight to gain from sparsity")
     if zeros == 0.0:
         return Decision(False, None, "dense", "no zero weights")
-    if macs < MIN_MACS:
+    if macs < min_macs:
         return Decision(False, None, "dense", f"tiny layer ({macs:,} MACs): dispatch cost outweighs the saving")
     if scheme_hint not in (None, "bcr", "unstructured", "nm"):
         reason = f"the {scheme_hint} scheme is not lowered sparsely on this path yet; running dense"
@@ -87,13 +88,13 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str) -> Decis
     layout = BcrLayout.of_matrix(matrix, (block_rows, block_cols))
     expected = KERNEL_EFFICIENCY / max(work, 1e-9)
     scheme = layout.describe()
-    if expected < MIN_SPEEDUP:
+    if expected < min_speedup:
         density = 1 - zeros
         if density < 0.5 * work:
             return Decision(False, layout, "unstructured",
                             f"zeros are unstructured ({zeros:.0%} zero, but blocks of {block_rows} rows keep "
                             f"{work:.0%} of the work); prune with BCR to gain speed")
         return Decision(False, layout, scheme, f"too little sparsity ({zeros:.0%} zero): expected {expected:.1f}x, "
-                        f"below the {MIN_SPEEDUP}x threshold")
+                        f"below the {min_speedup}x threshold")
     source = "pruning metadata" if scheme_hint == "bcr" else "detected from zeros"
     return Decision(True, layout, scheme, f"{source}: {1 / work:.1f}x less work", block_rows)

@@ -17,6 +17,8 @@ from bcr_mlir import ir
 _RESOURCE_ENTRY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|[\w.$-]+)\s*:\s*"0x([0-9A-Fa-f]*)"', re.M)
 _RESOURCE_NAME = re.compile(r'dense_resource<("(?:[^"\\]|\\.)*"|[^>]+)>')
 
+INLINE_ELEMENTS = 64  # constants up to this size print inline
+
 _NUMPY_OF_ELEMENT = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i32": np.int32,
                      "i64": np.int64, "i8": np.int8, "i1": np.bool_, "ui8": np.uint8, "bf16": None}
 
@@ -89,7 +91,7 @@ class WeightTable:
                 return None
             self._arrays[name] = array.reshape(shape)
             return self._arrays[name]
-        if isinstance(attr, ir.DenseElementsAttr) or ir.DenseElementsAttr.isinstance(attr):
+        if isinstance(attr, ir.DenseElementsAttr) or str(attr).startswith("dense<"):
             dense = ir.DenseElementsAttr(attr)
             if dense.is_splat:
                 splat = dense.get_splat_value()
@@ -108,8 +110,11 @@ class WeightTable:
         return self.array_of_attr(owner.attributes["value"])
 
     def constant_attr(self, array: np.ndarray, name: str) -> ir.Attribute:
-        """A dense_resource attribute holding `array`, registered here under the name MLIR picks."""
+        """An attribute holding `array`: inline dense<...> when small (readable IR), otherwise a
+        dense_resource registered here under the name MLIR picks."""
         array = np.ascontiguousarray(array)
+        if array.size <= INLINE_ELEMENTS:
+            return ir.DenseElementsAttr.get(array, type=tensor_type(array.shape, array.dtype))
         attr = ir.DenseResourceElementsAttr.get_from_buffer(array, name, tensor_type(array.shape, array.dtype))
         self._arrays[resource_name(attr)] = array
         return attr

@@ -34,9 +34,8 @@ def tool(name: str) -> str:
 
 
 def runtime_tool(name: str) -> str:
-    from iree.runtime import _binding  # noqa: F401  (ensures the package is importable)
-    import iree.runtime as rt
-    path = Path(rt.__file__).parent / "_runtime_libs" / name
+    import iree._runtime_libs as libs
+    path = Path(libs.__file__).parent / name
     if not path.exists():
         raise TargetError(f"IREE runtime tool {name} not found", "reinstall iree-base-runtime==3.13.0")
     return str(path)

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import create_op, shape_of, walk
-from bcr_mlir.importer import SPARSITY_ATTR
+from bcr_mlir.dialect import SPARSITY_ATTR, create_op, shape_of, walk
 from bcr_mlir.passes.matching import activation_of, bias_add_of, conv_bias, defining_op, single_user
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
-from bcr_mlir.structure import decide
+from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
 from bcr_mlir.weights import resource_name
 
 CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
@@ -49,7 +48,11 @@ def layer_name(weight: ir.Value) -> str:
     op = defining_op(weight)
     name = resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
     if not name:
-        return f"constant@{str(weight.owner.location)}"
+        # A literal dense<...> weight: use its location's name (loc("fc1")) or its position.
+        location = str(op.location if op is not None else "unknown")
+        named = re.match(r'loc\("([^"]+)"\)', location)
+        line = re.match(r'loc\("[^"]*":(\d+):\d+\)', location)
+        return named.group(1) if named else f"line{line.group(1)}" if line else "constant"
     return re.sub(r"\.weight(_\d+)?$", "", name)
 
 
@@ -94,6 +97,9 @@ class RaiseSparseLayers(Pass):
 
     # Record every layer in the report but rewrite nothing (the dense baseline's report).
     analyze_only: bool = False
+    # Cost-model thresholds: layers with fewer MACs, or less expected speedup, stay dense.
+    min_macs: int = MIN_MACS
+    min_speedup: float = MIN_SPEEDUP
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         hints = _hints(module)
@@ -114,7 +120,8 @@ class RaiseSparseLayers(Pass):
             source = candidate.weight if candidate.weight is not None else candidate.root.operands[1]
             name = layer_name(source)
             existing = context.report.find(name)
-            decision = decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind)
+            decision = decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind,
+                              self.min_macs, self.min_speedup)
             if existing is not None:
                 existing.uses += 1
             else:

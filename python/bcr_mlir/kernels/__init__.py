@@ -1,0 +1,1 @@
+"""Kernel generators: per-layer sparse kernels for CPUs (cpu.py) and their schedules (schedule.py)."""

@@ -1,0 +1,1 @@
+"""Passes of the bcr pipeline, one per file; registry.py maps kebab-case names to them."""

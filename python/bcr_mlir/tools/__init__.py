@@ -1,0 +1,1 @@
+"""Console scripts: bcr-opt, bcr-compile, bcr-run, bcr-demo."""

@@ -1,0 +1,30 @@
+// RUN: bcr-opt %s | FileCheck %s
+// RUN: bcr-opt %s | bcr-opt | FileCheck %s
+// The IRDL definition loads in IREE's tools too:
+// RUN: iree-opt --irdl-file=%bcr_dialect %s | FileCheck %s
+
+// CHECK-LABEL: func.func @layouts
+func.func @layouts(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -> tensor<1x8xf32> {
+  // CHECK: "bcr.sparse_matmul"(%{{.*}}, %{{.*}}, %{{.*}}) {activation = "relu", layer = "fc",
+  // CHECK-SAME: layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 4, 8>, array<i64: 4, 4, 2, 4>, array<i64: 2, 2, 3, 1>>}
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "relu", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 4, 8>, array<i64: 4, 4, 2, 4>, array<i64: 2, 2, 3, 1>>} : (tensor<1x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
+
+// CHECK-LABEL: func.func @pattern_and_group
+func.func @pattern_and_group(%x: tensor<1x4x10x10xf32>, %w: tensor<8x4x3x3xf32>, %b: tensor<8xf32>) -> tensor<1x8x8x8xf32> {
+  // CHECK: layout = #bcr.pattern_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 58, 178, 154>, 20 : i64>
+  %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "c1", layout = #bcr.pattern_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 58, 178, 154>, 20 : i64>, strides = array<i64: 1, 1>} : (tensor<1x4x10x10xf32>, tensor<8x4x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
+  // CHECK: layout = #bcr.group_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 4, 2>, array<i64: 3, 4, 2, 5>>
+  %1 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "c2", layout = #bcr.group_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 4, 2>, array<i64: 3, 4, 2, 5>>, strides = array<i64: 1, 1>} : (tensor<1x4x10x10xf32>, tensor<8x4x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
+  return %0 : tensor<1x8x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @packed_and_dispatch
+func.func @packed_and_dispatch(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %off: tensor<3xi32>, %idx: tensor<6xi32>, %val: tensor<6x4xf32>) -> tensor<1x8xf32> {
+  // CHECK: "bcr.packed_matmul"(%{{.*}}) {activation = "none", layer = "fc", layout = #bcr.bcr_layout
+  %0 = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 4, 8>, array<i64: 4, 4, 2, 4>, array<i64: 2, 2, 3, 1>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
+  // CHECK: "bcr.dispatch"(%{{.*}}) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>}
+  %1 = "bcr.dispatch"(%x, %b, %off, %idx, %val) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
+  return %1 : tensor<1x8xf32>
+}
