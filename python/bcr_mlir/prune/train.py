@@ -38,7 +38,7 @@ class TrainConfig:
     progress: bool = True
     loss: Callable = F.cross_entropy
     # ADMM: penalty rho/2 ||W - Z + U||^2, rho multiplied by rho_growth after every epoch.
-    rho: float = 1e-3
+    rho: float = 1e-2
     rho_growth: float = 1.5
     # Reweighted group regularisation: penalty sum_g alpha_g ||W_g||, alpha_g = 1 / (||W_g||^2 + eps).
     penalty: float = 1e-4
@@ -156,13 +156,12 @@ def prune_and_finetune(model: nn.Module, targets: list[Target], data=None, confi
     return history
 
 
-def admm(model: nn.Module, targets: list[Target], data, config: TrainConfig | None = None, eval_data=None) -> list[dict]:
+def admm_phase(model: nn.Module, targets: list[Target], data, config: TrainConfig, eval_data=None) -> list[dict]:
     """PatDNN-style ADMM: minimise loss + rho/2 ||W - Z + U||^2 with Z = project(W + U), U += W - Z.
 
     Z and U are updated after every epoch and rho grows by `rho_growth`, pulling W onto the
-    scheme's constraint set; then hard prune and masked retraining.
+    scheme's constraint set. The weights are not pruned yet.
     """
-    config = config or TrainConfig()
     weights = [t.layer.weight for t in targets]
     with torch.no_grad():
         z = [t.scheme.project(w, t.layer.desc) for t, w in zip(targets, weights)]
@@ -179,20 +178,17 @@ def admm(model: nn.Module, targets: list[Target], data, config: TrainConfig | No
             u[i] += w - z[i]
         rho[0] *= config.rho_growth
 
-    history = fit(model, data, config, epochs=config.epochs, penalty=penalty, after_epoch=update,
-                  eval_data=eval_data, desc="ADMM")
-    return history + prune_and_finetune(model, targets, data, config, eval_data)
+    return fit(model, data, config, epochs=config.epochs, penalty=penalty, after_epoch=update,
+               eval_data=eval_data, desc="ADMM")
 
 
-def reweighted(model: nn.Module, targets: list[Target], data, config: TrainConfig | None = None,
-               eval_data=None) -> list[dict]:
-    """RT3D-style reweighted group regularisation over the scheme's units, then prune and retrain.
+def reweighted_phase(model: nn.Module, targets: list[Target], data, config: TrainConfig, eval_data=None) -> list[dict]:
+    """RT3D-style reweighted group regularisation over the scheme's units (no pruning yet).
 
     The penalty is `penalty * sum_g alpha_g ||W_g||_2` over each scheme partition's units g
     (column segments for BCR, kernel-group positions for KGS, ...). After every epoch
     alpha_g = 1 / (||W_g||^2 + eps): small groups are pushed harder, large ones are left alone.
     """
-    config = config or TrainConfig()
     groups = []   # (weight, flat element indices, unit ids, number of units)
     for t in targets:
         for ids in t.scheme.partitions(t.layer.desc):
@@ -216,8 +212,22 @@ def reweighted(model: nn.Module, targets: list[Target], data, config: TrainConfi
         return config.penalty * total
 
     reweight()
-    history = fit(model, data, config, epochs=config.epochs, penalty=penalty, after_epoch=reweight,
-                  eval_data=eval_data, desc="reweighted")
+    return fit(model, data, config, epochs=config.epochs, penalty=penalty, after_epoch=reweight,
+               eval_data=eval_data, desc="reweighted")
+
+
+def admm(model: nn.Module, targets: list[Target], data, config: TrainConfig | None = None, eval_data=None) -> list[dict]:
+    """ADMM (`admm_phase`), then hard prune and masked retraining."""
+    config = config or TrainConfig()
+    history = admm_phase(model, targets, data, config, eval_data)
+    return history + prune_and_finetune(model, targets, data, config, eval_data)
+
+
+def reweighted(model: nn.Module, targets: list[Target], data, config: TrainConfig | None = None,
+               eval_data=None) -> list[dict]:
+    """Reweighted group regularisation (`reweighted_phase`), then hard prune and masked retraining."""
+    config = config or TrainConfig()
+    history = reweighted_phase(model, targets, data, config, eval_data)
     return history + prune_and_finetune(model, targets, data, config, eval_data)
 
 
