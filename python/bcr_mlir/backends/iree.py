@@ -223,14 +223,15 @@ class ToolRunner:
             return [np.load(f"{tmp}/out{i}.npy") for i in range(self.results)]
 
 
-def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20,
+def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20, min_time: float = 0.05,
               prefix: list[str] | None = None, device: str | None = None) -> float:
     """Median seconds per call of @main, measured by iree-benchmark-module (after its warm-up)."""
     with tempfile.TemporaryDirectory() as tmp:
         device = device or ("local-sync" if threads == 1 else "local-task")
         args = (prefix or [runtime_tool("iree-benchmark-module")]) + [
             f"--module={vmfb_path}", "--function=main", f"--device={device}",
-            f"--benchmark_repetitions={repeats}", "--benchmark_format=json", "--benchmark_min_warmup_time=0.1"]
+            f"--benchmark_repetitions={repeats}", "--benchmark_format=json", "--benchmark_min_warmup_time=0.05",
+            f"--benchmark_min_time={min_time}s"]
         if device == "local-task":
             args.append(f"--task_topology_max_group_count={threads}")
         for i, x in enumerate(inputs):

@@ -1,0 +1,98 @@
+"""bcr-run: run a compiled .vmfb on its target and compare the output with a reference.
+
+    bcr-run model.vmfb --input x.npy                          # target from model.vmfb.json
+    bcr-run model.vmfb --input x.npy --reference y.npy --rtol 1e-4 --atol 1e-4
+    bcr-run arm.vmfb --input x.npy --target arm64-android      # qemu-user on x86, detected automatically
+    bcr-run arm.vmfb --input x.npy --adb [--device-tool /data/local/tmp/iree-run-module]
+    bcr-run model.vmfb --input x.npy --benchmark --threads 2
+
+Without --input, inputs are random (seeded) with the shapes recorded at compile time.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bcr_mlir.errors import BcrError
+from bcr_mlir.tools.common import guarded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bcr-run", description=__doc__.splitlines()[0])
+    parser.add_argument("module", help="a .vmfb written by bcr-compile or CompiledModule.save")
+    parser.add_argument("--input", action="append", default=[], metavar="NPY", help="an input array (.npy); repeat per input")
+    parser.add_argument("--reference", action="append", default=[], metavar="NPY", help="expected output (.npy); repeat per output")
+    parser.add_argument("--output", action="append", default=[], metavar="NPY", help="where to save each output (.npy)")
+    parser.add_argument("--target", help="x86-host, arm64-android or vulkan (default: from <module>.json)")
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--atol", type=float, default=1e-4)
+    parser.add_argument("--benchmark", action="store_true", help="also time it (x86 host only)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--adb", action="store_true", help="run on an Android device through adb (arm64 modules)")
+    parser.add_argument("--adb-serial", help="adb device serial (-s)")
+    parser.add_argument("--device-tool", default=None, help="iree-run-module on the device (default: found on PATH, "
+                                                              "else /data/local/tmp/iree-run-module)")
+    return parser
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    file = Path(path)
+    if not file.is_file():
+        raise BcrError(f"{what} file not found: {path}", "pass an existing .npy file")
+    try:
+        return np.load(file, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise BcrError(f"{what} file {path} is not a readable .npy array ({str(exc)[:80]})",
+                       "save arrays with numpy.save") from None
+
+
+@guarded
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from bcr_mlir.api import load
+
+    module = load(args.module, args.target)
+    if args.input:
+        inputs = [_load_array(p, "input") for p in args.input]
+    elif module.inputs:
+        rng = np.random.default_rng(0)
+        inputs = [rng.standard_normal(spec.shape).astype(spec.dtype) for spec in module.inputs]
+    else:
+        raise BcrError("no --input given and no metadata recording the input shapes", "pass --input x.npy")
+    if args.adb:
+        from bcr_mlir.backends.android import AdbRunner
+        if module.target.name != "arm64-android":
+            raise BcrError(f"--adb runs arm64-android modules; this one targets {module.target.name}",
+                           "compile with --target arm64-android")
+        runner = AdbRunner(Path(args.module), serial=args.adb_serial, device_tool=args.device_tool,
+                           results=module.results)
+        outputs = runner(*[spec.check(i, x) for i, (spec, x) in enumerate(zip(module.inputs, inputs))]
+                         if module.inputs else inputs)
+    else:
+        result = module(*inputs)
+        outputs = list(result) if isinstance(result, tuple) else [result]
+    for i, out in enumerate(outputs):
+        print(f"output {i}: shape {list(out.shape)} {out.dtype}, mean {float(np.mean(out)):.6g}")
+    for i, path in enumerate(args.output):
+        np.save(path, outputs[i])
+    status = 0
+    for i, path in enumerate(args.reference):
+        expected = _load_array(path, "reference")
+        if i >= len(outputs) or expected.shape != outputs[i].shape:
+            raise BcrError(f"reference {i} has shape {list(expected.shape)}, output has "
+                           f"{list(outputs[i].shape) if i < len(outputs) else 'none'}", "pass the matching reference")
+        error = float(np.abs(outputs[i] - expected).max())
+        good = bool(np.allclose(outputs[i], expected, rtol=args.rtol, atol=args.atol))
+        print(f"output {i}: max |error| {error:.3e} -> {'OK' if good else 'MISMATCH'} (rtol {args.rtol:g}, atol {args.atol:g})")
+        status |= 0 if good else 1
+    if args.benchmark:
+        seconds = module.benchmark(*inputs, threads=args.threads)
+        print(f"latency: {seconds * 1e3:.3f} ms (median, {args.threads} thread(s))")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The public API: compile, call, save/load, report and the dense baseline, on the host."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import bcr_mlir
+from bcr_mlir.errors import BcrError
+from helpers import assert_matches_torch, pruned, reference
+
+
+@pytest.fixture(scope="module")
+def compiled(demo_model):
+    model, x = demo_model
+    return bcr_mlir.compile(model, (x,), target="x86-host")
+
+
+def test_sparse_matches_torch(compiled, demo_model):
+    model, x = demo_model
+    assert_matches_torch(compiled(x), reference(model, x))
+    other = torch.randn_like(x)
+    assert_matches_torch(compiled(other.numpy()), reference(model, other))
+
+
+def test_report_lists_every_layer(compiled):
+    names = [layer.name for layer in compiled.report.layers]
+    assert names == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2"]
+    for layer in compiled.report.layers:
+        assert layer.mode in ("sparse", "dense") and layer.reason
+        assert layer.sparsity == pytest.approx(0.875, abs=0.02)
+    sparse = {layer.name for layer in compiled.report.sparse_layers}
+    assert {"conv2", "conv3", "conv4"} <= sparse
+    assert all(layer.kernel.startswith("cpu kernel") for layer in compiled.report.sparse_layers)
+    assert "fc2" not in sparse  # 10x32 at batch 1 is below the cost model's size threshold
+    assert "conv1" in compiled.report.table()
+
+
+def test_save_and_load(compiled, demo_model, tmp_path):
+    model, x = demo_model
+    path = compiled.save(tmp_path / "demo.vmfb")
+    assert path.stat().st_size == len(compiled.vmfb)
+    loaded = bcr_mlir.load(path)  # target from the metadata file
+    assert loaded.target.name == "x86-host"
+    assert [layer.name for layer in loaded.report.layers] == [layer.name for layer in compiled.report.layers]
+    assert_matches_torch(loaded(x), reference(model, x))
+    assert_matches_torch(bcr_mlir.load(path, "x86-host")(x), reference(model, x))
+
+
+def test_dense_baseline_matches_and_is_dense(demo_model):
+    model, x = demo_model
+    dense = bcr_mlir.compile(model, (x,), target="x86-host", sparse=False, dense_flags="tuned")
+    assert_matches_torch(dense(x), reference(model, x))
+    assert dense.report.sparse_layers == []
+    assert "--iree-opt-data-tiling" in dense.flags and "--iree-llvmcpu-target-cpu=host" in dense.flags
+
+
+def test_best_dense_flags_times_both(demo_model):
+    model, x = demo_model
+    dense = bcr_mlir.compile(model, (x,), target="x86-host", sparse=False)
+    note = next(n for n in dense.report.notes if n.startswith("dense flags:"))
+    assert "tuned" in note and "default" in note
+    assert_matches_torch(dense(x), reference(model, x))
+
+
+def test_benchmark_returns_seconds(compiled, demo_model):
+    _, x = demo_model
+    seconds = compiled.benchmark(x, repeats=3)
+    assert 0 < seconds < 1
+
+
+def test_linear_batch_and_relu_fusion():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64)).eval()
+    bcr_mlir.prune(model, "bcr", rate=8)
+    x = torch.randn(16, 256)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert compiled.report.find("0").mode == "sparse"
+
+
+def test_ragged_channels_and_strided_padding():
+    """Channel counts that no block divides, stride 2, asymmetric sizes, no bias."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(5, 20, 3, stride=2, padding=1, bias=False), torch.nn.ReLU6(),
+                                torch.nn.Conv2d(20, 12, 3, stride=1, padding=2, dilation=2)).eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 9))
+    x = torch.randn(2, 5, 23, 17)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert len(compiled.report.sparse_layers) == 2
+
+
+@pytest.mark.parametrize("bad_target", ["x86", "sparc", "arm64-android:cpu=pentium", "arm64-android:features=+sse"])
+def test_target_errors(demo_model, bad_target):
+    model, x = demo_model
+    if bad_target == "x86":  # an alias, accepted
+        assert bcr_mlir.compile(model, (x,), target=bad_target).target.name == "x86-host"
+        return
+    with pytest.raises(BcrError, match="unknown"):
+        bcr_mlir.compile(model, (x,), target=bad_target)
+
+
+def test_wrong_input_shape_is_a_clear_error(compiled):
+    with pytest.raises(BcrError, match=r"input 0 has shape \[1, 3, 8, 8\], but the module was compiled for \[1, 3, 16, 16\]"):
+        compiled(np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_nan_weights_are_rejected():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    model[0].weight.data[0, 0] = float("nan")
+    with pytest.raises(BcrError, match="'0.weight' contains NaN or Inf"):
+        bcr_mlir.compile(model, (torch.randn(1, 8),))
+
+
+def test_not_a_module_is_rejected():
+    with pytest.raises(BcrError, match="expected a torch.nn.Module"):
+        bcr_mlir.compile(lambda x: x, (torch.randn(1, 8),))
+
+
+def test_model_without_prunable_layers_compiles_dense():
+    model = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Flatten()).eval()
+    x = torch.randn(1, 3, 4, 4)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert compiled.report.layers == []
+    assert_matches_torch(compiled(x), reference(model, x))
