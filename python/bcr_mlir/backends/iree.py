@@ -27,6 +27,12 @@ TUNED_CPU_FLAGS = ["--iree-opt-level=O3", "--iree-global-opt-use-im2col-for-conv
                    "--iree-llvmcpu-enable-ukernels=all"]
 DISPATCH_STUB = "__bcr_dispatch_"
 
+# IREE 3.13 miscompiles an elementwise op whose result feeds both a custom dispatch (through a pad)
+# and a strided consumer (the im2col of a 1x1 stride-2 conv, as in ResNet's downsample): multi-use
+# fusion folds the producer into the strided consumer and yields its full-size result through a
+# strided map, so 3/4 of it is never written. Modules with our kernels turn that fusion off.
+CUSTOM_DISPATCH_FLAGS = ["--iree-dispatch-creation-fuse-multi-use=false"]
+
 
 def tool(name: str) -> str:
     from iree.compiler.tools import binaries
@@ -141,8 +147,9 @@ def compile_text(text: str, target: Target, output: Path, dense_flags: str = "tu
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(keep) if keep else Path(tmp) / "input.mlir"
         source.write_text(text)
+        workaround = CUSTOM_DISPATCH_FLAGS if "flow.dispatch @" in text else []
         command = [tool("iree-compile"), str(source), "-o", str(output)] + compile_flags(target, dense_flags) + \
-            list(extra_flags or [])
+            workaround + list(extra_flags or [])
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip()[:300])

@@ -112,13 +112,6 @@ def _memref(shape, dtype: str) -> str:
     return f"memref<{'x'.join(str(d) for d in shape)}x{dtype}>"
 
 
-def _collapse(e: _Emitter, value: str, shape, dtype: str) -> str:
-    if len(shape) == 1:
-        return value
-    group = ", ".join(str(i) for i in range(len(shape)))
-    return e.op(f"memref.collapse_shape {value} [[{group}]] : {_memref(shape, dtype)} into {_memref((math.prod(shape),), dtype)}")
-
-
 def _activation(e: _Emitter, value: str, vtype: str, activation: str, dtype: str) -> str:
     if activation == "none":
         return value
@@ -131,17 +124,18 @@ def _activation(e: _Emitter, value: str, vtype: str, activation: str, dtype: str
 
 
 def _signature(g: GatherGemm, name: str) -> str:
+    # x and y are flat: the dispatch binds raw buffers, and flat indexing keeps address arithmetic
+    # to one add per load (a collapse_shape view makes IREE delinearize and relinearize every index).
     d = g.dtype
     return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
-            f"%x: {_memref(g.x_shape, d)}, %bias: {_memref((g.rows,), d)}, "
+            f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((g.rows,), d)}, "
             f"%off: {_memref((g.block_row_count + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
-            f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref(g.y_shape, d)})")
+            f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref((math.prod(g.y_shape),), d)})")
 
 
 def _prologue(e: _Emitter, g: GatherGemm):
-    """Flattened views, and the block-row's packed range [j0, j1)."""
-    xf = _collapse(e, "%x", g.x_shape, g.dtype)
-    yf = _collapse(e, "%y", g.y_shape, g.dtype)
+    """The block-row's packed range [j0, j1)."""
+    xf, yf = "%x", "%y"
     b1 = e.add("%wg0", e.index(1))
     lo = e.op(f"memref.load %off[%wg0] : {_memref((g.block_row_count + 1,), 'i32')}")
     hi = e.op(f"memref.load %off[{b1}] : {_memref((g.block_row_count + 1,), 'i32')}")

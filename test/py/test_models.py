@@ -1,0 +1,28 @@
+"""The compiler issue's five models (at small sizes), pruned by the prune library, against PyTorch."""
+from __future__ import annotations
+
+import pytest
+
+import bcr_mlir
+from helpers import assert_matches_torch, pruned, reference
+
+MODELS = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d", "lstm"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_x86(name):
+    model, x = pruned(name)
+    compiled = bcr_mlir.compile(model, (x,), target="x86-host")
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert compiled.report.layers, "every model has prunable layers"
+    if name in ("vgg16", "resnet18", "c3d"):
+        assert len(compiled.report.sparse_layers) >= len(compiled.report.layers) // 2
+
+
+@pytest.mark.arm64
+@pytest.mark.parametrize("name", ["vgg16", "resnet18", "c3d"])
+def test_model_arm64(name):
+    model, x = pruned(name)
+    compiled = bcr_mlir.compile(model, (x,), target="arm64-android")
+    assert compiled.report.sparse_layers
+    assert_matches_torch(compiled(x), reference(model, x))
