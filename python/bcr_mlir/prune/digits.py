@@ -63,12 +63,14 @@ class DigitsGRU(nn.Module):
 # conv1 (1 input channel, 288 weights) and the 10-row classifier stay dense: together they are 5% of
 # the CNN's weights, and they are the layers whose pruning costs the most accuracy.
 CNN_PRUNED = ["conv2.weight", "conv3.weight"]
+# Both CNN cases prune the same dense model.
+DENSE_CNN = ("image", lambda: DigitsCNN(32), dict(epochs=30, lr=2e-3))
 EXPERIMENTS = {
     # name: (layout, model builder, dense TrainConfig fields, prune kwargs, pruning TrainConfig fields)
-    "cnn-bcr": ("image", lambda: DigitsCNN(32), dict(epochs=30, lr=2e-3),
+    "cnn-bcr": (*DENSE_CNN,
                 dict(scheme="bcr", rate=8, layers=CNN_PRUNED),
                 dict(epochs=30, finetune_epochs=30, lr=2e-3, rho=1e-2)),
-    "cnn-pattern": ("image", lambda: DigitsCNN(32), dict(epochs=30, lr=2e-3),
+    "cnn-pattern": (*DENSE_CNN,
                     dict(scheme="pattern", connectivity_rate=3.6, layers=CNN_PRUNED),
                     dict(epochs=20, finetune_epochs=20, lr=1e-3, rho=1e-2)),
     # Block (4, 8): the input matrix is only 8 columns wide (one image row), see docs/pruning.md.
