@@ -143,17 +143,20 @@ irdl.dialect @bcr {
   }
 
   // ---- The same contractions over compact storage ------------------------------------------------
-  // Produced by bcr-compress-weights. Every layout packs into the same three tensors (IRDL binds all
-  // operands of a variadic to one type, so the slots are fixed and named):
-  //   offsets  i32  a pointer array: where each block-row (BCR), filter (pattern) or group (KGS)
-  //                 starts in `indices`
-  //   indices  i32  the kept columns (BCR), kernel positions (pattern) or group positions (KGS)
-  //   values   f32/f16  the kept weights, in the order the kernel reads them
-  // For bcr_layout: values[j, r] = W[b*BR + r, indices[j]] for offsets[b] <= j < offsets[b+1].
-  // The exact contract of every layout lives in bcr_mlir/storage.py.
+  // Produced by bcr-compress-weights. Every layout packs into the same four tensors: output rows are
+  // taken in groups of G (the register block chosen by bcr-eliminate-redundant-loads), and the rows of
+  // a group share one list of input columns, so one input load feeds all G rows. (IRDL binds all
+  // operands of a variadic to one type, so the slots are fixed and named.)
+  //   rows     i32[R]          packed row i computes output row rows[i] (the filter order chosen by
+  //                            bcr-reorder-filters; stores go straight to their row: no shuffle pass)
+  //   offsets  i32[R/G + 1]    group g owns columns offsets[g] .. offsets[g+1]
+  //   indices  i32[nnz]        the input columns (matrix view: input channel x kernel position)
+  //   values   f32/f16[nnz, G] values[j, r] = W[rows[g*G + r], indices[j]] (0 where that row skips it)
+  // R is the row count rounded up to a multiple of G; padding rows repeat the last row and are never stored.
   irdl.operation @packed_conv2d {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
@@ -167,7 +170,7 @@ irdl.dialect @bcr {
     %kernel = irdl.base "#builtin.dense_array"
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
                      "kernel" = %kernel, "activation" = %act, "layer" = %name}
@@ -176,6 +179,7 @@ irdl.dialect @bcr {
   irdl.operation @packed_conv3d {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
@@ -188,7 +192,7 @@ irdl.dialect @bcr {
     %kernel = irdl.base "#builtin.dense_array"
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
                      "kernel" = %kernel, "activation" = %act, "layer" = %name}
@@ -197,6 +201,7 @@ irdl.dialect @bcr {
   irdl.operation @packed_matmul {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
@@ -206,7 +211,7 @@ irdl.dialect @bcr {
     %layout = irdl.any_of(%is_bcr, %is_group)
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "activation" = %act, "layer" = %name}
   }
@@ -219,6 +224,7 @@ irdl.dialect @bcr {
   irdl.operation @dispatch {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
@@ -226,7 +232,7 @@ irdl.dialect @bcr {
     %kernel = irdl.base "#builtin.symbol_ref"
     %count = irdl.base "#builtin.dense_array"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
     irdl.results(output: %out)
     irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
   }

@@ -429,24 +429,39 @@ def _verify_sparse(op, layout, weights, problem):
                 problem(f"claimed zeros are not zero: {violation}")
 
 
+def packed_weight_shape(op: ir.Operation) -> tuple[int, ...]:
+    """The dense weight a packed op stands for, from its operand and result types."""
+    x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
+    if op.name.endswith("matmul"):
+        return (y_shape[-1], x_shape[-1])
+    return (y_shape[1], x_shape[1], *int_array(op, "kernel"))
+
+
 def _verify_packed(op, layout, weights, problem):
-    if not isinstance(layout, BcrLayout):
-        return
-    offsets_shape, indices_shape, values_shape = (shape_of(op.operands[i]) for i in (2, 3, 4))
-    block_rows = layout.grid[0]
-    if offsets_shape != (block_rows + 1,):
-        problem(f"offsets must have {block_rows + 1} entries (one per block-row, plus one), got {list(offsets_shape)}")
-        return
-    if len(values_shape) != 2 or values_shape[0] != indices_shape[0] or values_shape[1] != layout.block[0]:
+    rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(op.operands[i]) for i in (2, 3, 4, 5))
+    weight_shape = packed_weight_shape(op)
+    rows, columns = weight_shape[0], int(np.prod(weight_shape[1:]))
+    if len(values_shape) != 2 or len(indices_shape) != 1 or values_shape[0] != indices_shape[0]:
         problem(f"packed sizes disagree: {indices_shape[0] if indices_shape else '?'} indices need values of shape "
-                f"[{indices_shape[0] if indices_shape else '?'}, {layout.block[0]}], got {list(values_shape)}")
+                f"[{indices_shape[0] if indices_shape else '?'}, G], got {list(values_shape)}")
+        return
+    group = values_shape[1]
+    packed_rows = -(-rows // group) * group
+    if rows_shape != (packed_rows,):
+        problem(f"rows must list {packed_rows} packed rows ({rows} rows in groups of {group}), got {list(rows_shape)}")
+        return
+    if offsets_shape != (packed_rows // group + 1,):
+        problem(f"offsets must have {packed_rows // group + 1} entries (one per group of {group} rows, plus one), "
+                f"got {list(offsets_shape)}")
         return
     if weights is None:
         return
-    offsets, indices = weights.array(op.operands[2]), weights.array(op.operands[3])
+    row_ids, offsets, indices = (weights.array(op.operands[i]) for i in (2, 3, 4))
+    if row_ids is not None and sorted(row_ids[:rows].tolist()) != list(range(rows)):
+        problem(f"rows must list each of the {rows} output rows once")
     if offsets is not None:
         if offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != indices_shape[0]:
             problem(f"offsets must rise from 0 to {indices_shape[0]}")
-    if indices is not None and indices.size and (indices.min() < 0 or indices.max() >= layout.shape[1]):
-        problem(f"column index {int(indices.max()) if indices.max() >= layout.shape[1] else int(indices.min())} "
-                f"is out of range 0..{layout.shape[1] - 1}")
+    if indices is not None and indices.size and (indices.min() < 0 or indices.max() >= columns):
+        problem(f"column index {int(indices.max()) if indices.max() >= columns else int(indices.min())} "
+                f"is out of range 0..{columns - 1}")

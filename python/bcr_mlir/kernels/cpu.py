@@ -52,10 +52,16 @@ class GatherGemm:
     in_inner_stride: int
     activation: str = "none"
     dtype: str = "f32"
+    # rows[i] == i for every packed row: stores and bias loads need no indirection (known at compile time)
+    identity_rows: bool = True
 
     @property
     def block_row_count(self) -> int:
         return math.ceil(self.rows / self.block_rows)
+
+    @property
+    def packed_rows(self) -> int:
+        return self.block_row_count * self.block_rows
 
 
 class _Emitter:
@@ -129,7 +135,7 @@ def _signature(g: GatherGemm, name: str) -> str:
     d = g.dtype
     return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
             f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((g.rows,), d)}, "
-            f"%off: {_memref((g.block_row_count + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
+            f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
             f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref((math.prod(g.y_shape),), d)})")
 
 
@@ -143,6 +149,28 @@ def _prologue(e: _Emitter, g: GatherGemm):
     j1 = e.op(f"arith.index_cast {hi} : i32 to index")
     row0 = e.mul("%wg0", e.index(g.block_rows))
     return xf, yf, j0, j1, row0
+
+
+def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
+    """The output row a packed row computes (rows[packed]; itself when the order is the identity)."""
+    if g.identity_rows:
+        return packed
+    loaded = e.op(f"memref.load %rows[{packed}] : {_memref((g.packed_rows,), 'i32')}")
+    return e.op(f"arith.index_cast {loaded} : i32 to index")
+
+
+def _guard(e: _Emitter, g: GatherGemm, packed: str, r: int):
+    """Opens `scf.if packed < rows` for the padding rows of a ragged last group; returns a closer."""
+    if not (g.rows % g.block_rows and r >= g.rows % g.block_rows):
+        return lambda: None
+    valid = e.op(f"arith.cmpi ult, {packed}, {e.index(g.rows)} : index")
+    e.emit(f"scf.if {valid} {{")
+    e.indent += 1
+
+    def close():
+        e.indent -= 1
+        e.emit("}")
+    return close
 
 
 def _outer_input_offset(e: _Emitter, g: GatherGemm, outer: str) -> str:
@@ -169,12 +197,14 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), _outer_input_offset(e, g, "%wg1"))
     out_rows, biases = [], []
     for r in range(br):
-        row = e.add(row0, e.index(r)) if r else row0
-        # Rows past the end of a ragged last block-row read a valid bias and are never stored.
-        safe = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index") if g.rows % br else row
-        bias = e.op(f"memref.load %bias[{safe}] : {_memref((g.rows,), d)}")
+        packed = e.add(row0, e.index(r)) if r else row0
+        row = _output_row(e, g, packed)
+        if g.identity_rows and g.rows % br:
+            # Padding rows of a ragged last group read a valid bias and are never stored.
+            row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
+        bias = e.op(f"memref.load %bias[{row}] : {_memref((g.rows,), d)}")
         biases.append(e.op(f"vector.broadcast {bias} : {d} to {vtype}"))
-        out_rows.append((row, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), ("%wg1", g.inner)])))
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), ("%wg1", g.inner)])))
 
     def block(w0: str, vectors: int, tail: int) -> None:
         """Accumulate `vectors` vectors starting at inner position w0 (the last one masked to `tail` lanes)."""
@@ -205,12 +235,8 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         e.indent -= 1
         e.emit("}")
         for r in range(br):
-            row, out_base = out_rows[r]
-            guarded = g.rows % br and r >= g.rows % br
-            if guarded:
-                valid = e.op(f"arith.cmpi ult, {row}, {e.index(g.rows)} : index")
-                e.emit(f"scf.if {valid} {{")
-                e.indent += 1
+            packed, out_base = out_rows[r]
+            close = _guard(e, g, packed, r)
             for v in range(vectors):
                 result = _activation(e, f"{results}#{r * vectors + v}", vtype, g.activation, d)
                 at = e.add(e.add(out_base, w0), e.index(v * vw)) if v else e.add(out_base, w0)
@@ -218,9 +244,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
                     e.emit(f"vector.maskedstore {yf}[{at}], {mask}, {result} : {yflat}, vector<{vw}xi1>, {vtype}")
                 else:
                     e.emit(f"vector.store {result}, {yf}[{at}] : {yflat}, {vtype}")
-            if guarded:
-                e.indent -= 1
-                e.emit("}")
+            close()
 
     step = vw * tw
     main = (g.inner // step) * step
@@ -251,13 +275,23 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     tp = s.tile[0]
     xf, yf, j0, j1, row0 = _prologue(e, g)
     ragged = g.rows % br
-    mask = e.op(f"vector.create_mask {e.op(f'arith.subi {e.index(g.rows)}, {row0} : index')} : vector<{br}xi1>") if ragged else None
-    zero = e.op(f"arith.constant dense<0.0> : {vtype}") if ragged else None
+    contiguous = g.identity_rows and g.y_row_stride == 1   # a group's outputs are one vector in memory
+    mask = e.op(f"vector.create_mask {e.op(f'arith.subi {e.index(g.rows)}, {row0} : index')} : vector<{br}xi1>") \
+        if ragged and g.identity_rows else None
+    zero = e.op(f"arith.constant dense<0.0> : {vtype}") if mask else None
     bias_mem = _memref((g.rows,), d)
-    if ragged:
+    out_rows = []
+    if g.identity_rows and mask:
         bias = e.op(f"vector.maskedload %bias[{row0}], {mask}, {zero} : {bias_mem}, vector<{br}xi1>, {vtype} into {vtype}")
-    else:
+    elif g.identity_rows:
         bias = e.op(f"vector.load %bias[{row0}] : {bias_mem}, {vtype}")
+    else:  # reordered rows: gather the group's biases once per workgroup
+        lanes = []
+        for r in range(br):
+            packed = e.add(row0, e.index(r)) if r else row0
+            out_rows.append((packed, _output_row(e, g, packed)))
+            lanes.append(e.op(f"memref.load %bias[{out_rows[-1][1]}] : {bias_mem}"))
+        bias = e.op(f"vector.from_elements {', '.join(lanes)} : {vtype}")
     x_base = e.mul("%wg2", e.index(g.x_batch_stride))
     first = e.mul("%wg1", e.index(tp))  # first position of this workgroup's tile
     if position_offsets is None:
@@ -283,22 +317,24 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     for p in range(tp):
         result = _activation(e, f"{results}#{p}", vtype, g.activation, d)
         position = e.add(first, e.index(p)) if p else first
-        out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])
-        if g.y_row_stride == 1:
+        if contiguous:
+            out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])
             if ragged:
                 e.emit(f"vector.maskedstore {yf}[{out}], {mask}, {result} : {yflat}, vector<{br}xi1>, {vtype}")
             else:
                 e.emit(f"vector.store {result}, {yf}[{out}] : {yflat}, {vtype}")
             continue
-        for r in range(br):  # channel-major output (small convs): one scalar per row
+        # Channel-major output (small convs) or reordered rows: one scalar store per row.
+        base = e.affine([(y_batch, 1), (position, g.y_position_stride)])
+        for r in range(br):
+            if len(out_rows) < br:
+                packed = e.add(row0, e.index(r)) if r else row0
+                out_rows.append((packed, _output_row(e, g, packed)))
+            packed, row = out_rows[r]
             lane = e.op(f"vector.extract {result}[{r}] : {d} from {vtype}")
-            at = e.add(out, e.index(r * g.y_row_stride)) if r else out
-            if ragged and r >= ragged:
-                valid = e.op(f"arith.cmpi ult, {e.add(row0, e.index(r))}, {e.index(g.rows)} : index")
-                e.emit(f"scf.if {valid} {{")
-                e.emit(f"  memref.store {lane}, {yf}[{at}] : {yflat}")
-                e.emit("}")
-            else:
-                e.emit(f"memref.store {lane}, {yf}[{at}] : {yflat}")
+            at = e.add(base, e.mul(row, e.index(g.y_row_stride)) if g.y_row_stride != 1 else row)
+            close = _guard(e, g, packed, r)
+            e.emit(f"memref.store {lane}, {yf}[{at}] : {yflat}")
+            close()
     positions = g.outer if position_offsets is None else tp
     return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)

@@ -1,69 +1,54 @@
 """bcr-compress-weights: replace the dense weight of each bcr.sparse_* op by compact storage.
 
-For a BCR layout the weight matrix W[rows, cols] is stored per block-row of BR rows (GRIM's BCR arrays):
-  offsets  i32[block_rows + 1]   block-row b owns entries offsets[b] .. offsets[b+1]
-  indices  i32[nnz]              the columns kept in that block-row (union over its blocks)
-  values   f32[nnz, BR]          values[j, r] = W[b*BR + r, indices[j]]; rows pruned inside a block are 0
-One input vector load then feeds all BR rows (see bcr-lower-to-kernels). A weight used several times
-(an RNN's W_hh at every step) is packed once.
+Output rows are taken in groups of G (the op's `schedule` block_rows, chosen by
+bcr-eliminate-redundant-loads; by default the BCR block's rows) in the order given by `row_order`
+(from bcr-reorder-filters; identity by default). Each group stores the input columns any of its rows
+uses, and the values of all G rows for each column (bcr_mlir/storage.py):
+  rows     i32[R]          output row of each packed row
+  offsets  i32[R/G + 1]    group g owns columns offsets[g] .. offsets[g+1]
+  indices  i32[nnz]        the kept columns of the weight matrix
+  values   f32[nnz, G]     values[j, r] = W[rows[g*G + r], indices[j]]
+A weight used several times (an RNN's W_hh at every step) is packed once.
 
 Before:
     %r = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc",
            layout = #bcr.bcr_layout<array<i64: 16, 64>, array<i64: 8, 16>, ...>} : (tensor<1x64xf32>, tensor<16x64xf32>, tensor<16xf32>) -> tensor<1x16xf32>
 After:
-    %off = arith.constant dense_resource<fc.offsets> : tensor<3xi32>
-    %idx = arith.constant dense_resource<fc.indices> : tensor<12xi32>
-    %val = arith.constant dense_resource<fc.values> : tensor<12x8xf32>
-    %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "fc",
-           layout = #bcr.bcr_layout<...>} : (tensor<1x64xf32>, tensor<16xf32>, tensor<3xi32>, tensor<12xi32>, tensor<12x8xf32>) -> tensor<1x16xf32>
+    %rows = arith.constant dense<[0, 1, ..., 15]> : tensor<16xi32>
+    %off = arith.constant dense<[0, 4, 6]> : tensor<3xi32>
+    %idx = arith.constant dense<[1, 5, 17, 30, 0, 9]> : tensor<6xi32>
+    %val = arith.constant dense<...> : tensor<6x8xf32>
+    %r = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = ...}
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import BcrLayout, SPARSE_OPS, create_op, parse_attr, string_attr, walk
+from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, create_op, parse_attr, string_attr, walk
 from bcr_mlir.errors import BcrError
 from bcr_mlir.passes.registry import Pass, PassContext
-from bcr_mlir.structure import block_row_columns
+from bcr_mlir.storage import RowGroupStorage
 
 
-@dataclass(frozen=True)
-class BcrStorage:
-    offsets: np.ndarray   # int32[block_rows + 1]
-    indices: np.ndarray   # int32[nnz]
-    values: np.ndarray    # [nnz, BR]
+def group_rows_of(op: ir.Operation, layout) -> int:
+    """The register block: the schedule's block_rows, else the BCR block's rows, else 8."""
+    if "schedule" in op.attributes:
+        return parse_attr(op.attributes["schedule"]).block_rows
+    if isinstance(layout, BcrLayout):
+        return layout.block[0]
+    return 8
 
-    @classmethod
-    def pack(cls, matrix: np.ndarray, block_rows: int) -> "BcrStorage":
-        rows = matrix.shape[0]
-        columns = block_row_columns(matrix, block_rows)
-        offsets = np.zeros(len(columns) + 1, dtype=np.int32)
-        offsets[1:] = np.cumsum([c.size for c in columns])
-        indices = np.concatenate(columns).astype(np.int32) if columns else np.zeros(0, np.int32)
-        values = np.zeros((int(offsets[-1]), block_rows), dtype=matrix.dtype)
-        for b, cols in enumerate(columns):
-            start = b * block_rows
-            height = min(block_rows, rows - start)
-            values[offsets[b]:offsets[b + 1], :height] = matrix[start:start + height, cols].T
-        return cls(offsets, indices, values)
 
-    def unpack(self, shape: tuple[int, int]) -> np.ndarray:
-        """The dense matrix back (used by the dense fallback and by tests)."""
-        rows, block_rows = shape[0], self.values.shape[1]
-        matrix = np.zeros(shape, dtype=self.values.dtype)
-        for b in range(len(self.offsets) - 1):
-            start, stop = self.offsets[b], self.offsets[b + 1]
-            height = min(block_rows, rows - b * block_rows)
-            matrix[b * block_rows:b * block_rows + height, self.indices[start:stop]] = self.values[start:stop, :height].T
-        return matrix
+def row_order_of(op: ir.Operation, rows: int) -> np.ndarray:
+    if "row_order" in op.attributes:
+        return np.asarray(list(ir.DenseI64ArrayAttr(op.attributes["row_order"])), dtype=np.int64)
+    return np.arange(rows)
 
 
 class CompressWeights(Pass):
     name = "bcr-compress-weights"
-    summary = "Lower each sparse op's dense weight to compact constant storage (BCR arrays)"
+    summary = "Lower each sparse op's dense weight to compact row-group storage (BCR arrays, FKW, KGS)"
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         packed: dict[str, tuple] = {}
@@ -72,29 +57,31 @@ class CompressWeights(Pass):
                 continue
             layout = parse_attr(op.attributes["layout"])
             layer = string_attr(op, "layer")
-            if not isinstance(layout, BcrLayout):
-                raise BcrError(f"layer '{layer}': {layout.mnemonic} storage is not implemented by bcr-compress-weights",
-                               "prune the layer with the bcr scheme, or leave it dense")
             x, weight, bias = op.operands[0], op.operands[1], op.operands[2]
             array = context.weights.array(weight)
             if array is None:
                 raise BcrError(f"layer '{layer}': the weight is not a constant with known data",
                                "give the sparse op a constant weight (arith.constant)")
             matrix = array.reshape(array.shape[0], -1)
-            violation = layout.zero_violations(matrix)
+            violation = layout.zero_violations(matrix) if hasattr(layout, "zero_violations") else None
             if violation:
                 raise BcrError(f"layer '{layer}': the layout claims zeros that are not zero: {violation}",
                                "re-run the pruning (or bcr-raise-sparse-layers) so the layout matches the weights")
-            key = str(weight.owner.attributes["value"]) + str(layout.block)
+            group_rows = group_rows_of(op, layout)
+            order = row_order_of(op, matrix.shape[0])
+            key = (str(weight.owner.attributes["value"]), group_rows, tuple(order.tolist()))
             with ir.InsertionPoint(op), op.location:
                 if key not in packed:
-                    storage = BcrStorage.pack(matrix, layout.block[0])
-                    packed[key] = (context.weights.constant(storage.offsets, f"{layer}.offsets"),
-                                   context.weights.constant(storage.indices, f"{layer}.indices"),
-                                   context.weights.constant(storage.values, f"{layer}.values"))
+                    try:
+                        storage = RowGroupStorage.pack(matrix, group_rows, order)
+                    except ValueError as exc:
+                        raise BcrError(f"layer '{layer}': {exc}", "fix the row_order attribute") from None
+                    packed[key] = tuple(context.weights.constant(array, f"{layer}.{part}") for part, array in
+                                        (("rows", storage.rows), ("offsets", storage.offsets),
+                                         ("indices", storage.indices), ("values", storage.values)))
                     _move_to_function_entry(packed[key])
-                attributes = {name: op.attributes[name] for name in ("layout", "activation", "layer", "strides", "dilations")
-                              if name in op.attributes}
+                attributes = {name: op.attributes[name] for name in
+                              ("layout", "activation", "layer", "strides", "dilations", "schedule") if name in op.attributes}
                 if op.name != "bcr.sparse_matmul":
                     attributes["kernel"] = ir.DenseI64ArrayAttr.get(list(array.shape[2:]))
                 new = create_op(op.name.replace("sparse_", "packed_"), [x, bias, *packed[key]], op.result.type, attributes)

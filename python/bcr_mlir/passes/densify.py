@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, SPARSE_OPS, BcrLayout, int_array, parse_attr, shape_of, string_attr, walk
+from bcr_mlir.dialect import PACKED_OPS, SPARSE_OPS, int_array, packed_weight_shape, shape_of, string_attr, walk
 from bcr_mlir.errors import BcrError
-from bcr_mlir.passes.compress_weights import BcrStorage
+from bcr_mlir.storage import RowGroupStorage
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text as tt
 from bcr_mlir.passes.registry import Pass, PassContext
 
@@ -90,16 +90,11 @@ class Densify(Pass):
                 w_shape = shape_of(weight)
             else:
                 bias = op.operands[1]
-                layout = parse_attr(op.attributes["layout"])
-                if not isinstance(layout, BcrLayout):
-                    raise BcrError(f"layer '{layer}': cannot unpack {layout.mnemonic} storage", "densify before compressing")
-                arrays = [context.weights.array(v) for v in op.operands[2:5]]
+                arrays = [context.weights.array(v) for v in op.operands[2:6]]
                 if any(a is None for a in arrays):
                     raise BcrError(f"layer '{layer}': packed storage is not constant", "run bcr-densify on constant weights")
-                matrix = BcrStorage(*arrays).unpack(tuple(layout.shape))
-                kernel = int_array(op, "kernel") if "kernel" in op.attributes else ()
-                w_shape = (layout.shape[0], layout.shape[1]) if not kernel else \
-                    (layout.shape[0], layout.shape[1] // int(np.prod(kernel)), *kernel)
+                w_shape = packed_weight_shape(op)
+                matrix = RowGroupStorage(*arrays).unpack((w_shape[0], int(np.prod(w_shape[1:]))))
                 with ir.InsertionPoint(op), op.location:
                     weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
             activation = string_attr(op, "activation", "none")

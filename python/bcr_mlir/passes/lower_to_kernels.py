@@ -18,12 +18,12 @@ After:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, BcrLayout, Schedule, create_op, int_array, parse_attr, shape_of, string_attr, walk
+from bcr_mlir.dialect import PACKED_OPS, Schedule, create_op, int_array, parse_attr, shape_of, string_attr, walk
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
@@ -157,13 +157,10 @@ class LowerToKernels(Pass):
 
     def _lower(self, module, op, context: PassContext, kernels: dict, glue: dict) -> None:
         layer = string_attr(op, "layer")
-        layout = parse_attr(op.attributes["layout"])
-        if not isinstance(layout, BcrLayout):
-            raise BcrError(f"layer '{layer}': no CPU kernel for {layout.mnemonic} yet", "leave this layer dense")
-        x, bias, offsets, indices, values = list(op.operands)
-        index_array = context.weights.array(indices)
-        if index_array is None:
-            raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
+        x, bias, rows, offsets, indices, values = list(op.operands)
+        index_array, row_array = context.weights.array(indices), context.weights.array(rows)
+        if index_array is None or row_array is None:
+            raise BcrError(f"layer '{layer}': the packed rows and indices are not constants", "run bcr-compress-weights first")
         block_rows = shape_of(values)[1]
         schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
         activation = string_attr(op, "activation", "none")
@@ -175,7 +172,8 @@ class LowerToKernels(Pass):
                                 int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
         if lowered.input_offsets.size and int(lowered.input_offsets.max()) >= 2**31:
             raise BcrError(f"layer '{layer}': input too large for 32-bit offsets", "use a smaller input size")
-        g = lowered.gemm
+        output_rows = lowered.gemm.rows
+        g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))))
         if lowered.schedule.vector_axis == 0:
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
         else:
@@ -188,7 +186,7 @@ class LowerToKernels(Pass):
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), ir.F32Type.get()))
             input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
-            dispatch = create_op("bcr.dispatch", [kernel_input, bias, offsets, input_offsets, values], op.result.type,
+            dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values], op.result.type,
                                  {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
         op.result.replace_all_uses_with(dispatch.result)
         op.erase()

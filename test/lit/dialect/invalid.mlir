@@ -43,18 +43,19 @@ func.func @zeros_not_zero(%x: tensor<1x16xf32>, %b: tensor<8xf32>) -> tensor<1x8
 }
 
 // -----
-func.func @packed_sizes(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %off: tensor<2xi32>, %idx: tensor<6xi32>, %val: tensor<5x8xf32>) -> tensor<1x8xf32> {
-  // CHECK: error: {{.*}}packed sizes disagree: 6 indices need values of shape [6, 8], got [5, 8]
-  %0 = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 6>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<2xi32>, tensor<6xi32>, tensor<5x8xf32>) -> tensor<1x8xf32>
+func.func @packed_sizes(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %rows: tensor<8xi32>, %off: tensor<2xi32>, %idx: tensor<6xi32>, %val: tensor<5x8xf32>) -> tensor<1x8xf32> {
+  // CHECK: error: {{.*}}packed sizes disagree: 6 indices need values of shape [6, G], got [5, 8]
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 6>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<6xi32>, tensor<5x8xf32>) -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
 }
 
 // -----
 func.func @index_out_of_range(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %val: tensor<2x8xf32>) -> tensor<1x8xf32> {
+  %rows = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi32>
   %off = arith.constant dense<[0, 2]> : tensor<2xi32>
   %idx = arith.constant dense<[3, 16]> : tensor<2xi32>
   // CHECK: error: {{.*}}column index 16 is out of range 0..15
-  %0 = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>) -> tensor<1x8xf32>
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>) -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
 }
 
@@ -91,4 +92,21 @@ func.func @pattern_without_centre_is_still_a_pattern_but_bits_must_fit(%x: tenso
   // CHECK: error: {{.*}}malformed pattern_layout: pattern 1024 does not fit a 3x3 kernel (bits 0..8)
   %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "c1", layout = #bcr.pattern_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 1024>, 20 : i64>, strides = array<i64: 1, 1>} : (tensor<1x4x10x10xf32>, tensor<8x4x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
   return %0 : tensor<1x8x8x8xf32>
+}
+
+// -----
+func.func @rows_not_a_permutation(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %val: tensor<2x8xf32>) -> tensor<1x8xf32> {
+  %rows = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 6]> : tensor<8xi32>
+  %off = arith.constant dense<[0, 2]> : tensor<2xi32>
+  %idx = arith.constant dense<[3, 4]> : tensor<2xi32>
+  // CHECK: error: {{.*}}rows must list each of the 8 output rows once
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
+
+// -----
+func.func @offsets_count(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %rows: tensor<8xi32>, %off: tensor<3xi32>, %idx: tensor<2xi32>, %val: tensor<2x8xf32>) -> tensor<1x8xf32> {
+  // CHECK: error: {{.*}}offsets must have 2 entries (one per group of 8 rows, plus one), got [3]
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<3xi32>, tensor<2xi32>, tensor<2x8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
 }

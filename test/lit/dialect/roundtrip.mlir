@@ -21,10 +21,10 @@ func.func @pattern_and_group(%x: tensor<1x4x10x10xf32>, %w: tensor<8x4x3x3xf32>,
 }
 
 // CHECK-LABEL: func.func @packed_and_dispatch
-func.func @packed_and_dispatch(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %off: tensor<3xi32>, %idx: tensor<6xi32>, %val: tensor<6x4xf32>) -> tensor<1x8xf32> {
+func.func @packed_and_dispatch(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %rows: tensor<8xi32>, %off: tensor<3xi32>, %idx: tensor<6xi32>, %val: tensor<6x4xf32>) -> tensor<1x8xf32> {
   // CHECK: "bcr.packed_matmul"(%{{.*}}) {activation = "none", layer = "fc", layout = #bcr.bcr_layout
-  %0 = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 4, 8>, array<i64: 4, 4, 2, 4>, array<i64: 2, 2, 3, 1>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 4, 8>, array<i64: 4, 4, 2, 4>, array<i64: 2, 2, 3, 1>>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
   // CHECK: "bcr.dispatch"(%{{.*}}) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>}
-  %1 = "bcr.dispatch"(%x, %b, %off, %idx, %val) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
+  %1 = "bcr.dispatch"(%x, %b, %rows, %off, %idx, %val) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
   return %1 : tensor<1x8xf32>
 }

@@ -14,10 +14,11 @@ func.func @linear(%x: tensor<4x32xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> 
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[\[}}0.000000e+00, 1.000000e+00, 0.000000e+00, 2.000000e+00], [0.000000e+00, 3.000000e+00, 0.000000e+00, 4.000000e+00], [0.000000e+00, 5.000000e+00, 0.000000e+00, 0.000000e+00], [0.000000e+00, 0.000000e+00, 0.000000e+00, 6.000000e+00]]> : tensor<4x4xf32>
 // CHECK: call @bcr_dense_tiny(%{{.*}}, %[[W]], %{{.*}})
 func.func @packed(%x: tensor<1x4xf32>, %b: tensor<4xf32>) -> tensor<1x4xf32> {
+  %rows = arith.constant dense<[0, 1, 2, 3]> : tensor<4xi32>
   %off = arith.constant dense<[0, 2, 4]> : tensor<3xi32>
   %idx = arith.constant dense<[1, 3, 1, 3]> : tensor<4xi32>
   %val = arith.constant dense<[[1.0, 3.0], [2.0, 4.0], [5.0, 0.0], [0.0, 6.0]]> : tensor<4x2xf32>
-  %0 = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "none", layer = "tiny", layout = #bcr.bcr_layout<array<i64: 4, 4>, array<i64: 2, 4>, array<i64: 2, 2>, array<i64: 2, 2>>} : (tensor<1x4xf32>, tensor<4xf32>, tensor<3xi32>, tensor<4xi32>, tensor<4x2xf32>) -> tensor<1x4xf32>
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "tiny", layout = #bcr.bcr_layout<array<i64: 4, 4>, array<i64: 2, 4>, array<i64: 2, 2>, array<i64: 2, 2>>} : (tensor<1x4xf32>, tensor<4xf32>, tensor<4xi32>, tensor<3xi32>, tensor<4xi32>, tensor<4x2xf32>) -> tensor<1x4xf32>
   return %0 : tensor<1x4xf32>
 }
 
