@@ -46,12 +46,13 @@ irdl.dialect @bcr {
 
   // Kernel-group sparsity (RT3D's KGS) and SparseByteNN's per-operator group sparsity. Output
   // channels are cut into groups of group[0], input channels into groups of group[1]; inside each
-  // group every kernel keeps the same positions (for 1x1 convs and matmuls a "position" is the
-  // input channel itself, so the group shares its input-channel positions).
+  // group every kernel keeps the same positions (for 1x1 convs and matmuls the group shares its
+  // input-channel positions). A "position" is a matrix column: (input channel, kernel offset).
   //   shape          = array<i64: Cout, Cin>
   //   kernel         = array<i64: ...>  kernel extent (KD, KH, KW), (KH, KW) or () for matmul
   //   group          = array<i64: gM, gN>
-  //   kept_positions = array<i64: ...>  kept positions per group, row-major over the group grid
+  //   kept_positions = array<i64: ...>  kept columns per group (at most gN * prod(kernel)), row-major
+  //                                     over the group grid
   irdl.attribute @group_layout {
     %shape = irdl.base "#builtin.dense_array"
     %kernel = irdl.base "#builtin.dense_array"

@@ -206,7 +206,8 @@ class PatternLayout:
 
 @dataclass(frozen=True)
 class GroupLayout:
-    """Kernel-group sparsity (RT3D KGS) and per-operator group sparsity (SparseByteNN)."""
+    """Kernel-group sparsity (RT3D KGS) and per-operator group sparsity (SparseByteNN): the rows of an
+    output group share their kept columns (input channel x kernel position) within each input group."""
 
     shape: tuple[int, int]
     kernel: tuple[int, ...]
@@ -221,21 +222,16 @@ class GroupLayout:
 
     @property
     def positions(self) -> int:
-        return int(np.prod(self.kernel)) if self.kernel else self.group[1]
+        return int(np.prod(self.kernel)) if self.kernel else 1
 
     @property
     def nnz(self) -> int:
         heights = _blocks(self.shape[0], self.group[0])
-        widths = _blocks(self.shape[1], self.group[1])
-        total = 0
-        for index, kept in enumerate(self.kept_positions):
-            i, j = divmod(index, self.grid[1])
-            total += heights[i] * kept * (widths[j] if self.kernel else 1)
-        return total
+        return sum(heights[index // self.grid[1]] * kept for index, kept in enumerate(self.kept_positions))
 
     @property
     def rate(self) -> float:
-        return self.shape[0] * self.shape[1] * (int(np.prod(self.kernel)) if self.kernel else 1) / max(self.nnz, 1)
+        return self.shape[0] * self.shape[1] * self.positions / max(self.nnz, 1)
 
     def describe(self) -> str:
         return f"group {self.group[0]}x{self.group[1]}"
@@ -244,12 +240,14 @@ class GroupLayout:
         if len(self.shape) != 2 or len(self.group) != 2 or min(self.shape + self.group) <= 0:
             return [f"shape {list(self.shape)} and group {list(self.group)} must each be 2 positive sizes"]
         out = []
+        if self.group[0] > self.shape[0] or self.group[1] > self.shape[1]:
+            out.append(f"group {self.group[0]}x{self.group[1]} is larger than the {self.shape[0]}x{self.shape[1]} channels")
         blocks = self.grid[0] * self.grid[1]
         if len(self.kept_positions) != blocks:
             out.append(f"kept_positions has {len(self.kept_positions)} entries but the group grid has {blocks}")
         widths = _blocks(self.shape[1], self.group[1])
         for index, kept in enumerate(self.kept_positions[:blocks]):
-            limit = self.positions if self.kernel else widths[index % self.grid[1]]
+            limit = widths[index % self.grid[1]] * self.positions
             if not 0 <= kept <= limit:
                 out.append(f"group {index} keeps {kept} positions but has {limit}")
                 break

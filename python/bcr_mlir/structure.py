@@ -1,7 +1,9 @@
-"""Sparsity structure of a weight: detect it from the zeros, check a claimed one, and price it.
+"""Sparsity structure of a weight: read it from the pruning metadata or detect it from the zeros,
+check it, and price it for the cost model.
 
 All schemes are seen through the same 2-D matrix view: a conv weight [Cout, Cin, *kernel] is the matrix
-[Cout, Cin*prod(kernel)]; a matmul weight [N, K] is itself.
+[Cout, Cin*prod(kernel)]; a matmul weight [N, K] is itself. Every scheme then means "groups of rows
+share input columns", which is what the generated kernels exploit (bcr_mlir/storage.py).
 """
 from __future__ import annotations
 
@@ -9,16 +11,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bcr_mlir.dialect import BcrLayout
+from bcr_mlir.dialect import BcrLayout, GroupLayout, PatternLayout
+from bcr_mlir.storage import group_work
 
-# Block-rows the CPU kernels can use: one input load feeds this many output rows.
+# Register blocks the CPU kernels use: one input load feeds this many output rows.
+GROUP_CHOICES = (1, 2, 4, 8, 16)
 BLOCK_ROW_CHOICES = (16, 8, 4)
 DEFAULT_BLOCK = (8, 16)
+# Kernel efficiency per useful multiply-add by register block, relative to a block of 8 rows:
+# small blocks pay one input load per FMA instead of one per 8 (measured shape, see kernels/schedule.py).
+GROUP_EFFICIENCY = {1: 0.6, 2: 0.75, 4: 0.9, 8: 1.0, 16: 1.0}
 
 # Cost-model thresholds (see `decide`).
 MIN_MACS = 50_000          # smaller layers cost more to dispatch than they save
 MIN_SPEEDUP = 1.6          # expected speedup below which the dense IREE path is kept
-KERNEL_EFFICIENCY = 0.7    # generated kernel vs IREE dense, per useful FMA
+KERNEL_EFFICIENCY = 0.7    # generated kernel vs IREE dense, per useful FMA, at a block of 8 rows
+PATTERN_MAX_ENTRIES = 4    # PatDNN keeps 4 of 9
+PATTERN_MAX_SHAPES = 32    # more distinct kernel shapes than this is not a pattern scheme
 
 
 def matrix_view(weight: np.ndarray) -> np.ndarray:
@@ -31,70 +40,175 @@ def block_row_columns(matrix: np.ndarray, block_rows: int) -> list[np.ndarray]:
     return [np.flatnonzero(nonzero[start:start + block_rows].any(axis=0)) for start in range(0, matrix.shape[0], block_rows)]
 
 
-def kernel_work(matrix: np.ndarray, block_rows: int) -> int:
-    """FMAs the block-row kernel performs: every row of a block-row over the block-row's columns."""
-    return sum(block_rows * cols.size for cols in block_row_columns(matrix, block_rows))
+def efficiency(group_rows: int) -> float:
+    return GROUP_EFFICIENCY.get(group_rows, 1.0 if group_rows > 8 else 0.6)
+
+
+def modeled_cost(matrix: np.ndarray, group_rows: int, order: np.ndarray | None = None) -> float:
+    """Time of the generated kernel in units of one dense FMA at full efficiency."""
+    return group_work(matrix, group_rows, order) / efficiency(group_rows)
+
+
+# ---- Layouts from the zeros ---------------------------------------------------------------------
+
+def kernel_masks(weight: np.ndarray) -> np.ndarray:
+    """Per (out, in) kernel, its nonzero positions as a bitmask (bit kh*KW + kw)."""
+    cout, cin = weight.shape[:2]
+    positions = int(np.prod(weight.shape[2:]))
+    bits = (weight.reshape(cout, cin, positions) != 0).astype(np.int64)
+    return (bits << np.arange(positions)).sum(axis=2)
+
+
+def pattern_layout(weight: np.ndarray) -> PatternLayout | None:
+    """A PatternLayout when every kernel keeps <= 4 entries from a small set of shapes, else None."""
+    if weight.ndim != 4:
+        return None
+    masks = kernel_masks(weight)
+    kept = masks[masks != 0]
+    if kept.size == 0:
+        return None
+    entries = np.array([bin(int(m)).count("1") for m in np.unique(kept)])
+    shapes = np.unique(kept)
+    if entries.max() > PATTERN_MAX_ENTRIES or shapes.size > PATTERN_MAX_SHAPES:
+        return None
+    return PatternLayout(tuple(weight.shape[:2]), tuple(weight.shape[2:]), tuple(int(s) for s in shapes), int(kept.size))
+
+
+def group_layout(weight: np.ndarray, group: tuple[int, int]) -> GroupLayout:
+    """The GroupLayout of `weight` for output groups of group[0] and input groups of group[1] channels."""
+    cout, cin = weight.shape[:2]
+    positions = int(np.prod(weight.shape[2:])) if weight.ndim > 2 else 1
+    nonzero = (weight.reshape(cout, cin, positions) != 0)
+    kept = []
+    for i in range(0, cout, group[0]):
+        for j in range(0, cin, group[1]):
+            kept.append(int(nonzero[i:i + group[0], j:j + group[1]].any(axis=0).sum()))
+    return GroupLayout((cout, cin), tuple(weight.shape[2:]), (min(group[0], cout), min(group[1], cin)), tuple(kept))
+
+
+def shares_columns(matrix: np.ndarray, rows: int) -> bool:
+    """True when every aligned group of `rows` rows has identical nonzero columns (group sparsity)."""
+    nonzero = matrix != 0
+    for start in range(0, matrix.shape[0], rows):
+        block = nonzero[start:start + rows]
+        if not (block == block[:1]).all():
+            return False
+    return True
+
+
+def zero_violation(layout, weight: np.ndarray) -> str | None:
+    """None when the weight's zeros follow the layout, else where they do not."""
+    if isinstance(layout, BcrLayout):
+        return layout.zero_violations(matrix_view(weight))
+    if isinstance(layout, PatternLayout):
+        masks = kernel_masks(weight)
+        allowed = set(layout.patterns) | {0}
+        bad = [int(m) for m in np.unique(masks) if int(m) not in allowed]
+        if bad:
+            return f"a kernel keeps positions {bad[0]:#x}, which is not in the pattern set"
+        if int((masks != 0).sum()) > layout.kept_kernels:
+            return f"{int((masks != 0).sum())} kernels are nonzero but connectivity keeps {layout.kept_kernels}"
+        return None
+    if isinstance(layout, GroupLayout):
+        actual = group_layout(weight, layout.group)
+        for index, (claimed, found) in enumerate(zip(layout.kept_positions, actual.kept_positions)):
+            if found > claimed:
+                return f"group {index} uses {found} positions, but the layout claims {claimed}"
+        return None
+    return None
 
 
 @dataclass(frozen=True)
 class Decision:
     sparse: bool
-    layout: BcrLayout | None
+    layout: object | None
     scheme: str
     reason: str
-    block_rows: int = 8
+    group_rows: int = 8
 
 
-def choose_block_rows(matrix: np.ndarray, preferred: int | None = None) -> tuple[int, float]:
-    """(block rows, fraction of dense work) for the kernel; larger blocks reuse loads better."""
-    if preferred:
-        return preferred, kernel_work(matrix, preferred) / matrix.size
+def _hinted_layout(weight: np.ndarray, hint: dict, kind: str):
+    """The layout the pruning metadata claims, with its natural register block; None if not usable."""
+    scheme, params = hint.get("scheme"), hint.get("params") or {}
+    matrix = matrix_view(weight)
+    if scheme == "bcr":
+        block = tuple(params.get("block") or DEFAULT_BLOCK)
+        block = (min(block[0], matrix.shape[0]), min(block[1], matrix.shape[1]))
+        return BcrLayout.of_matrix(matrix, block), block[0]
+    if scheme == "pattern" and weight.ndim == 4:
+        patterns = tuple(int(p) for p in params.get("patterns") or ())
+        detected = pattern_layout(weight)
+        if detected is None:
+            return None
+        return PatternLayout(detected.shape, detected.kernel, patterns or detected.patterns, detected.kept_kernels), 1
+    if scheme in ("kgs", "kgs_vanilla", "group") and weight.ndim >= 2:
+        group = tuple(params.get("group") or (4, 4))
+        return group_layout(weight, group), min(group[0], weight.shape[0])
+    return None
+
+
+def _detected_layout(weight: np.ndarray, kind: str):
+    """The structure found in the zeros alone: group sparsity, then patterns, then BCR."""
+    matrix = matrix_view(weight)
+    for rows in (16, 8, 4):
+        if rows <= matrix.shape[0] and shares_columns(matrix, rows):
+            return group_layout(weight, (rows, weight.shape[1] if weight.ndim > 2 else min(16, weight.shape[1]))), rows
+    if kind in ("conv2d",):
+        layout = pattern_layout(weight)
+        if layout is not None and layout.nnz < weight.size:
+            return layout, 1
     best = None
     for rows in BLOCK_ROW_CHOICES:
-        if rows > matrix.shape[0]:
-            continue
-        work = kernel_work(matrix, rows) / matrix.size
-        score = work * (1 + 2 / rows)
-        if best is None or score < best[2]:
-            best = (rows, work, score)
-    if best is None:
-        rows = matrix.shape[0]
-        return rows, kernel_work(matrix, rows) / matrix.size
-    return best[0], best[1]
+        if rows <= matrix.shape[0]:
+            cost = modeled_cost(matrix, rows)
+            if best is None or cost < best[0]:
+                best = (cost, rows)
+    rows = best[1] if best else matrix.shape[0]
+    return BcrLayout.of_matrix(matrix, (rows, min(DEFAULT_BLOCK[1], matrix.shape[1]))), rows
 
 
 def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs: int = MIN_MACS,
            min_speedup: float = MIN_SPEEDUP) -> Decision:
     """Whether a contraction with this constant weight runs sparse, under which layout, and why.
 
-    `hint` is the pruning library's metadata for the weight (scheme, params, rate), if any.
+    `hint` is the pruning library's metadata for the weight (scheme, params, rate), if any; its claims
+    are checked against the zeros.
     """
     matrix = matrix_view(weight)
     zeros = 1.0 - np.count_nonzero(matrix) / matrix.size
-    scheme_hint = (hint or {}).get("scheme")
-    block = tuple((hint or {}).get("params", {}).get("block") or ()) if scheme_hint == "bcr" else ()
     if kind == "depthwise":
         return Decision(False, None, "dense", "depthwise/grouped conv: too little work per weight to gain from sparsity")
     if zeros == 0.0:
         return Decision(False, None, "dense", "no zero weights")
     if macs < min_macs:
         return Decision(False, None, "dense", f"tiny layer ({macs:,} MACs): dispatch cost outweighs the saving")
-    if scheme_hint not in (None, "bcr", "unstructured", "nm"):
-        reason = f"the {scheme_hint} scheme is not lowered sparsely on this path yet; running dense"
-        return Decision(False, None, scheme_hint, reason)
-    preferred = block[0] if len(block) == 2 and block[0] <= matrix.shape[0] else None
-    block_rows, work = choose_block_rows(matrix, preferred)
-    block_cols = block[1] if len(block) == 2 and block[1] <= matrix.shape[1] else min(DEFAULT_BLOCK[1], matrix.shape[1])
-    layout = BcrLayout.of_matrix(matrix, (block_rows, block_cols))
-    expected = KERNEL_EFFICIENCY / max(work, 1e-9)
+    found, source, note = None, "detected from zeros", ""
+    if hint and hint.get("scheme") not in (None, "unstructured", "nm"):
+        found = _hinted_layout(weight, hint, kind)
+        violation = zero_violation(found[0], weight) if found else "the layout does not apply to this op"
+        if violation:
+            note = f" (metadata claims {hint.get('scheme')}, but {violation})"
+            found = None
+        else:
+            source = "pruning metadata"
+    if found is None:
+        found = _detected_layout(weight, kind)
+    layout, natural = found
+    # The best register block for this structure, in the natural row order (reordering can only help).
+    cost, group_rows = min((modeled_cost(matrix, g), g) for g in sorted({1, natural}) if g <= matrix.shape[0])
+    expected = KERNEL_EFFICIENCY * matrix.size / max(cost, 1e-9)
     scheme = layout.describe()
+    if source != "pruning metadata" and isinstance(layout, BcrLayout) and group_rows == 1:
+        scheme = "unstructured"  # no block shares columns: every row keeps its own column list
     if expected < min_speedup:
         density = 1 - zeros
+        work = group_work(matrix, group_rows) / matrix.size
         if density < 0.5 * work:
             return Decision(False, layout, "unstructured",
-                            f"zeros are unstructured ({zeros:.0%} zero, but blocks of {block_rows} rows keep "
-                            f"{work:.0%} of the work); prune with BCR to gain speed")
+                            f"zeros are unstructured ({zeros:.0%} zero, but rows do not share columns: "
+                            f"{work:.0%} of the work remains){note}; prune with a structured scheme to gain speed")
         return Decision(False, layout, scheme, f"too little sparsity ({zeros:.0%} zero): expected {expected:.1f}x, "
-                        f"below the {min_speedup}x threshold")
-    source = "pruning metadata" if scheme_hint == "bcr" else "detected from zeros"
-    return Decision(True, layout, scheme, f"{source}: {1 / work:.1f}x less work", block_rows)
+                        f"below the {min_speedup}x threshold{note}")
+    return Decision(True, layout, scheme, f"{source}: {matrix.size / group_work(matrix, group_rows):.1f}x less work{note}",
+                    group_rows)
+

@@ -163,6 +163,8 @@ class LowerToKernels(Pass):
             raise BcrError(f"layer '{layer}': the packed rows and indices are not constants", "run bcr-compress-weights first")
         block_rows = shape_of(values)[1]
         schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
+        if schedule is not None and schedule.vector_width == 0:  # only the register block is chosen yet
+            schedule = None
         activation = string_attr(op, "activation", "none")
         x_shape, y_shape = shape_of(x), shape_of(op.result)
         if op.name == "bcr.packed_matmul":

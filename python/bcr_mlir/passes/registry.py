@@ -19,6 +19,8 @@ from bcr_mlir.weights import WeightTable
 # Pass name -> module that defines it; imported on first use.
 PASS_MODULES = {
     "bcr-raise-sparse-layers": "bcr_mlir.passes.raise_sparse_layers",
+    "bcr-reorder-filters": "bcr_mlir.passes.reorder_filters",
+    "bcr-eliminate-redundant-loads": "bcr_mlir.passes.eliminate_redundant_loads",
     "bcr-compress-weights": "bcr_mlir.passes.compress_weights",
     "bcr-lower-to-kernels": "bcr_mlir.passes.lower_to_kernels",
     "bcr-densify": "bcr_mlir.passes.densify",
