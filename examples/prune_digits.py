@@ -9,6 +9,7 @@ PatDNN patterns plus 3.6x connectivity, and a GRU (8 steps of 8 pixels) pruned w
 retrained with ADMM. Writes each pruned model's plan (JSON) and mask plots under --out.
 """
 import argparse
+import copy
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(digits.EXPERIMENTS), action="append",
                         help="run just this experiment (repeatable)")
-    parser.add_argument("--out", default="prune_digits_out", help="directory for plans and plots")
+    parser.add_argument("--out", default="build/prune_digits", help="directory for plans and plots")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -38,10 +39,14 @@ def main() -> None:
         dist.init_process_group("gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
     torch.set_num_threads(1)
-    rows = []
+    rows, dense_models = [], {}
     for name in args.only or list(digits.EXPERIMENTS):
+        layout, build, dense_config = digits.EXPERIMENTS[name][:3]
+        key = (layout, build, str(dense_config))   # the two CNN experiments share one dense model
         start = time.perf_counter()
-        model, train, test = digits.train_dense(name, args.seed, progress=not args.no_progress)
+        if key not in dense_models:
+            dense_models[key] = digits.train_dense(name, args.seed, progress=not args.no_progress)
+        model, train, test = copy.deepcopy(dense_models[key])
         dense_seconds, dense_acc = time.perf_counter() - start, accuracy(model, test)
         start = time.perf_counter()
         digits.prune_experiment(name, model, train, test, args.seed, progress=not args.no_progress)
