@@ -93,7 +93,7 @@ def engine_cell(entry: dict, threads: str) -> str:
     stats = entry.get("threads", {}).get(threads)
     if not stats:
         return "–"
-    cell = _ms(stats["median_ms"])
+    cell = f"{_ms(stats['median_ms'])} ({_ms(stats['min_ms'])})"
     if stats.get("budget_limited"):
         cell += f" ({stats['runs']} runs)"
     return cell
@@ -171,7 +171,7 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
         chart = (charts or {}).get(name)
         if chart:
             lines += [f"![{name}]({chart})", ""]
-        lines += ["| engine | " + " | ".join(f"{t}T ms" for t in threads_list) + " | peak RSS MB ("
+        lines += ["| engine | " + " | ".join(f"{t}T ms: median (min)" for t in threads_list) + " | peak RSS MB ("
                   + "/".join(f"{t}T" for t in threads_list) + ") | output vs PyTorch (max abs err) | version | notes |",
                   "|---|" + "---|" * len(threads_list) + "---|---|---|---|"]
         for engine, entry in model["engines"].items():

@@ -57,6 +57,8 @@ def parse(argv):
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of timed calls per engine, model and thread count; slower engines get fewer calls (default: 60)")
     parser.add_argument("--out", default="bench-results", help="output folder (default: ./bench-results)")
+    parser.add_argument("--from", dest="source", metavar="RESULTS_JSON",
+                        help="measure nothing: re-render results.md and the charts from an earlier results.json")
     parser.add_argument("--docs", action="store_true",
                         help="also copy results.md, results.json and the charts to docs/benchmarks/ (for a --full run)")
     return parser.parse_args(argv)
@@ -89,7 +91,15 @@ def main(argv=None) -> int:
     except OSError as exc:
         raise BcrError(f"cannot create the output folder {out}: {exc.strerror}", "pass a writable --out") from None
 
-    results = run(options)
+    if args.source:
+        import json
+        try:
+            results = json.loads(Path(args.source).read_text())
+        except (OSError, ValueError) as exc:
+            raise BcrError(f"cannot read {args.source}: {exc}", "pass a results.json written by bcr-bench") from None
+        report.add_ratios_and_goals(results)
+    else:
+        results = run(options)
     charts = plots.write_charts(results, out)
     json_path, md_path = report.write(results, out, charts)
     print(report.to_markdown(results, charts).split("## Compile time")[0].rstrip())
