@@ -166,7 +166,7 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
         if model.get("error"):
             lines += [f"Failed: {model['error']}", ""]
             continue
-        lines += [f"Input {model['input_shape']}; pruning: {model['pruning']}."
+        lines += [f"Input {model.get('input_shape', '?')}; pruning: {model.get('pruning', '?')}."
                   + (f" Note: {model['input_note']}." if model.get("input_note") else ""), ""]
         chart = (charts or {}).get(name)
         if chart:
@@ -179,7 +179,7 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
             note = entry.get("note", "") or ""
             if entry.get("untuned"):
                 note = ("**untuned**; " + note) if note else "**untuned**"
-            lines.append(f"| {entry['label']} | " + " | ".join(engine_cell(entry, t) for t in threads_list)
+            lines.append(f"| {entry.get('label', LABELS.get(engine, engine))} | " + " | ".join(engine_cell(entry, t) for t in threads_list)
                          + f" | {peaks} | {status_cell(entry)} | {entry.get('version', '')} | {note.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)

@@ -160,5 +160,5 @@ def test_ratios_use_the_faster_iree_flags_and_skip_mismatched_peers():
     markdown = report.to_markdown(dict(results, meta=dict(results["meta"], date="now", repeats=20, rounds=5,
                                                           machine={"cpu": "x", "cores": 2, "load_average": [0]},
                                                           torch="t", iree="i")))
-    assert "| vgg16 | 1 | 1.000 | 5.00 (default) | 2.00 (MNN) | 30.00 | 5.00x | 2.00x | 30.00x |" in markdown
+    assert "| vgg16 | 1 | 1.00 | 5.00 (default) | 2.00 (MNN) | 30.00 | 5.00x | 2.00x | 30.00x |" in markdown
     assert "**MISMATCH**" in markdown and "partly met" in markdown
