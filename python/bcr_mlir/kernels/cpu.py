@@ -187,14 +187,22 @@ def _outer_input_offset(e: _Emitter, g: GatherGemm, outer: str) -> str:
 
 
 def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
-    """vector_axis 0: each workgroup computes BR rows x one outer position's `inner` outputs."""
+    """vector_axis 0: each workgroup computes BR rows x `tile[0]` outer positions x their `inner` outputs.
+
+    Accumulators: BR rows x TH outer positions x TW vectors. Per packed column the kernel loads
+    TH x TW input vectors and BR weights, for BR x TH x TW FMAs.
+    """
     e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
+    th = max(1, s.tile[0])
     tw = max(1, s.tile[1] if len(s.tile) > 1 else 1)
+    if g.outer_dims[-1] % th:
+        raise ValueError(f"tile of {th} outer positions does not divide {g.outer_dims[-1]}")
     vtype = f"vector<{vw}x{d}>"
     xflat = _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
     xf, yf, j0, j1, row0 = _prologue(e, g)
-    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), _outer_input_offset(e, g, "%wg1"))
+    first = e.mul("%wg1", e.index(th)) if th > 1 else "%wg1"  # first outer position of this workgroup
+    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), _outer_input_offset(e, g, first))
     out_rows, biases = [], []
     for r in range(br):
         packed = e.add(row0, e.index(r)) if r else row0
@@ -204,42 +212,48 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
         bias = e.op(f"memref.load %bias[{row}] : {_memref((g.rows,), d)}")
         biases.append(e.op(f"vector.broadcast {bias} : {d} to {vtype}"))
-        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), ("%wg1", g.inner)])))
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (first, g.inner)])))
+    # Tile positions (outer t, vector v): input offset t * stride + v * vw, output offset t * inner + v * vw.
+    in_step = g.in_outer_strides[-1]
 
     def block(w0: str, vectors: int, tail: int) -> None:
-        """Accumulate `vectors` vectors starting at inner position w0 (the last one masked to `tail` lanes)."""
+        """Accumulate TH x `vectors` vectors from inner position w0 (the last vector of a row masked to `tail`)."""
         mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail else None
         zero = e.op(f"arith.constant dense<0.0> : {vtype}") if tail else None
         base = e.add(in_base, w0)
+        tiles = [(t, v) for t in range(th) for v in range(vectors)]
         results, j, acc = e.fresh("acc"), e.fresh("j"), e.fresh("a")
-        inits = ", ".join(f"{acc}_{r}_{v} = {biases[r]}" for r in range(br) for v in range(vectors))
-        types = ", ".join([vtype] * (br * vectors))
-        e.emit(f"{results}:{br * vectors} = scf.for {j} = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
+        inits = ", ".join(f"{acc}_{r}_{t}_{v} = {biases[r]}" for r in range(br) for t, v in tiles)
+        types = ", ".join([vtype] * (br * len(tiles)))
+        e.emit(f"{results}:{br * len(tiles)} = scf.for {j} = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
         e.indent += 1
         o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
         offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
-        loads = []
-        for v in range(vectors):
-            at = e.add(offset, e.index(v * vw)) if v else offset
+        loads = {}
+        for t, v in tiles:
+            delta = t * in_step + v * vw
+            at = e.add(offset, e.index(delta)) if delta else offset
             if tail and v == vectors - 1:
-                loads.append(e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}"))
+                loads[t, v] = e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}")
             else:
-                loads.append(e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}"))
+                loads[t, v] = e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}")
         updated = []
         for r in range(br):
             w = e.op(f"memref.load %val[{j}, {e.index(r)}] : {_memref((max(g.nnz, 1), br), d)}")
             wb = e.op(f"vector.broadcast {w} : {d} to {vtype}")
-            for v in range(vectors):
-                updated.append(e.op(f"vector.fma {wb}, {loads[v]}, {acc}_{r}_{v} : {vtype}"))
+            for t, v in tiles:
+                updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {acc}_{r}_{t}_{v} : {vtype}"))
         e.emit(f"scf.yield {', '.join(updated)} : {types}")
         e.indent -= 1
         e.emit("}")
         for r in range(br):
             packed, out_base = out_rows[r]
             close = _guard(e, g, packed, r)
-            for v in range(vectors):
-                result = _activation(e, f"{results}#{r * vectors + v}", vtype, g.activation, d)
-                at = e.add(e.add(out_base, w0), e.index(v * vw)) if v else e.add(out_base, w0)
+            row_base = e.add(out_base, w0)
+            for k, (t, v) in enumerate(tiles):
+                result = _activation(e, f"{results}#{r * len(tiles) + k}", vtype, g.activation, d)
+                delta = t * g.inner + v * vw
+                at = e.add(row_base, e.index(delta)) if delta else row_base
                 if tail and v == vectors - 1:
                     e.emit(f"vector.maskedstore {yf}[{at}], {mask}, {result} : {yflat}, vector<{vw}xi1>, {vtype}")
                 else:
@@ -258,7 +272,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     if rest:
         full, tail = divmod(rest, vw)
         block(e.index(main), full + (1 if tail else 0), tail)
-    return e.function(_signature(g, name)), (g.block_row_count, g.outer, g.batch)
+    return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
 
 
 def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,

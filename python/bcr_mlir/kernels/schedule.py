@@ -22,15 +22,21 @@ def positions_vector_width(width: int, target: Target) -> int:
     return min(candidates, key=lambda vw: (-(-width // vw), vw))
 
 
-def conv_schedule(block_rows: int, out_width: int, positions: int, target: Target) -> Schedule:
+def conv_schedule(block_rows: int, out_width: int, outer_rows: int, positions: int, target: Target) -> Schedule:
+    """Lanes over output positions when the output is wide enough, with a TH x TW tile (outer
+    positions x vectors) maximising FMAs per load within the vector registers."""
     if out_width >= 4 or positions > 16:
         vw = positions_vector_width(out_width, target)
         chunks = -(-out_width // vw)
-        tile_vectors = 1
-        for tw in range(1, 5):
-            if block_rows * tw + tw + 1 <= target.vector_registers and tw <= chunks:
-                tile_vectors = tw
-        return Schedule(vector_width=vw, block_rows=block_rows, tile=(1, tile_vectors), vector_axis=0)
+        candidates = [(th, tw) for th in range(1, 9) if outer_rows % th == 0 for tw in range(1, min(chunks, 8) + 1)
+                      if (block_rows + 1) * th * tw + 1 <= target.vector_registers] or [(1, 1)]
+
+        def preference(tile):
+            th, tw = tile
+            # More FMAs per load, then wider rows (contiguous loads), then fewer rows per workgroup.
+            return round(block_rows * th * tw / (th * tw + block_rows), 3), tw, -th
+        th, tw = max(candidates, key=preference)
+        return Schedule(vector_width=vw, block_rows=block_rows, tile=(th, tw), vector_axis=0)
     return Schedule(vector_width=block_rows, block_rows=block_rows, tile=(positions, 1), vector_axis=1)
 
 

@@ -81,7 +81,7 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
     _, rows, *out = y_shape
     spatial = len(kernel)
     positions = math.prod(out)
-    schedule = schedule or conv_schedule(block_rows, out[-1], positions, target)
+    schedule = schedule or conv_schedule(block_rows, out[-1], out[-2] if len(out) > 1 else 1, positions, target)
     # Column k of the weight matrix is (input channel, kernel position) in PyTorch order.
     coords = np.unravel_index(indices.astype(np.int64), (channels, *kernel))
     if schedule.vector_axis == 0 and strides[-1] > 1:
@@ -136,7 +136,7 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 
 def describe_schedule(s: Schedule) -> str:
     if s.vector_axis == 0:
-        return f"cpu kernel: {s.block_rows} rows x {s.tile[1]}x{s.vector_width} lanes over outputs"
+        return f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs"
     return f"cpu kernel: {s.vector_width} rows in lanes x {s.tile[0]} positions"
 
 

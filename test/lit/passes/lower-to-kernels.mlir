@@ -17,7 +17,7 @@ func.func @linear(%x: tensor<4x32xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> 
 // CHECK-LABEL: func.func @conv
 // CHECK: %[[SPLIT:.*]] = call @bcr_phase_split(%{{.*}}) : (tensor<1x2x10x10xf32>) -> tensor<1x2x10x2x5xf32>
 // CHECK: %[[OFFSETS:.*]] = arith.constant dense<[1, 15, 105, 115]> : tensor<4xi32>
-// CHECK: "bcr.dispatch"(%[[SPLIT]], %{{.*}}, %{{.*}}, %{{.*}}, %[[OFFSETS]], %{{.*}}) {kernel = @bcr_kernel_conv1, layer = "conv1", workgroups = array<i64: 1, 4, 1>}
+// CHECK: "bcr.dispatch"(%[[SPLIT]], %{{.*}}, %{{.*}}, %{{.*}}, %[[OFFSETS]], %{{.*}}) {kernel = @bcr_kernel_conv1, layer = "conv1", workgroups = array<i64: 1, 2, 1>}
 func.func @conv(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
   %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
   %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "relu6", dilations = array<i64: 1, 1>, layer = "conv1", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, strides = array<i64: 2, 2>} : (tensor<1x2x10x10xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
@@ -32,11 +32,12 @@ func.func @conv(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4x
 // CHECK: arith.maximumf
 // CHECK: vector.store
 
-// The conv kernel: 8 accumulators of 4 lanes, one shared input load per packed column.
+// The conv kernel: a tile of 2 output rows x 4 lanes for 8 filters = 16 accumulators; per packed
+// column, 2 input loads each feed 8 filters.
 // CHECK: func.func private @bcr_kernel_conv1({{.*}} memref<200xf32>
-// CHECK: iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
-// CHECK-COUNT-1: vector.load {{.*}} : memref<200xf32>, vector<4xf32>
-// CHECK-COUNT-8: vector.fma
+// CHECK: iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
+// CHECK-COUNT-2: vector.load {{.*}} : memref<200xf32>, vector<4xf32>
+// CHECK-COUNT-16: vector.fma
 // CHECK: arith.minimumf
 
 // The phase split: pad the width to a multiple of the stride, then put each phase's columns together.

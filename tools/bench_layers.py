@@ -1,0 +1,176 @@
+"""Per-layer benchmark of the sparse compiler against IREE dense: the compiler issue's ratio goals.
+
+Every case is one layer, pruned with the given scheme and rate, compiled twice in this run: by
+bcr-mlir (sparse) and by IREE dense (the faster of IREE's tuned and default CPU flags, each timed
+here). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats.
+
+    .venv/bin/python tools/bench_layers.py --suite all --out bench/layers     # the full table
+    .venv/bin/python tools/bench_layers.py --suite quick                      # a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import bcr_mlir
+
+VGG16_SHAPES = [(3, 64, 32), (64, 64, 32), (64, 128, 16), (128, 128, 16), (128, 256, 8), (256, 256, 8),
+                (256, 512, 4), (512, 512, 4), (512, 512, 2)]
+RESNET18_SHAPES = [(64, 64, 56, 1), (64, 128, 56, 2), (128, 128, 28, 1), (128, 256, 28, 2), (256, 256, 14, 1),
+                   (256, 512, 14, 2), (512, 512, 7, 1)]
+
+
+@dataclass
+class Case:
+    name: str
+    family: str                # goal row this case counts for
+    build: str                 # conv2d, conv3d, linear, gru
+    shape: tuple
+    scheme: str
+    rate: float
+    options: dict = field(default_factory=dict)
+    goal: float = 0.0          # required speedup over IREE dense
+
+
+@dataclass
+class Result:
+    case: dict
+    dense_ms: dict             # threads -> ms (best flags)
+    sparse_ms: dict
+    speedup: dict
+    dense_flags: dict
+    sparse_layers: int
+    error: float
+    ok: bool
+    note: str = ""
+
+
+def cases(suite: str) -> list[Case]:
+    out = []
+    rates = (4, 8, 16)
+    for cin, cout, hw in VGG16_SHAPES:
+        for r in rates:
+            out.append(Case(f"vgg {cin}x{cout}@{hw} bcr {r}x", "BCR 3x3 conv", "conv2d", (cin, cout, hw, 1), "bcr", r,
+                            goal=0.75 * r))
+    for cin, cout, hw, stride in RESNET18_SHAPES:
+        for r in rates:
+            out.append(Case(f"resnet {cin}x{cout}@{hw}/s{stride} bcr {r}x", "BCR 3x3 conv", "conv2d",
+                            (cin, cout, hw, stride), "bcr", r, goal=0.75 * r))
+    for cin, cout, hw, stride in [(64, 64, 56, 1), (128, 128, 28, 1), (256, 256, 14, 1), (512, 512, 7, 1)]:
+        out.append(Case(f"pattern {cin}x{cout}@{hw} 4/9 + 3.6x conn", "PatDNN pattern conv", "conv2d",
+                        (cin, cout, hw, stride), "pattern", 0, {"connectivity_rate": 3.6}, goal=5.0))
+    for n, k in [(1024, 1024), (3072, 1024), (4096, 1024)]:
+        out.append(Case(f"linear {k}->{n} bcr 10x", "BCR linear / GRU gates", "linear", (k, n), "bcr", 10, goal=6.0))
+    out.append(Case("gru 153->1024 x2, 100 steps, bcr 10x", "BCR linear / GRU gates", "gru", (153, 1024, 100), "bcr", 10,
+                    goal=6.0))
+    for cin, cout, hw in [(64, 128, 28), (128, 256, 14)]:
+        out.append(Case(f"conv3d {cin}x{cout}@4x{hw} kgs 3x", "KGS conv3d", "conv3d", (cin, cout, hw), "kgs", 3,
+                        {"group": (4, 4)}, goal=2.0))
+    if suite == "quick":
+        keep = {"vgg 64x64@32 bcr 8x", "pattern 128x128@28 4/9 + 3.6x conn", "linear 1024->1024 bcr 10x",
+                "conv3d 64x128@4x28 kgs 3x"}
+        out = [c for c in out if c.name in keep]
+    return out
+
+
+def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    if case.build == "conv2d":
+        cin, cout, hw, stride = case.shape
+        model, x = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1)), torch.randn(1, cin, hw, hw)
+    elif case.build == "conv3d":
+        cin, cout, hw = case.shape
+        model, x = torch.nn.Sequential(torch.nn.Conv3d(cin, cout, 3, 1, 1)), torch.randn(1, cin, 4, hw, hw)
+    elif case.build == "linear":
+        k, n = case.shape
+        model, x = torch.nn.Sequential(torch.nn.Linear(k, n)), torch.randn(1, k)
+    else:
+        features, hidden, steps = case.shape
+        from bcr_mlir.zoo import GRUNet
+        model, x = GRUNet(features, hidden, 2, 61), torch.randn(1, steps, features)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kwargs = dict(case.options)
+        if case.rate:
+            kwargs["rate"] = case.rate
+        bcr_mlir.prune(model, case.scheme, **kwargs)
+    return model, x
+
+
+def measure(case: Case, threads: tuple[int, ...], repeats: int) -> Result:
+    model, x = build(case)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    sparse = bcr_mlir.compile(model, (x,), "x86-host")
+    dense = {flags: bcr_mlir.compile(model, (x,), "x86-host", sparse=False, dense_flags=flags)
+             for flags in ("tuned", "default")}
+    error = float(np.abs(sparse(x) - expected).max())
+    ok = bool(np.allclose(sparse(x), expected, rtol=1e-4, atol=1e-4))
+    dense_ms, sparse_ms, best_flags, speedup = {}, {}, {}, {}
+    for t in threads:
+        samples = {"sparse": [], "tuned": [], "default": []}
+        for _ in range(3):  # interleave, so every engine sees the same machine noise
+            samples["sparse"].append(sparse.benchmark(x, threads=t, repeats=repeats) * 1e3)
+            for flags, module in dense.items():
+                samples[flags].append(module.benchmark(x, threads=t, repeats=repeats) * 1e3)
+        medians = {k: statistics.median(v) for k, v in samples.items()}
+        best = min(("tuned", "default"), key=lambda f: medians[f])
+        dense_ms[t], sparse_ms[t], best_flags[t] = medians[best], medians["sparse"], best
+        speedup[t] = medians[best] / medians["sparse"]
+    return Result(asdict(case), dense_ms, sparse_ms, speedup, best_flags, len(sparse.report.sparse_layers), error, ok,
+                  "; ".join(sorted({layer.kernel for layer in sparse.report.sparse_layers})))
+
+
+def markdown(results: list[Result], threads) -> str:
+    lines = ["| case | goal | " + " | ".join(f"dense ms ({t}t) | sparse ms ({t}t) | speedup ({t}t)" for t in threads)
+             + " | met | max err |",
+             "|---|---|" + "---|---|---|" * len(threads) + "---|---|"]
+    for r in results:
+        cells = []
+        for t in threads:
+            cells += [f"{r.dense_ms[t]:.3f} ({r.dense_flags[t]})", f"{r.sparse_ms[t]:.3f}", f"{r.speedup[t]:.2f}x"]
+        met = all(r.speedup[t] >= r.case["goal"] for t in threads)
+        lines.append(f"| {r.case['name']} | >= {r.case['goal']:.1f}x | " + " | ".join(cells) +
+                     f" | {'yes' if met else 'no'} | {r.error:.1e} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=("quick", "all"), default="quick")
+    parser.add_argument("--only", help="substring filter on case names")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default="bench/layers")
+    args = parser.parse_args(argv)
+    threads = tuple(int(t) for t in args.threads.split(","))
+    selected = [c for c in cases(args.suite) if not args.only or args.only in c.name]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for case in selected:
+        started = time.perf_counter()
+        result = measure(case, threads, args.repeats)
+        results.append(result)
+        print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x" for t in threads) +
+              f"  (goal {case.goal:.1f}x, err {result.error:.1e}, {time.perf_counter() - started:.0f}s) {result.note}",
+              flush=True)
+        (out / "layers.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    table = markdown(results, threads)
+    (out / "layers.md").write_text(table + "\n")
+    print(table)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
