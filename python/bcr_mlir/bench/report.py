@@ -25,37 +25,41 @@ AGAINST = {"iree-dense": "IREE dense (best of tuned/default)", "dense-peer": "th
            "csr": "torch.sparse CSR"}
 
 
-def _median(engine_entry: dict, threads: str) -> float | None:
+def _median(engine_entry: dict, threads: str, key: str = "median_ms") -> float | None:
     if engine_entry.get("status") != "ok":
         return None
     stats = engine_entry.get("threads", {}).get(threads)
-    return stats["median_ms"] if stats else None
+    return stats[key] if stats else None
 
 
-def _fastest(engines: dict, names: list[str], threads: str) -> tuple[str | None, float | None]:
-    timed = [(m, n) for n in names if n in engines and (m := _median(engines[n], threads)) is not None]
+def _fastest(engines: dict, names: list[str], threads: str, key: str = "median_ms") -> tuple[str | None, float | None]:
+    timed = [(m, n) for n in names if n in engines and (m := _median(engines[n], threads, key)) is not None]
     if not timed:
         return None, None
     best = min(timed)
     return best[1], best[0]
 
 
+def _ratios(engines: dict, threads: str, key: str) -> dict:
+    sparse = _median(engines.get("bcr-sparse", {}), threads, key)
+    iree_name, iree_ms = _fastest(engines, ["iree-dense-tuned", "iree-dense-default"], threads, key)
+    peer_name, peer_ms = _fastest(engines, DENSE_PEERS, threads, key)
+    csr = _median(engines.get("torch-csr", {}), threads, key)
+    entry = {"sparse_ms": sparse, "iree_dense": iree_name, "iree_dense_ms": iree_ms,
+             "dense_peer": peer_name, "dense_peer_ms": peer_ms, "csr_ms": csr}
+    for against, baseline in (("iree-dense", iree_ms), ("dense-peer", peer_ms), ("csr", csr)):
+        entry[f"vs_{against}"] = baseline / sparse if sparse and baseline else None
+    return entry
+
+
 def add_ratios_and_goals(results: dict) -> None:
+    """Adds `ratios` (from medians: what the goals use) and `ratios_min` (from each engine's fastest call)."""
     threads_list = [str(t) for t in results["meta"]["threads"]]
     for name, model in results["models"].items():
         engines = model.get("engines", {})
-        ratios = {}
-        for threads in threads_list:
-            sparse = _median(engines.get("bcr-sparse", {}), threads)
-            iree_name, iree_ms = _fastest(engines, ["iree-dense-tuned", "iree-dense-default"], threads)
-            peer_name, peer_ms = _fastest(engines, DENSE_PEERS, threads)
-            csr = _median(engines.get("torch-csr", {}), threads)
-            entry = {"sparse_ms": sparse, "iree_dense": iree_name, "iree_dense_ms": iree_ms,
-                     "dense_peer": peer_name, "dense_peer_ms": peer_ms, "csr_ms": csr}
-            for key, baseline in (("iree-dense", iree_ms), ("dense-peer", peer_ms), ("csr", csr)):
-                entry[f"vs_{key}"] = baseline / sparse if sparse and baseline else None
-            ratios[threads] = entry
+        ratios = {t: _ratios(engines, t, "median_ms") for t in threads_list}
         model["ratios"] = ratios
+        model["ratios_min"] = {t: _ratios(engines, t, "min_ms") for t in threads_list}
         goals = []
         for against, minimum in GOALS.get(name, []) + EVERY_MODEL_GOALS:
             measured = {t: ratios[t][f"vs_{against}"] for t in threads_list}
@@ -140,6 +144,15 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
             lines.append(f"| {name} | {threads} | {_ms(r['sparse_ms'])} | {_ms(r['iree_dense_ms'])}"
                          f"{f' ({flags})' if flags else ''} | {_ms(r['dense_peer_ms'])}{f' ({peer})' if peer else ''} | "
                          f"{_ms(r['csr_ms'])} | {_x(r['vs_iree-dense'])} | {_x(r['vs_dense-peer'])} | {_x(r['vs_csr'])} |")
+    lines += ["", "The same ratios from each engine's fastest call (min), the figure least disturbed by other jobs on "
+              "the machine (the goals use the medians above):", "",
+              "| model | threads | vs IREE dense | vs fastest dense peer | vs CSR |", "|---|---|---|---|---|"]
+    for name, model in results["models"].items():
+        for threads in threads_list:
+            r = model.get("ratios_min", {}).get(threads)
+            if r:
+                lines.append(f"| {name} | {threads} | {_x(r['vs_iree-dense'])} | {_x(r['vs_dense-peer'])} | "
+                             f"{_x(r['vs_csr'])} |")
     lines += ["", "## Goals", "", "| model | goal | " + " | ".join(f"{t} thread{'s' if t != '1' else ''}" for t in threads_list)
               + " | verdict |", "|---|---|" + "---|" * len(threads_list) + "---|"]
     for name, model in results["models"].items():
