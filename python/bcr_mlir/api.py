@@ -217,8 +217,6 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
         text = iree.to_iree_text(imported.module)
     if not sparse:
         context.report.notes.append("compiled dense (sparse=False): the IREE baseline")
-    if target.name == "vulkan" and sparse and context.report.sparse_layers == [] and context.report.layers:
-        context.report.notes.append("vulkan: sparse layers use a plain dense linalg lowering on this path")
     if example_arrays is None:
         rng = np.random.default_rng(0)
         example_arrays = [rng.standard_normal(spec.shape).astype(spec.dtype) for spec in specs]

@@ -58,15 +58,17 @@ def parse_options(text: str) -> dict[str, str]:
 def sparsify_pipeline(target: str = "x86-host", tune: bool = False) -> str:
     """The pipeline `bcr_mlir.compile` runs, per target kind.
 
-    Stage 1 finds the sparse layers; stage 2 packs their weights; stage 3 generates their kernels (CPU)
-    or lowers them back to dense linalg (GPU, until the sparse Vulkan kernels land).
+    Stage 1 finds the sparse layers; stage 2 orders their rows and picks the register blocks; stage 3
+    packs their weights; stage 4 generates their kernels (CPU) or lowers them back to dense linalg
+    (GPU, until the sparse Vulkan kernels land).
     """
     resolved = parse_target(target)
     stages = ["bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
-        stages += ["bcr-compress-weights", "bcr-lower-to-kernels"]
-    else:
-        stages += ["bcr-densify"]
+        stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights", "bcr-lower-to-kernels"]
+    else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
+        stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
+                   "bcr-lower-to-gpu-kernels", "bcr-densify"]
     stages += ["canonicalize"]
     return ",".join(stages)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bcr_mlir import ir
+from bcr_mlir.backends import vulkan_extern
 from bcr_mlir.dialect import int_array, walk
 from bcr_mlir.errors import BcrError, TargetError
 from bcr_mlir.targets import Target
@@ -108,8 +109,9 @@ def to_iree_text(module: ir.Module) -> str:
     functions = {ir.StringAttr(op.attributes["sym_name"]).value: op.operation
                  for op in module.body.operations if op.operation.name == "func.func"}
     executables, declared = [], set()
+    externs = vulkan_extern.ExternDispatches(module, functions)  # GLSL kernels -> hal.dispatch.extern
     for op in list(walk(module)):
-        if op.name != "bcr.dispatch":
+        if op.name != "bcr.dispatch" or externs.rewrite(op):
             continue
         kernel = ir.FlatSymbolRefAttr(op.attributes["kernel"]).value
         if kernel not in declared:
@@ -127,10 +129,12 @@ def to_iree_text(module: ir.Module) -> str:
         op.erase()
     for kernel in declared:
         functions[kernel].erase()
+    externs.erase_kernels()
     for name in ("bcr.sparsity",):
         if name in module.operation.attributes:
             del module.operation.attributes[name]
     text = module.operation.get_asm(enable_debug_info=False)
+    text = externs.substitute(text)
     text = re.sub(rf"\bcall @{DISPATCH_STUB}([\w$.-]+)\(", lambda m: f"flow.dispatch @{m.group(1)}_ex::@{m.group(1)}(", text)
     text = re.sub(rf"^\s*func\.func private @{DISPATCH_STUB}[^\n]*\n", "", text, flags=re.M)
     if executables:

@@ -54,6 +54,13 @@ class GatherGemm:
     dtype: str = "f32"
     # rows[i] == i for every packed row: stores and bias loads need no indirection (known at compile time)
     identity_rows: bool = True
+    # Output written straight into the next conv's zero-padded input (lanes over positions, 2-D convs):
+    # (top, bottom, left, right) border widths; the kernel also writes the zero borders.
+    out_pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def out_row_width(self) -> int:
+        return self.inner + self.out_pad[2] + self.out_pad[3]
 
     @property
     def block_row_count(self) -> int:
@@ -212,7 +219,9 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
         bias = e.op(f"memref.load %bias[{row}] : {_memref((g.rows,), d)}")
         biases.append(e.op(f"vector.broadcast {bias} : {d} to {vtype}"))
-        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (first, g.inner)])))
+        row_base = e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])
+        out_rows.append((packed, e.affine([(row_base, 1), (first, g.out_row_width)],
+                                          g.out_pad[0] * g.out_row_width + g.out_pad[2]), row_base))
     # Tile positions (outer t, vector v): input offset t * stride + v * vw, output offset t * inner + v * vw.
     in_step = g.in_outer_strides[-1]
 
@@ -247,12 +256,12 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         e.indent -= 1
         e.emit("}")
         for r in range(br):
-            packed, out_base = out_rows[r]
+            packed, out_base, _ = out_rows[r]
             close = _guard(e, g, packed, r)
             row_base = e.add(out_base, w0)
             for k, (t, v) in enumerate(tiles):
                 result = _activation(e, f"{results}#{r * len(tiles) + k}", vtype, g.activation, d)
-                delta = t * g.inner + v * vw
+                delta = t * g.out_row_width + v * vw
                 at = e.add(row_base, e.index(delta)) if delta else row_base
                 if tail and v == vectors - 1:
                     e.emit(f"vector.maskedstore {yf}[{at}], {mask}, {result} : {yflat}, vector<{vw}xi1>, {vtype}")
@@ -272,7 +281,43 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     if rest:
         full, tail = divmod(rest, vw)
         block(e.index(main), full + (1 if tail else 0), tail)
+    if any(g.out_pad):
+        _zero_borders(e, g, out_rows, first, th)
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
+
+
+def _zero_fill(e: _Emitter, g: GatherGemm, start: str, count: int) -> None:
+    if count <= 0:
+        return
+    zero = e.op(f"arith.constant 0.0 : {g.dtype}")
+    k = e.fresh("k")
+    e.emit(f"scf.for {k} = {e.index(0)} to {e.index(count)} step {e.index(1)} {{")
+    e.emit(f"  %zat{k[1:]} = arith.addi {start}, {k} : index")
+    e.emit(f"  memref.store {zero}, %y[%zat{k[1:]}] : {_memref((math.prod(g.y_shape),), g.dtype)}")
+    e.emit("}")
+
+
+def _zero_borders(e: _Emitter, g: GatherGemm, out_rows, first: str, th: int) -> None:
+    """Writes the zero border of the padded output around this workgroup's rows: left and right of
+    each of its TH output rows, and the top (bottom) border rows in the first (last) workgroup."""
+    top, bottom, left, right = g.out_pad
+    width = g.out_row_width
+    is_first = e.op(f"arith.cmpi eq, %wg1, {e.index(0)} : index")
+    is_last = e.op(f"arith.cmpi eq, %wg1, {e.index(g.outer // th - 1)} : index")
+    for r, (packed, _, row_base) in enumerate(out_rows):
+        close = _guard(e, g, packed, r)
+        for t in range(th):
+            line = e.affine([(row_base, 1), (first, width)], (top + t) * width)
+            _zero_fill(e, g, line, left)
+            _zero_fill(e, g, e.add(line, e.index(left + g.inner)), right)
+        for flag, start, count in ((is_first, 0, top * width), (is_last, (top + g.outer) * width, bottom * width)):
+            if count:
+                e.emit(f"scf.if {flag} {{")
+                e.indent += 1
+                _zero_fill(e, g, e.add(row_base, e.index(start)) if start else row_base, count)
+                e.indent -= 1
+                e.emit("}")
+        close()
 
 
 def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,

@@ -28,6 +28,7 @@ from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
+from bcr_mlir.passes.matching import single_user, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 
 
@@ -76,7 +77,7 @@ class _Lowered:
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
-              target, schedule: Schedule | None) -> _Lowered:
+              target, schedule: Schedule | None, out_pad: tuple[int, int, int, int] = (0, 0, 0, 0)) -> _Lowered:
     n, channels, *padded = x_shape
     _, rows, *out = y_shape
     spatial = len(kernel)
@@ -112,10 +113,12 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
         position_offsets = [int(sum(int(c) * strides[d] * element[2 + d] for d, c in enumerate(p))) for p in grid]
     elif inner_stride != 1:
         raise BcrError(f"layer '{layer}': internal error: lanes over positions need unit inner stride")
+    padded_out = tuple(out) if not any(out_pad) else (out[0] + out_pad[0] + out_pad[1], out[1] + out_pad[2] + out_pad[3])
+    padded_positions = math.prod(padded_out)
     gemm = cpu.GatherGemm(
         name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n,
-        x_shape=x_kernel_shape, y_shape=tuple(y_shape), x_batch_stride=element[0], y_batch_stride=rows * positions,
-        y_row_stride=positions, y_position_stride=1, outer=math.prod(out[:-1]) if len(out) > 1 else 1,
+        x_shape=x_kernel_shape, y_shape=(n, rows, *padded_out), x_batch_stride=element[0],
+        y_batch_stride=rows * padded_positions, y_row_stride=padded_positions, y_position_stride=1, out_pad=out_pad, outer=math.prod(out[:-1]) if len(out) > 1 else 1,
         inner=out[-1], outer_dims=tuple(out[:-1]) or (1,), in_outer_strides=outer_strides,
         in_inner_stride=inner_stride, activation=activation)
     return _Lowered(gemm, schedule, offsets.astype(np.int64), position_offsets, phase)
@@ -141,6 +144,10 @@ def describe_schedule(s: Schedule) -> str:
 
 
 class LowerToKernels(Pass):
+    """See the module docstring. Also folds a zero tensor.pad consuming a conv's output (the next
+    conv's padding) into the kernel, which then writes the padded tensor and its zero border: one
+    dispatch and one pass over memory fewer per conv-conv edge."""
+
     name = "bcr-lower-to-kernels"
     summary = "Replace packed ops by generated scf/vector kernels launched through bcr.dispatch"
 
@@ -155,6 +162,18 @@ class LowerToKernels(Pass):
                 continue
             self._lower(module, op, context, kernels, glue)
 
+    @staticmethod
+    def _foldable_pad(op, lowered: "_Lowered"):
+        """The tensor.pad (and its amounts) to fold into a 2-D conv kernel that writes whole rows."""
+        pad = single_user(op.result)
+        amounts = zero_pad_amounts(pad)
+        if amounts is None or lowered.schedule.vector_axis != 0 or len(shape_of(op.result)) != 4:
+            return None, (0, 0, 0, 0)
+        low, high = amounts
+        if any(low[:2]) or any(high[:2]):
+            return None, (0, 0, 0, 0)
+        return pad, (low[2], high[2], low[3], high[3])
+
     def _lower(self, module, op, context: PassContext, kernels: dict, glue: dict) -> None:
         layer = string_attr(op, "layer")
         x, bias, rows, offsets, indices, values = list(op.operands)
@@ -167,11 +186,16 @@ class LowerToKernels(Pass):
             schedule = None
         activation = string_attr(op, "activation", "none")
         x_shape, y_shape = shape_of(x), shape_of(op.result)
+        pad_op, out_pad = None, (0, 0, 0, 0)
         if op.name == "bcr.packed_matmul":
             lowered = plan_matmul(layer, x_shape, y_shape, index_array, block_rows, activation, context.target, schedule)
         else:
-            lowered = plan_conv(layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
-                                int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
+            conv_args = (layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
+                         int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
+            lowered = plan_conv(*conv_args)
+            pad_op, out_pad = self._foldable_pad(op, lowered)
+            if pad_op is not None:
+                lowered = plan_conv(*conv_args, out_pad=out_pad)
         if lowered.input_offsets.size and int(lowered.input_offsets.max()) >= 2**31:
             raise BcrError(f"layer '{layer}': input too large for 32-bit offsets", "use a smaller input size")
         output_rows = lowered.gemm.rows
@@ -188,9 +212,13 @@ class LowerToKernels(Pass):
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), ir.F32Type.get()))
             input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
-            dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values], op.result.type,
+            replaced = pad_op if pad_op is not None else op
+            dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],
+                                 replaced.result.type,
                                  {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
-        op.result.replace_all_uses_with(dispatch.result)
+        replaced.result.replace_all_uses_with(dispatch.result)
+        if pad_op is not None:
+            pad_op.erase()
         op.erase()
         decision = context.report.find(layer)
         if decision is not None:

@@ -113,3 +113,17 @@ def conv_bias(init: ir.Value, weights) -> ir.Value | None | bool:
         array = weights.array(init)
         return False if array is not None and not np.any(array) else None
     return None
+
+
+def zero_pad_amounts(op: ir.Operation | None) -> tuple[list[int], list[int]] | None:
+    """(low, high) of a static tensor.pad with a constant 0.0 padding value, else None."""
+    if op is None or op.name != "tensor.pad" or len(op.operands) != 1:
+        return None
+    body = body_ops(op)
+    if len(body) != 1 or body[0].name != "tensor.yield" or _float_constant(body[0].operands[0]) != 0.0:
+        return None
+    low = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
+    high = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
+    if any(v < 0 for v in low + high):  # dynamic amounts print as a negative sentinel
+        return None
+    return low, high

@@ -24,6 +24,24 @@ func.func @conv(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4x
   return %0 : tensor<1x8x4x4xf32>
 }
 
+
+// The next conv's zero padding is folded into the kernel: it writes the padded 10x10 tensor, interior
+// and zero border, so the tensor.pad disappears.
+// CHECK-LABEL: func.func @conv_then_pad
+// CHECK-NOT: tensor.pad
+// CHECK: "bcr.dispatch"{{.*}} -> tensor<1x8x10x10xf32>
+// CHECK-NOT: tensor.pad
+func.func @conv_then_pad(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor<1x8x10x10xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
+  %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "relu", dilations = array<i64: 1, 1>, layer = "conv2", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, strides = array<i64: 1, 1>} : (tensor<1x2x10x10xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
+  %p = tensor.pad %0 low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<1x8x8x8xf32> to tensor<1x8x10x10xf32>
+  return %p : tensor<1x8x10x10xf32>
+}
+
 // The matmul kernel: workgroup ids first, then one memref per dispatch operand and the output.
 // CHECK: func.func private @bcr_kernel_fc1(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<128xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<6xi32>, %{{.*}}: memref<6x8xf32>, %{{.*}}: memref<64xf32>)
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
