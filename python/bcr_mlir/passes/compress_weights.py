@@ -69,7 +69,8 @@ class CompressWeights(Pass):
                                "re-run the pruning (or bcr-raise-sparse-layers) so the layout matches the weights")
             group_rows = group_rows_of(op, layout)
             order = row_order_of(op, matrix.shape[0])
-            key = (str(weight.owner.attributes["value"]), group_rows, tuple(order.tolist()))
+            # Shared within a function only: constants must dominate their uses.
+            key = (_enclosing_function(op), str(weight.owner.attributes["value"]), group_rows, tuple(order.tolist()))
             with ir.InsertionPoint(op), op.location:
                 if key not in packed:
                     try:
@@ -87,6 +88,13 @@ class CompressWeights(Pass):
                 new = create_op(op.name.replace("sparse_", "packed_"), [x, bias, *packed[key]], op.result.type, attributes)
             op.result.replace_all_uses_with(new.result)
             op.erase()
+
+
+def _enclosing_function(op: ir.Operation) -> str:
+    parent = op.parent
+    while parent is not None and parent.name != "func.func":
+        parent = parent.parent
+    return ir.StringAttr(parent.attributes["sym_name"]).value if parent is not None else ""
 
 
 def _move_to_function_entry(values) -> None:
