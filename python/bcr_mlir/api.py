@@ -159,13 +159,16 @@ def _main_signature(module: ir.Module) -> tuple[list[InputSpec], int]:
 
 
 def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse: bool = True,
-            dense_flags: str | None = None, save_temps: str | None = None) -> CompiledModule:
+            dense_flags: str | None = None, tune: str = "cache", save_temps: str | None = None) -> CompiledModule:
     """Compiles a (pruned) torch.nn.Module for a target.
 
     sparse=False compiles the same model dense: the IREE baseline. dense_flags picks IREE's flags for the
     dense baseline and the dense parts of sparse models: 'tuned' (IREE's best CPU flags), 'default', or
     'best' (x86 only: compile both, time both here, keep the faster). Default: 'best' for sparse=False
     on x86-host, 'tuned' otherwise.
+    tune picks each sparse layer's kernel schedule (bcr-tune): 'off' (the default model), 'cache'
+    (schedules tuned before on this CPU, else the model), 'measure' (time candidates for new layers;
+    slower to compile, cached for next time).
     """
     started = time.perf_counter()
     target = parse_target(target)
@@ -173,11 +176,11 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
     imported = import_model(model, inputs)
     arrays = [x.detach().numpy() for x in inputs]
     return compile_imported(imported, target, sparse=sparse, dense_flags=dense_flags, save_temps=save_temps,
-                            example_arrays=arrays, started=started)
+                            example_arrays=arrays, started=started, tune=tune)
 
 
 def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool = True, dense_flags: str | None = None,
-                 save_temps: str | None = None, source: str = "<input>") -> CompiledModule:
+                 tune: str = "cache", save_temps: str | None = None, source: str = "<input>") -> CompiledModule:
     """Compiles linalg-on-tensors MLIR text (as torch-mlir emits, weights as dense_resource constants)."""
     started = time.perf_counter()
     target = parse_target(target)
@@ -190,12 +193,12 @@ def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool =
             details = "; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc)
             raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
     return compile_imported(ImportedModel(context, module, weights), target, sparse=sparse, dense_flags=dense_flags,
-                            save_temps=save_temps, started=started)
+                            save_temps=save_temps, started=started, tune=tune)
 
 
 def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
                      save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
-                     started: float | None = None) -> CompiledModule:
+                     started: float | None = None, tune: str = "cache") -> CompiledModule:
     started = started or time.perf_counter()
     if dense_flags is None:
         dense_flags = "best" if (not sparse and target.name == "x86-host") else "tuned"
@@ -210,7 +213,7 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
     with imported.context, ir.Location.unknown():
         specs, results = _main_signature(imported.module)
         if sparse:
-            run_pipeline(imported.module, sparsify_pipeline(target.name), context)
+            run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
         else:
             run_pipeline(imported.module, [Step("bcr-raise-sparse-layers{analyze-only=1}",
                                                 RaiseSparseLayers(analyze_only=True))], context)

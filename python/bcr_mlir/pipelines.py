@@ -55,17 +55,26 @@ def parse_options(text: str) -> dict[str, str]:
     return options
 
 
-def sparsify_pipeline(target: str = "x86-host", tune: bool = False) -> str:
+TUNE_MODES = ("off", "cache", "measure")
+
+
+def sparsify_pipeline(target: str = "x86-host", tune: str = "cache") -> str:
     """The pipeline `bcr_mlir.compile` runs, per target kind.
 
-    Stage 1 finds the sparse layers; stage 2 orders their rows and picks the register blocks; stage 3
-    packs their weights; stage 4 generates their kernels (CPU) or lowers them back to dense linalg
-    (GPU, until the sparse Vulkan kernels land).
+    Stage 1 finds the sparse layers; stage 2 orders their rows, picks the register blocks and (x86)
+    the tuned schedules; stage 3 packs their weights; stage 4 generates their kernels: CPU kernels, or
+    GLSL for Vulkan, with a dense linalg fallback for what those cannot take.
+    tune: "off" (default schedule model), "cache" (tuned schedules already cached, default model
+    otherwise), "measure" (time candidates for uncached layers).
     """
     resolved = parse_target(target)
+    if tune not in TUNE_MODES:
+        raise BcrError(f"unknown tune mode '{tune}'", f"use one of {', '.join(TUNE_MODES)}")
+    tuning = {"off": [], "cache": ["bcr-tune{measure=0}"], "measure": ["bcr-tune"]}[tune]
     stages = ["bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
-        stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights", "bcr-lower-to-kernels"]
+        stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", *tuning, "bcr-compress-weights",
+                   "bcr-lower-to-kernels"]
     else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
                    "bcr-lower-to-gpu-kernels", "bcr-densify"]
@@ -89,7 +98,7 @@ def parse_pipeline(text: str) -> list[Step]:
             try:
                 expanded = NAMED_PIPELINES[name](**{k.replace("-", "_"): v for k, v in options.items()})
             except TypeError as exc:
-                raise BcrError(f"bad option for pipeline '{name}': {exc}", "its options are: target") from None
+                raise BcrError(f"bad option for pipeline '{name}': {exc}", "its options are: target, tune") from None
             steps += parse_pipeline(expanded)
         elif name in PASS_MODULES:
             steps.append(Step(element, pass_class(name).from_options(options)))
@@ -169,5 +178,5 @@ def list_passes(out: TextIO = sys.stdout) -> None:
     for name in PASS_MODULES:
         print(f"  {name:<28} {pass_class(name).summary}", file=out)
     print("pipelines:", file=out)
-    print("  bcr-sparsify-pipeline{target=x86-host|arm64-android|vulkan}", file=out)
+    print("  bcr-sparsify-pipeline{target=x86-host|arm64-android|vulkan tune=off|cache|measure}", file=out)
     print("Upstream MLIR passes (canonicalize, cse, func.func(...), ...) mix in freely.", file=out)

@@ -158,6 +158,37 @@ def _prologue(e: _Emitter, g: GatherGemm):
     return xf, yf, j0, j1, row0
 
 
+def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body, unroll: int = 1) -> list[str]:
+    """Emits the loop over packed columns j in [j0, j1) carrying the accumulators `inits`.
+
+    `body(j, accumulators) -> updated accumulators` emits one column's loads and FMAs. With
+    unroll > 1 the main loop runs `unroll` columns per iteration and a second loop takes the rest.
+    Returns the names of the final accumulators.
+    """
+    def loop(lo: str, hi: str, step: int, carried: list[str]) -> list[str]:
+        results, j = e.fresh("acc"), e.fresh("j")
+        names = [f"{results}_in{i}" for i in range(len(carried))]
+        args = ", ".join(f"{n} = {c}" for n, c in zip(names, carried))
+        types = ", ".join([vtype] * len(carried))
+        e.emit(f"{results}:{len(carried)} = scf.for {j} = {lo} to {hi} step {e.index(step)} iter_args({args}) -> ({types}) {{")
+        e.indent += 1
+        current = names
+        for k in range(step):
+            jk = e.add(j, e.index(k)) if k else j
+            current = body(jk, current)
+        e.emit(f"scf.yield {', '.join(current)} : {types}")
+        e.indent -= 1
+        e.emit("}")
+        return [f"{results}#{i}" for i in range(len(carried))]
+
+    if unroll <= 1:
+        return loop(j0, j1, 1, inits)
+    count = e.op(f"arith.subi {j1}, {j0} : index")
+    whole = e.op(f"arith.muli {e.op(f'arith.divui {count}, {e.index(unroll)} : index')}, {e.index(unroll)} : index")
+    middle = e.add(j0, whole)
+    return loop(middle, j1, 1, loop(j0, middle, unroll, inits))
+
+
 def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
     """The output row a packed row computes (rows[packed]; itself when the order is the identity)."""
     if g.identity_rows:
@@ -231,36 +262,33 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         zero = e.op(f"arith.constant dense<0.0> : {vtype}") if tail else None
         base = e.add(in_base, w0)
         tiles = [(t, v) for t in range(th) for v in range(vectors)]
-        results, j, acc = e.fresh("acc"), e.fresh("j"), e.fresh("a")
-        inits = ", ".join(f"{acc}_{r}_{t}_{v} = {biases[r]}" for r in range(br) for t, v in tiles)
-        types = ", ".join([vtype] * (br * len(tiles)))
-        e.emit(f"{results}:{br * len(tiles)} = scf.for {j} = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
-        e.indent += 1
-        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
-        offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
-        loads = {}
-        for t, v in tiles:
-            delta = t * in_step + v * vw
-            at = e.add(offset, e.index(delta)) if delta else offset
-            if tail and v == vectors - 1:
-                loads[t, v] = e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}")
-            else:
-                loads[t, v] = e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}")
-        updated = []
-        for r in range(br):
-            w = e.op(f"memref.load %val[{j}, {e.index(r)}] : {_memref((max(g.nnz, 1), br), d)}")
-            wb = e.op(f"vector.broadcast {w} : {d} to {vtype}")
+
+        def column(j: str, accumulators: list[str]) -> list[str]:
+            o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+            offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
+            loads = {}
             for t, v in tiles:
-                updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {acc}_{r}_{t}_{v} : {vtype}"))
-        e.emit(f"scf.yield {', '.join(updated)} : {types}")
-        e.indent -= 1
-        e.emit("}")
+                delta = t * in_step + v * vw
+                at = e.add(offset, e.index(delta)) if delta else offset
+                if tail and v == vectors - 1:
+                    loads[t, v] = e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}")
+                else:
+                    loads[t, v] = e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}")
+            updated = []
+            for r in range(br):
+                w = e.op(f"memref.load %val[{j}, {e.index(r)}] : {_memref((max(g.nnz, 1), br), d)}")
+                wb = e.op(f"vector.broadcast {w} : {d} to {vtype}")
+                for k, (t, v) in enumerate(tiles):
+                    updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {accumulators[r * len(tiles) + k]} : {vtype}"))
+            return updated
+
+        results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll)
         for r in range(br):
             packed, out_base, _ = out_rows[r]
             close = _guard(e, g, packed, r)
             row_base = e.add(out_base, w0)
             for k, (t, v) in enumerate(tiles):
-                result = _activation(e, f"{results}#{r * len(tiles) + k}", vtype, g.activation, d)
+                result = _activation(e, results[r * len(tiles) + k], vtype, g.activation, d)
                 delta = t * g.out_row_width + v * vw
                 at = e.add(row_base, e.index(delta)) if delta else row_base
                 if tail and v == vectors - 1:
@@ -357,24 +385,22 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
         starts = [e.add(x_base, e.affine([(first, g.in_outer_strides[0])], p * g.in_outer_strides[0])) for p in range(tp)]
     else:
         starts = [e.add(x_base, e.index(position_offsets[p])) for p in range(tp)]
-    inits = ", ".join(f"%a{p} = {bias}" for p in range(tp))
-    types = ", ".join([vtype] * tp)
-    results = e.fresh("acc")
-    e.emit(f"{results}:{tp} = scf.for %j = {j0} to {j1} step {e.index(1)} iter_args({inits}) -> ({types}) {{")
-    e.indent += 1
-    o32 = e.op("memref.load %idx[%j] : " + _memref((max(g.nnz, 1),), "i32"))
-    offset = e.op(f"arith.index_cast {o32} : i32 to index")
-    w = e.op(f"vector.load %val[%j, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, {vtype}")
-    updated = []
-    for p in range(tp):
-        scalar = e.op(f"memref.load {xf}[{e.add(offset, starts[p])}] : {xflat}")
-        updated.append(e.op(f"vector.fma {w}, {e.op(f'vector.broadcast {scalar} : {d} to {vtype}')}, %a{p} : {vtype}"))
-    e.emit(f"scf.yield {', '.join(updated)} : {types}")
-    e.indent -= 1
-    e.emit("}")
+
+    def column(j: str, accumulators: list[str]) -> list[str]:
+        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+        offset = e.op(f"arith.index_cast {o32} : i32 to index")
+        w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, {vtype}")
+        updated = []
+        for p in range(tp):
+            scalar = e.op(f"memref.load {xf}[{e.add(offset, starts[p])}] : {xflat}")
+            broadcast = e.op(f"vector.broadcast {scalar} : {d} to {vtype}")
+            updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[p]} : {vtype}"))
+        return updated
+
+    results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll)
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
     for p in range(tp):
-        result = _activation(e, f"{results}#{p}", vtype, g.activation, d)
+        result = _activation(e, results[p], vtype, g.activation, d)
         position = e.add(first, e.index(p)) if p else first
         if contiguous:
             out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])

@@ -21,6 +21,7 @@ PASS_MODULES = {
     "bcr-raise-sparse-layers": "bcr_mlir.passes.raise_sparse_layers",
     "bcr-reorder-filters": "bcr_mlir.passes.reorder_filters",
     "bcr-eliminate-redundant-loads": "bcr_mlir.passes.eliminate_redundant_loads",
+    "bcr-tune": "bcr_mlir.passes.tune",
     "bcr-compress-weights": "bcr_mlir.passes.compress_weights",
     "bcr-lower-to-kernels": "bcr_mlir.passes.lower_to_kernels",
     "bcr-lower-to-gpu-kernels": "bcr_mlir.passes.lower_to_gpu_kernels",

@@ -1,0 +1,195 @@
+"""bcr-tune: choose each sparse layer's schedule (vector width, rows per register block, output tile,
+unroll) by compiling candidates and timing them with iree-benchmark-module on this host.
+
+Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
+bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
+then timed single-threaded. The winner is written into the op's #bcr.schedule and kept in a JSON
+cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
+same model costs nothing (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
+
+Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
+keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
+schedules are applied; the rest use the default model too.
+
+Before:
+    %r = "bcr.sparse_conv2d"(...) {..., schedule = #bcr.schedule<0 : i64, 8 : i64, array<i64: 0, 0>, 1 : i64, 0 : i64>}
+After:
+    %r = "bcr.sparse_conv2d"(...) {..., schedule = #bcr.schedule<16 : i64, 8 : i64, array<i64: 2, 1>, 2 : i64, 0 : i64>}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
+from bcr_mlir.kernels.schedule import VECTOR_CHOICES, conv_schedule, matmul_schedule
+from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.structure import GROUP_CHOICES
+from bcr_mlir.targets import host_cpu_flags
+from bcr_mlir.weights import WeightTable
+
+
+def default_cache() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "bcr-mlir" / "tune.json"
+
+
+def layer_key(op: ir.Operation, weight: np.ndarray) -> str:
+    """Identifies what a schedule's speed depends on: shapes, attributes, where the nonzeros are, the CPU."""
+    digest = hashlib.sha1()
+    for part in (op.name, shape_of(op.operands[0]), shape_of(op.result), weight.shape,
+                 *(str(op.attributes[n]) for n in ("strides", "dilations", "activation", "row_order") if n in op.attributes),
+                 sorted(host_cpu_flags() & {"avx2", "avx512f", "fma"})):
+        digest.update(repr(part).encode())
+    digest.update(np.packbits(weight != 0).tobytes())
+    return digest.hexdigest()
+
+
+def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Schedule]:
+    """Schedules worth timing, the default model's choice first."""
+    out_shape, rows = shape_of(op.result), shape_of(op.operands[1])[0]
+    blocks = [g for g in sorted({block_rows, block_rows // 2, block_rows * 2}) if g in GROUP_CHOICES and g <= rows]
+    found: list[Schedule] = []
+    if op.name == "bcr.sparse_matmul":
+        positions = out_shape[0]
+        for g in [block_rows] + [b for b in blocks if b != block_rows]:
+            base = matmul_schedule(g, positions, target)
+            found.append(base)
+            for tile in (1, 2, 4, 8):
+                if positions % tile == 0 and tile != base.tile[0]:
+                    found.append(replace(base, tile=(tile, 1)))
+            found.append(replace(base, unroll=2))
+    else:
+        spatial = out_shape[2:]
+        positions, width, outer_rows = math.prod(spatial), spatial[-1], spatial[-2] if len(spatial) > 1 else 1
+        for g in [block_rows] + [b for b in blocks if b != block_rows]:
+            base = conv_schedule(g, width, outer_rows, positions, target)
+            found.append(base)
+            if base.vector_axis == 0:
+                found.append(replace(base, unroll=2))
+                for vw in VECTOR_CHOICES:
+                    if vw != base.vector_width and vw <= target.vector_width(32) and vw <= 2 * width:
+                        found.append(replace(conv_schedule(g, width, outer_rows, positions, target), vector_width=vw))
+                for th in (1, 2, 4):
+                    if outer_rows % th == 0 and (g + 1) * th * base.tile[1] + 1 <= target.vector_registers:
+                        found.append(replace(base, tile=(th, base.tile[1])))
+    unique = []
+    for schedule in found:
+        if schedule not in unique:
+            unique.append(schedule)
+    return unique[:limit]
+
+
+def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
+    """The layer alone, as a module of its own, with the candidate schedule."""
+    context = new_context()
+    table = WeightTable()
+    arrays = [weights.array(op.operands[i]) for i in (1, 2)]
+    x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
+    attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "activation", "layer",
+                                                               "row_order") if name in op.attributes}
+    with context, ir.Location.unknown():
+        module = ir.Module.create()
+        with ir.InsertionPoint(module.body):
+            x_type = ir.RankedTensorType.get(list(x_shape), ir.F32Type.get())
+            y_type = ir.RankedTensorType.get(list(y_shape), ir.F32Type.get())
+            function = ir.func.FuncOp("main", ir.FunctionType.get([x_type], [y_type]))
+            block = function.add_entry_block()
+            with ir.InsertionPoint(block):
+                weight = table.constant(arrays[0], "weight")
+                bias = table.constant(arrays[1], "bias")
+                attrs = {k: ir.Attribute.parse(v) for k, v in attributes.items()}
+                attrs["schedule"] = to_attr(schedule)
+                layer = ir.Operation.create(op.name, results=[y_type], operands=[block.arguments[0], weight, bias],
+                                            attributes=attrs)
+                ir.func.ReturnOp([layer.result])
+    return context, module, table, x_shape
+
+
+def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int) -> float:
+    from bcr_mlir.backends import iree
+    from bcr_mlir.pipelines import run_pipeline
+    context, module, table, x_shape = _standalone(op, weights, schedule)
+    with context, ir.Location.unknown():
+        run_pipeline(module, "bcr-compress-weights,bcr-lower-to-kernels", PassContext(table, target), verify_each=False)
+        text = iree.to_iree_text(module)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "layer.vmfb"
+        iree.compile_text(text, target, path)
+        x = np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
+        return iree.benchmark(path, [x], threads=1, repeats=repeats, min_time=0.02)
+
+
+@dataclass(frozen=True)
+class Tune(Pass):
+    name = "bcr-tune"
+    summary = "Time candidate schedules per layer on the host and keep the fastest (cached)"
+
+    measure: bool = True      # time uncached layers (else: cache or default model)
+    cache: str = ""           # cache file; default ~/.cache/bcr-mlir/tune.json
+    candidates: int = 6       # at most this many schedules per layer
+    repeats: int = 5
+
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        if context.target.name != "x86-host":
+            for op in walk(module):
+                decision = context.report.find(string_attr(op, "layer")) if op.name in SPARSE_OPS else None
+                if decision is not None and "default schedule" not in decision.reason:
+                    decision.reason += f"; default schedule model ({context.target.name} cannot be timed here)"
+            return
+        path = Path(self.cache) if self.cache else default_cache()
+        try:
+            cache = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            cache = {}
+        changed = False
+        for op in list(walk(module)):
+            if op.name not in SPARSE_OPS:
+                continue
+            weight = context.weights.array(op.operands[1])
+            if weight is None:
+                continue
+            current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
+            key = layer_key(op, weight)
+            decision = context.report.find(string_attr(op, "layer"))
+            if key in cache:
+                chosen = Schedule.from_params([cache[key]["schedule"][k] for k in
+                                               ("vector_width", "block_rows", "tile", "unroll", "vector_axis")])
+                how = "tuned (cached)"
+            elif self.measure:
+                started = time.perf_counter()
+                timed = []
+                for candidate in candidates(op, current.block_rows, context.target, self.candidates):
+                    try:
+                        timed.append((time_schedule(op, context.weights, candidate, context.target, self.repeats), candidate))
+                    except Exception:  # a candidate that fails to build is simply not a candidate
+                        continue
+                if not timed:
+                    continue
+                seconds, chosen = min(timed, key=lambda item: item[0])
+                cache[key] = {"schedule": {"vector_width": chosen.vector_width, "block_rows": chosen.block_rows,
+                                           "tile": list(chosen.tile), "unroll": chosen.unroll,
+                                           "vector_axis": chosen.vector_axis},
+                              "ms": seconds * 1e3, "candidates": len(timed),
+                              "default_ms": timed[0][0] * 1e3}
+                changed = True
+                how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s"
+            else:
+                continue
+            op.attributes["schedule"] = to_attr(chosen)
+            if decision is not None:
+                decision.reason += f"; {how}"
+        if changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            partial.replace(path)
