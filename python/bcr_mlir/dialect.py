@@ -376,22 +376,102 @@ def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
         activation = string_attr(op, "activation", "none")
         if "activation" in op.attributes and activation not in ACTIVATIONS:
             problem(f"unknown activation '{activation}'; use one of {', '.join(ACTIVATIONS)}")
+        if not _static_tensors(op, problem):
+            continue
         if "layout" not in op.attributes:
             continue
         try:
             layout = parse_attr(op.attributes["layout"])
         except ValueError as exc:
-            problem(str(exc))
+            problem(_layout_parse_problem(str(op.attributes["layout"]), exc))
             continue
         for message in layout.problems():
             problem(f"malformed {layout.mnemonic}: {message}")
         if layout.problems():
+            continue
+        if op.name in SPARSE_OPS + PACKED_OPS and not _verify_shapes(op, problem):
             continue
         if op.name in SPARSE_OPS:
             _verify_sparse(op, layout, weights, problem)
         elif op.name in PACKED_OPS:
             _verify_packed(op, layout, weights, problem)
     return diagnostics
+
+
+def _static_tensors(op, problem) -> bool:
+    """Every operand and result of a bcr op is a statically shaped tensor (the kernels are generated
+    for fixed sizes)."""
+    values = [(f"operand {i}", v) for i, v in enumerate(op.operands)] + [(f"result {i}", r) for i, r in enumerate(op.results)]
+    for label, value in values:
+        if not isinstance(value.type, ir.RankedTensorType) and not ir.RankedTensorType.isinstance(value.type):
+            problem(f"{label} has type {value.type}; bcr ops take ranked tensors")
+            return False
+        if not ir.RankedTensorType(value.type).has_static_shape:
+            problem(f"{label} has the dynamic shape {value.type}; bcr ops need static shapes")
+            return False
+    return True
+
+
+def _layout_parse_problem(text: str, exc: Exception) -> str:
+    """Why a layout attribute could not be read, naming the parameter that is not i64."""
+    wrong = re.search(r"array<(?!i64\b)[^:>]*|:\s*(?!i64\b)[iu]i?\d+", text)
+    short = text if len(text) <= 160 else text[:157] + "..."
+    if wrong:
+        return (f"malformed layout {short}: parameter type '{wrong.group(0).lstrip(': ')}' is not i64; "
+                f"write every parameter as array<i64: ...> or N : i64")
+    return f"malformed layout {short}: {exc}"
+
+
+_RANKS = {"conv2d": 4, "conv3d": 5, "matmul": 2}
+
+
+def _verify_shapes(op, problem) -> bool:
+    """Operand ranks, attributes and the result shape agree with the contraction the op stands for."""
+    kind = op.name.split("_", 1)[1]
+    rank = _RANKS[kind]
+    x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
+    if len(x_shape) != rank or len(y_shape) != rank:
+        problem(f"input and result must have rank {rank}, got {list(x_shape)} and {list(y_shape)}")
+        return False
+    if min(x_shape + y_shape) <= 0:
+        problem(f"input {list(x_shape)} and result {list(y_shape)} must not be empty")
+        return False
+    if x_shape[0] != y_shape[0]:
+        problem(f"input has {x_shape[0]} rows/images but the result has {y_shape[0]}")
+        return False
+    if op.name in SPARSE_OPS:
+        w_shape = shape_of(op.operands[1])
+        if len(w_shape) != rank:
+            problem(f"weight must have rank {rank}, got {list(w_shape)}")
+            return False
+        if (x_shape[1], y_shape[1]) != (w_shape[1], w_shape[0]):
+            problem(f"the {list(w_shape)} weight does not fit an input of {x_shape[1]} and a result of "
+                    f"{y_shape[1]} {'features' if kind == 'matmul' else 'channels'}")
+            return False
+    if kind == "matmul":
+        return True
+    spatial = rank - 2
+    try:
+        attrs = {name: int_array(op, name) for name in ("strides", "dilations")}
+        if op.name in PACKED_OPS:
+            attrs["kernel"] = int_array(op, "kernel")
+    except (ValueError, KeyError):
+        problem("strides, dilations (and kernel) must be array<i64: ...> attributes")
+        return False
+    if op.name in SPARSE_OPS:
+        attrs["kernel"] = shape_of(op.operands[1])[2:]
+    for name, values in attrs.items():
+        if len(values) != spatial or min(values, default=1) < 1:
+            problem(f"{name} must be {spatial} positive sizes, got {list(values)}")
+            return False
+    expected = [(size - d * (k - 1) - 1) // s + 1
+                for size, k, s, d in zip(x_shape[2:], attrs["kernel"], attrs["strides"], attrs["dilations"])]
+    if list(y_shape[2:]) != expected:
+        problem(f"result spatial size {list(y_shape[2:])} does not follow from the input {list(x_shape[2:])}, kernel "
+                f"{list(attrs['kernel'])}, strides {list(attrs['strides'])} and dilations {list(attrs['dilations'])} "
+                f"(expected {expected})")
+        return False
+    return True
 
 
 def weight_matrix_shape(op_name: str, weight_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -421,8 +501,10 @@ def _verify_sparse(op, layout, weights, problem):
         problem(f"bias must be a {wshape[0]}-vector, got {list(shape_of(op.operands[2]))}")
     if weights is not None:
         array = weights.array(weight)
-        if array is not None and isinstance(layout, BcrLayout):
-            violation = layout.zero_violations(array.reshape(matrix_shape))
+        if array is not None:
+            from bcr_mlir.structure import zero_violation  # structure imports this module
+
+            violation = zero_violation(layout, array)
             if violation:
                 problem(f"claimed zeros are not zero: {violation}")
 
@@ -444,6 +526,14 @@ def _verify_packed(op, layout, weights, problem):
                 f"[{indices_shape[0] if indices_shape else '?'}, G], got {list(values_shape)}")
         return
     group = values_shape[1]
+    if group < 1:
+        problem(f"values must have shape [{indices_shape[0]}, G] with a register block G >= 1, got {list(values_shape)}")
+        return
+    for index, label in ((2, "rows"), (3, "offsets"), (4, "indices")):
+        element = str(ir.RankedTensorType(op.operands[index].type).element_type)
+        if element != "i32":
+            problem(f"{label} must be a tensor of i32, got {op.operands[index].type}")
+            return
     packed_rows = -(-rows // group) * group
     if rows_shape != (packed_rows,):
         problem(f"rows must list {packed_rows} packed rows ({rows} rows in groups of {group}), got {list(rows_shape)}")
