@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -20,14 +22,14 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.backends import iree
 from bcr_mlir.errors import BcrError
-from bcr_mlir.dialect import new_context
+from bcr_mlir.dialect import new_context, walk
 from bcr_mlir.importer import ImportedModel, import_model, normalize_inputs
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import Step, run_pipeline, sparsify_pipeline
 from bcr_mlir.report import LayerDecision, Report
 from bcr_mlir.targets import Target, parse_target
-from bcr_mlir.weights import WeightTable, element_dtype
+from bcr_mlir.weights import WeightTable, element_dtype, resource_name
 
 DENSE_FLAG_CHOICES = ("tuned", "default", "best")
 
@@ -96,15 +98,36 @@ class CompiledModule:
     def save(self, path) -> Path:
         """Writes the .vmfb, and next to it `<path>.json` with the target, input shapes and report."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(self.vmfb)
-        partial.replace(path)
+        if path.is_dir():
+            raise BcrError(f"cannot write the module to {path}: it is a directory", f"pass a file name, e.g. {path / 'model.vmfb'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BcrError(f"cannot create the folder {path.parent}: {exc.strerror}", "pass an output path in a writable folder") from None
         meta = {"target": self.target.name, "target_spec": _target_spec(self.target),
                 "inputs": [{"shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
                 "results": self.results, "flags": self.flags, "report": self.report.to_json()}
-        Path(str(path) + ".json").write_text(json.dumps(meta, indent=1))
+        _write_atomically(path, self.vmfb)
+        _write_atomically(Path(str(path) + ".json"), json.dumps(meta, indent=1).encode())
         return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Writes a temporary file beside `path`, then renames it: a failure leaves nothing behind."""
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise BcrError(f"cannot write {path}: {exc.strerror}", "pass an output path in a writable folder") from None
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise BcrError(f"cannot write {path}: {exc.strerror}", "pass an output path in a writable folder") from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _target_spec(target: Target) -> str:
@@ -124,8 +147,11 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
         vmfb = path.read_bytes()
     except OSError as exc:
         raise BcrError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
+    if not vmfb.startswith(VMFB_MAGIC):
+        what = "is empty" if not vmfb else "is not an IREE module (.vmfb)"
+        raise BcrError(f"{path} {what}", "pass a .vmfb written by bcr-compile or CompiledModule.save, or compile again")
     meta_path = Path(str(path) + ".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = _read_metadata(meta_path) if meta_path.is_file() else {}
     if target is None:
         target = meta.get("target_spec") or meta.get("target")
         if target is None:
@@ -133,12 +159,32 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
     target = parse_target(target)
     if meta.get("target") and meta["target"] != target.name:
         raise BcrError(f"{path} was compiled for {meta['target']}, not {target.name}", f"load it with target='{meta['target']}'")
-    inputs = [InputSpec(tuple(i["shape"]), i["dtype"]) for i in meta.get("inputs", [])]
-    report = Report([LayerDecision(**layer) for layer in meta.get("report", {}).get("layers", [])],
-                    meta.get("report", {}).get("notes", []))
-    module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), report, meta.get("flags", []))
+    try:
+        inputs = [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
+        report = Report([LayerDecision(**layer) for layer in meta.get("report", {}).get("layers", [])],
+                        meta.get("report", {}).get("notes", []))
+        module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), report, meta.get("flags", []))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BcrError(f"the metadata file {meta_path} is malformed ({type(exc).__name__}: {str(exc)[:80]})",
+                       f"delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again") from None
     module._path = path
     return module
+
+
+# A .vmfb is a zip archive around IREE's bytecode FlatBuffer.
+VMFB_MAGIC = b"PK\x03\x04"
+
+
+def _read_metadata(meta_path: Path) -> dict:
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BcrError(f"cannot read the metadata file {meta_path}: {str(exc)[:120]}",
+                       "delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again") from None
+    if not isinstance(meta, dict):
+        raise BcrError(f"the metadata file {meta_path} is not a JSON object",
+                       "delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again")
+    return meta
 
 
 def _main_signature(module: ir.Module) -> tuple[list[InputSpec], int]:
@@ -149,17 +195,82 @@ def _main_signature(module: ir.Module) -> tuple[list[InputSpec], int]:
             function_type = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
             specs = []
             for i, t in enumerate(function_type.inputs):
-                if not isinstance(t, ir.RankedTensorType) or not t.has_static_shape:
-                    raise BcrError(f"@main argument {i} has type {t}; only statically shaped tensors are supported",
-                                   "export the model with static input shapes")
-                tensor = t
-                specs.append(InputSpec(tuple(tensor.shape), str(np.dtype(element_dtype(tensor.element_type)))))
+                tensor = _static_tensor(t, f"@main argument {i}", "export the model with static input shapes")
+                try:
+                    dtype = element_dtype(tensor.element_type)
+                except ValueError:
+                    raise BcrError(f"@main argument {i} has element type {tensor.element_type}, which bcr-mlir cannot "
+                                   f"pass in", "use f32 (or f16, or integer) inputs") from None
+                specs.append(InputSpec(tuple(tensor.shape), str(np.dtype(dtype))))
+            if not function_type.results:
+                raise BcrError("@main returns nothing, so there is nothing to compute",
+                               "return the model's output tensor(s)")
+            for i, t in enumerate(function_type.results):
+                _static_tensor(t, f"@main result {i}", "avoid data-dependent output sizes (nonzero, masked_select, "
+                               "unique, ...) and export with static shapes")
             return specs, len(function_type.results)
+    if not any(True for _ in module.body.operations):
+        raise BcrError("the module is empty", "pass a model: a func.func @main in linalg-on-tensors MLIR")
     raise BcrError("the module has no func.func @main", "name the entry function @main (torch-mlir's default)")
 
 
+# Inputs and results larger than this (elements) are refused, as the importer refuses example inputs.
+MAX_ELEMENTS = 1 << 31
+
+
+def _static_tensor(t: ir.Type, what: str, fix: str) -> ir.RankedTensorType:
+    if not isinstance(t, ir.RankedTensorType) and not ir.RankedTensorType.isinstance(t):
+        raise BcrError(f"{what} has type {t}; only statically shaped tensors are supported", fix)
+    tensor = ir.RankedTensorType(t)
+    if not tensor.has_static_shape:
+        raise BcrError(f"{what} has type {t}; only statically shaped tensors are supported", fix)
+    elements = math.prod(tensor.shape)
+    if elements > MAX_ELEMENTS:
+        raise BcrError(f"{what} has type {t} ({elements:,} elements), too large to compile",
+                       f"use tensors of at most {MAX_ELEMENTS:,} elements")
+    return tensor
+
+
+def _check_computes(module: ir.Module) -> None:
+    """An @main that only returns its arguments or constants is an empty model (an empty nn.Sequential)."""
+    for op in module.body.operations:
+        op = op.operation
+        if op.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == "main":
+            body = [child.operation.name for child in op.regions[0].blocks[0].operations]
+            if all(name in ("func.return", "arith.constant") for name in body):
+                raise BcrError("the model is empty: @main computes nothing (it returns its inputs or constants)",
+                               "check that the model has its layers (an empty nn.Sequential is the identity)")
+
+
+DTYPES = ("f32", "f16")
+
+
+def _check_dtype(dtype: str, target: Target) -> None:
+    if dtype not in DTYPES:
+        raise BcrError(f"unknown dtype '{dtype}'", "use 'f32' or 'f16'")
+    if dtype != "f16":
+        return
+    if target.name == "arm64-android" and "fullfp16" not in target.features:
+        raise BcrError("dtype='f16' on arm64 needs the fullfp16 CPU feature",
+                       "add it: target='arm64-android:features=neon+fullfp16'")
+    if target.name == "vulkan" and target.vulkan_target == "vp_android_baseline_2022":
+        raise BcrError("dtype='f16' needs a Vulkan target with 16-bit floats; vp_android_baseline_2022 has none",
+                       "use target='vulkan:baseline_f16' (the baseline plus VK_KHR_shader_float16_int8 and "
+                       "16-bit storage), or 'vulkan:adreno' / 'vulkan:valhall'")
+
+
+def _to_half(model, inputs):
+    """The model and its floating-point inputs in f16 (weights and activations stored as f16)."""
+    import copy
+
+    import torch
+    half = copy.deepcopy(model).half()
+    return half, tuple(x.half() if x.is_floating_point() else x for x in inputs)
+
+
 def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse: bool = True,
-            dense_flags: str | None = None, tune: str = "cache", save_temps: str | None = None) -> CompiledModule:
+            dense_flags: str | None = None, tune: str = "cache", dtype: str = "f32",
+            save_temps: str | None = None) -> CompiledModule:
     """Compiles a (pruned) torch.nn.Module for a target.
 
     sparse=False compiles the same model dense: the IREE baseline. dense_flags picks IREE's flags for the
@@ -169,12 +280,19 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
     tune picks each sparse layer's kernel schedule (bcr-tune): 'off' (the default model), 'cache'
     (schedules tuned before on this CPU, else the model), 'measure' (time candidates for new layers;
     slower to compile, cached for next time).
+    dtype='f16' stores weights and activations as f16 (inputs are converted, outputs are f16); the
+    kernels accumulate in f32. It needs fullfp16 on arm64 and an f16-capable Vulkan target.
     """
     started = time.perf_counter()
     target = parse_target(target)
+    _check_dtype(dtype, target)
     inputs = normalize_inputs(example_inputs)
+    if dtype == "f16":
+        model, inputs = _to_half(model, inputs)
     imported = import_model(model, inputs)
     arrays = [x.detach().numpy() for x in inputs]
+    if dtype == "f16":
+        imported.notes.append("f16: weights and activations stored as f16, accumulation in f32")
     return compile_imported(imported, target, sparse=sparse, dense_flags=dense_flags, save_temps=save_temps,
                             example_arrays=arrays, started=started, tune=tune)
 
@@ -191,9 +309,50 @@ def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool =
             module = ir.Module.parse(text)
         except ir.MLIRError as exc:
             details = "; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc)
+            details = re.sub(r'loc\("-":(\d+):(\d+)\)', lambda m: f"{source}:{m.group(1)}:{m.group(2)}", details)
+            if "!torch." in text or "torch.aten." in text:
+                raise BcrError(f"{source} is in the torch dialect ({details[:300]})",
+                               "pass linalg-on-tensors MLIR: bcr-compile --model NAME --emit-mlir, or torch-mlir's "
+                               "fx.export_and_import(..., output_type='linalg-on-tensors')") from None
             raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
+        _check_constants(module, weights, source)
     return compile_imported(ImportedModel(context, module, weights), target, sparse=sparse, dense_flags=dense_flags,
                             save_temps=save_temps, started=started, tune=tune)
+
+
+def _check_constants(module: ir.Module, weights: WeightTable, source: str) -> None:
+    """Every dense_resource constant has its bytes in the file, and no weight holds NaN or Inf."""
+    for op in walk(module):
+        if op.name != "arith.constant" or not ir.ShapedType.isinstance(op.result.type):
+            continue
+        attr = op.attributes["value"]
+        line = re.match(r'loc\("-":(\d+)', str(op.location))
+        where = f"{source}:{line.group(1)}" if line else source
+        name = resource_name(attr)
+        if name is not None:
+            if name not in weights:
+                raise BcrError(f"{where}: constant dense_resource<{name}> has no data in the file's "
+                               f"dialect_resources section", "keep the {-# dialect_resources #-} block when editing "
+                               "the file (bcr-compile --model NAME --emit-mlir writes it)")
+            try:
+                array = weights.array_of_attr(attr)
+            except ValueError:
+                continue  # an element type numpy cannot read: left to IREE
+            if array is None:
+                raise BcrError(f"{where}: the data of dense_resource<{name}> does not fill its type {op.result.type}",
+                               "give the resource exactly the bytes of the tensor (plus the 4-byte alignment header)")
+        else:
+            if not ir.DenseElementsAttr.isinstance(attr) or ir.DenseElementsAttr(attr).is_splat:
+                continue  # splats: fill values such as -inf for max pooling
+            try:
+                array = weights.array_of_attr(attr)
+            except (ValueError, TypeError):
+                continue
+            if array is None or array.size <= 1:
+                continue
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise BcrError(f"{where}: constant {name or ''} of type {op.result.type} contains NaN or Inf values".replace("  ", " "),
+                           "fix the weights; the compiler cannot give meaningful results for non-finite weights")
 
 
 def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
@@ -208,10 +367,14 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
         raise BcrError("dense_flags='best' times both flag sets, which only works for x86-host",
                        "use dense_flags='tuned' for cross targets")
     save_temps = save_temps or os.environ.get("BCR_SAVE_TEMPS")
+    if save_temps and Path(save_temps).exists() and not Path(save_temps).is_dir():
+        raise BcrError(f"save_temps / BCR_SAVE_TEMPS names {save_temps}, which is a file, not a folder",
+                       "pass a folder (it is created if missing)")
     context = PassContext(imported.weights, target)
     context.report.notes += imported.notes
     with imported.context, ir.Location.unknown():
         specs, results = _main_signature(imported.module)
+        _check_computes(imported.module)
         if sparse:
             run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
         else:

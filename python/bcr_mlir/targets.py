@@ -13,7 +13,15 @@ from bcr_mlir.errors import TargetError
 ARM_FEATURES = ("neon", "dotprod", "fullfp16", "i8mm")
 ARM_CPUS = ("generic", "cortex-a55", "cortex-a75", "cortex-a76", "cortex-a77", "cortex-a78", "cortex-x1",
             "cortex-x2", "cortex-a510", "cortex-a710")
-VULKAN_TARGETS = ("vp_android_baseline_2022", "adreno", "valhall")
+VULKAN_TARGETS = ("vp_android_baseline_2022", "adreno", "valhall", "baseline_f16")
+# baseline_f16: vp_android_baseline_2022 plus 16-bit float arithmetic and storage
+# (VK_KHR_shader_float16_int8 + VK_KHR_16bit_storage, common on Android GPUs and on Mesa's lavapipe).
+# IREE has no such named target, so bcr_mlir declares it in the module (backends/iree.py).
+BASELINE_F16_TARGET_INFO = (
+    '#iree_gpu.target<arch = "", features = "spirv:v1.3,cap:Shader", wgp = <compute = fp32|fp16|int32, '
+    'storage = b32|b16, subgroup = none, subgroup_size_choices = [64], max_workgroup_sizes = [128, 128, 64], '
+    'max_thread_count_per_workgroup = 128, max_workgroup_memory_bytes = 16384, '
+    'max_workgroup_counts = [65535, 65535, 65535]>>')
 TARGET_NAMES = ("x86-host", "arm64-android", "vulkan")
 
 

@@ -51,6 +51,8 @@ def runtime_tool(name: str) -> str:
 def compile_flags(target: Target, dense_flags: str = "tuned") -> list[str]:
     """iree-compile flags for a target. `dense_flags` is 'tuned' (IREE's best CPU flags) or 'default'."""
     if target.name == "vulkan":
+        if target.vulkan_target == "baseline_f16":
+            return []  # the module declares its device (declare_device)
         return ["--iree-hal-target-device=vulkan", f"--iree-vulkan-target={target.vulkan_target}"]
     flags = ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu"]
     if target.name == "x86-host":
@@ -145,9 +147,25 @@ def to_iree_text(module: ir.Module) -> str:
     return text
 
 
+def declare_device(text: str, target: Target) -> str:
+    """Adds `hal.device.targets` to the module for targets IREE has no flag for (vulkan:baseline_f16)."""
+    if not (target.name == "vulkan" and target.vulkan_target == "baseline_f16"):
+        return text
+    from bcr_mlir.targets import BASELINE_F16_TARGET_INFO
+    device = ('#hal.device.target<"vulkan", [#hal.executable.target<"vulkan-spirv", "vulkan-spirv-fb", '
+              f'{{iree_codegen.target_info = {BASELINE_F16_TARGET_INFO}}}>]> : !hal.device')
+    header = re.search(r"^module( attributes \{)?", text, flags=re.M)
+    if header is None:
+        raise BcrError("internal error: cannot find the module in the printed IR")
+    if header.group(1):
+        return text[:header.end()] + f"hal.device.targets = [{device}], " + text[header.end():]
+    return text[:header.end()] + f" attributes {{hal.device.targets = [{device}]}}" + text[header.end():]
+
+
 def compile_text(text: str, target: Target, output: Path, dense_flags: str = "tuned",
                  extra_flags: list[str] | None = None, keep: Path | None = None) -> list[str]:
     """Runs iree-compile on module text; returns the command. Errors become one-line BcrErrors."""
+    text = declare_device(text, target)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(keep) if keep else Path(tmp) / "input.mlir"
         source.write_text(text)

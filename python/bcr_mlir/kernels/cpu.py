@@ -125,6 +125,43 @@ def _memref(shape, dtype: str) -> str:
     return f"memref<{'x'.join(str(d) for d in shape)}x{dtype}>"
 
 
+# Arithmetic is always f32: f16 models store weights and activations as f16 (half the memory traffic)
+# and widen them on load, so they accumulate as precisely as PyTorch's f32 reference.
+ACCUMULATE = "f32"
+
+
+def _load_scalar(e: _Emitter, memory: str, indices: str, memref: str, dtype: str) -> str:
+    value = e.op(f"memref.load {memory}[{indices}] : {memref}")
+    return value if dtype == ACCUMULATE else e.op(f"arith.extf {value} : {dtype} to {ACCUMULATE}")
+
+
+def _load_vector(e: _Emitter, memory: str, at: str, memref: str, lanes: int, dtype: str, mask: str | None = None) -> str:
+    stored = f"vector<{lanes}x{dtype}>"
+    if mask:
+        zero = e.op(f"arith.constant dense<0.0> : {stored}")
+        value = e.op(f"vector.maskedload {memory}[{at}], {mask}, {zero} : {memref}, vector<{lanes}xi1>, {stored} into {stored}")
+    else:
+        value = e.op(f"vector.load {memory}[{at}] : {memref}, {stored}")
+    return value if dtype == ACCUMULATE else e.op(f"arith.extf {value} : {stored} to vector<{lanes}x{ACCUMULATE}>")
+
+
+def _store_vector(e: _Emitter, value: str, memory: str, at: str, memref: str, lanes: int, dtype: str,
+                  mask: str | None = None) -> None:
+    stored = f"vector<{lanes}x{dtype}>"
+    if dtype != ACCUMULATE:
+        value = e.op(f"arith.truncf {value} : vector<{lanes}x{ACCUMULATE}> to {stored}")
+    if mask:
+        e.emit(f"vector.maskedstore {memory}[{at}], {mask}, {value} : {memref}, vector<{lanes}xi1>, {stored}")
+    else:
+        e.emit(f"vector.store {value}, {memory}[{at}] : {memref}, {stored}")
+
+
+def _store_scalar(e: _Emitter, value: str, memory: str, at: str, memref: str, dtype: str) -> None:
+    if dtype != ACCUMULATE:
+        value = e.op(f"arith.truncf {value} : {ACCUMULATE} to {dtype}")
+    e.emit(f"memref.store {value}, {memory}[{at}] : {memref}")
+
+
 def _activation(e: _Emitter, value: str, vtype: str, activation: str, dtype: str) -> str:
     if activation == "none":
         return value
@@ -235,7 +272,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     tw = max(1, s.tile[1] if len(s.tile) > 1 else 1)
     if g.outer_dims[-1] % th:
         raise ValueError(f"tile of {th} outer positions does not divide {g.outer_dims[-1]}")
-    vtype = f"vector<{vw}x{d}>"
+    vtype = f"vector<{vw}x{ACCUMULATE}>"
     xflat = _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
     xf, yf, j0, j1, row0 = _prologue(e, g)
@@ -248,8 +285,8 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         if g.identity_rows and g.rows % br:
             # Padding rows of a ragged last group read a valid bias and are never stored.
             row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
-        bias = e.op(f"memref.load %bias[{row}] : {_memref((g.rows,), d)}")
-        biases.append(e.op(f"vector.broadcast {bias} : {d} to {vtype}"))
+        bias = _load_scalar(e, "%bias", row, _memref((g.rows,), d), d)
+        biases.append(e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"))
         row_base = e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])
         out_rows.append((packed, e.affine([(row_base, 1), (first, g.out_row_width)],
                                           g.out_pad[0] * g.out_row_width + g.out_pad[2]), row_base))
@@ -259,7 +296,6 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     def block(w0: str, vectors: int, tail: int) -> None:
         """Accumulate TH x `vectors` vectors from inner position w0 (the last vector of a row masked to `tail`)."""
         mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail else None
-        zero = e.op(f"arith.constant dense<0.0> : {vtype}") if tail else None
         base = e.add(in_base, w0)
         tiles = [(t, v) for t in range(th) for v in range(vectors)]
 
@@ -270,14 +306,11 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             for t, v in tiles:
                 delta = t * in_step + v * vw
                 at = e.add(offset, e.index(delta)) if delta else offset
-                if tail and v == vectors - 1:
-                    loads[t, v] = e.op(f"vector.maskedload {xf}[{at}], {mask}, {zero} : {xflat}, vector<{vw}xi1>, {vtype} into {vtype}")
-                else:
-                    loads[t, v] = e.op(f"vector.load {xf}[{at}] : {xflat}, {vtype}")
+                loads[t, v] = _load_vector(e, xf, at, xflat, vw, d, mask if tail and v == vectors - 1 else None)
             updated = []
             for r in range(br):
-                w = e.op(f"memref.load %val[{j}, {e.index(r)}] : {_memref((max(g.nnz, 1), br), d)}")
-                wb = e.op(f"vector.broadcast {w} : {d} to {vtype}")
+                w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
+                wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
                 for k, (t, v) in enumerate(tiles):
                     updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {accumulators[r * len(tiles) + k]} : {vtype}"))
             return updated
@@ -291,10 +324,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
                 result = _activation(e, results[r * len(tiles) + k], vtype, g.activation, d)
                 delta = t * g.out_row_width + v * vw
                 at = e.add(row_base, e.index(delta)) if delta else row_base
-                if tail and v == vectors - 1:
-                    e.emit(f"vector.maskedstore {yf}[{at}], {mask}, {result} : {yflat}, vector<{vw}xi1>, {vtype}")
-                else:
-                    e.emit(f"vector.store {result}, {yf}[{at}] : {yflat}, {vtype}")
+                _store_vector(e, result, yf, at, yflat, vw, d, mask if tail and v == vectors - 1 else None)
             close()
 
     step = vw * tw
@@ -317,7 +347,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
 def _zero_fill(e: _Emitter, g: GatherGemm, start: str, count: int) -> None:
     if count <= 0:
         return
-    zero = e.op(f"arith.constant 0.0 : {g.dtype}")
+    zero = e.op(f"arith.constant 0.0 : {g.dtype}")  # the storage type
     k = e.fresh("k")
     e.emit(f"scf.for {k} = {e.index(0)} to {e.index(count)} step {e.index(1)} {{")
     e.emit(f"  %zat{k[1:]} = arith.addi {start}, {k} : index")
@@ -356,7 +386,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     For a small conv, `position_offsets` lists each output position's static input offset (one tile).
     """
     e, d, br = _Emitter(), g.dtype, g.block_rows
-    vtype = f"vector<{br}x{d}>"
+    vtype = f"vector<{br}x{ACCUMULATE}>"
     xflat = _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
     tp = s.tile[0]
@@ -365,19 +395,16 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     contiguous = g.identity_rows and g.y_row_stride == 1   # a group's outputs are one vector in memory
     mask = e.op(f"vector.create_mask {e.op(f'arith.subi {e.index(g.rows)}, {row0} : index')} : vector<{br}xi1>") \
         if ragged and g.identity_rows else None
-    zero = e.op(f"arith.constant dense<0.0> : {vtype}") if mask else None
     bias_mem = _memref((g.rows,), d)
     out_rows = []
-    if g.identity_rows and mask:
-        bias = e.op(f"vector.maskedload %bias[{row0}], {mask}, {zero} : {bias_mem}, vector<{br}xi1>, {vtype} into {vtype}")
-    elif g.identity_rows:
-        bias = e.op(f"vector.load %bias[{row0}] : {bias_mem}, {vtype}")
+    if g.identity_rows:
+        bias = _load_vector(e, "%bias", row0, bias_mem, br, d, mask)
     else:  # reordered rows: gather the group's biases once per workgroup
         lanes = []
         for r in range(br):
             packed = e.add(row0, e.index(r)) if r else row0
             out_rows.append((packed, _output_row(e, g, packed)))
-            lanes.append(e.op(f"memref.load %bias[{out_rows[-1][1]}] : {bias_mem}"))
+            lanes.append(_load_scalar(e, "%bias", out_rows[-1][1], bias_mem, d))
         bias = e.op(f"vector.from_elements {', '.join(lanes)} : {vtype}")
     x_base = e.mul("%wg2", e.index(g.x_batch_stride))
     first = e.mul("%wg1", e.index(tp))  # first position of this workgroup's tile
@@ -389,11 +416,13 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     def column(j: str, accumulators: list[str]) -> list[str]:
         o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
         offset = e.op(f"arith.index_cast {o32} : i32 to index")
-        w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, {vtype}")
+        w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, vector<{br}x{d}>")
+        if d != ACCUMULATE:
+            w = e.op(f"arith.extf {w} : vector<{br}x{d}> to {vtype}")
         updated = []
         for p in range(tp):
-            scalar = e.op(f"memref.load {xf}[{e.add(offset, starts[p])}] : {xflat}")
-            broadcast = e.op(f"vector.broadcast {scalar} : {d} to {vtype}")
+            scalar = _load_scalar(e, xf, e.add(offset, starts[p]), xflat, d)
+            broadcast = e.op(f"vector.broadcast {scalar} : {ACCUMULATE} to {vtype}")
             updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[p]} : {vtype}"))
         return updated
 
@@ -404,10 +433,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
         position = e.add(first, e.index(p)) if p else first
         if contiguous:
             out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])
-            if ragged:
-                e.emit(f"vector.maskedstore {yf}[{out}], {mask}, {result} : {yflat}, vector<{br}xi1>, {vtype}")
-            else:
-                e.emit(f"vector.store {result}, {yf}[{out}] : {yflat}, {vtype}")
+            _store_vector(e, result, yf, out, yflat, br, d, mask if ragged else None)
             continue
         # Channel-major output (small convs) or reordered rows: one scalar store per row.
         base = e.affine([(y_batch, 1), (position, g.y_position_stride)])
@@ -416,10 +442,10 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
                 packed = e.add(row0, e.index(r)) if r else row0
                 out_rows.append((packed, _output_row(e, g, packed)))
             packed, row = out_rows[r]
-            lane = e.op(f"vector.extract {result}[{r}] : {d} from {vtype}")
+            lane = e.op(f"vector.extract {result}[{r}] : {ACCUMULATE} from {vtype}")
             at = e.add(base, e.mul(row, e.index(g.y_row_stride)) if g.y_row_stride != 1 else row)
             close = _guard(e, g, packed, r)
-            e.emit(f"memref.store {lane}, {yf}[{at}] : {yflat}")
+            _store_scalar(e, lane, yf, at, yflat, d)
             close()
     positions = g.outer if position_offsets is None else tp
     return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)

@@ -25,52 +25,78 @@ from bcr_mlir.passes.registry import Pass, PassContext
 _CONV = {2: "linalg.conv_2d_nchw_fchw", 3: "linalg.conv_3d_ncdhw_fcdhw"}
 
 
-def _activation_text(shape, activation: str) -> tuple[str, str]:
-    """Lines applying the activation to %acc, and the name of the result."""
-    if activation == "none":
+def _epilogue_text(shape, activation: str, dtype: str) -> tuple[str, str]:
+    """Lines turning the f32 accumulator %acc into the result (activation, then narrowing to dtype)."""
+    if activation == "none" and dtype == "f32":
         return "", "%acc"
     rank = len(shape)
     dims = ", ".join(f"d{i}" for i in range(rank))
     identity = f"affine_map<({dims}) -> ({dims})>"
-    body = "%m = arith.maximumf %in, %zero : f32\n      linalg.yield %m : f32"
+    lines = ["%v = arith.addf %in, %zero : f32"]
+    if activation in ("relu", "relu6"):
+        lines.append("%r = arith.maximumf %v, %zero : f32")
     if activation == "relu6":
-        body = ("%m0 = arith.maximumf %in, %zero : f32\n      %m = arith.minimumf %m0, %six : f32\n"
-                "      linalg.yield %m : f32")
+        lines.append("%r6 = arith.minimumf %r, %six : f32")
+    last = {"none": "%v", "relu": "%r", "relu6": "%r6"}[activation]
+    if dtype != "f32":
+        lines.append(f"%n = arith.truncf {last} : f32 to {dtype}")
+        last = "%n"
+    lines.append(f"linalg.yield {last} : {dtype}")
+    body = "\n      ".join(lines)
     return f"""  %six = arith.constant 6.0 : f32
-  %act = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = [{', '.join(['"parallel"'] * rank)}]}}
-      ins(%acc : {tt(shape)}) outs(%empty : {tt(shape)}) {{
-    ^bb0(%in: f32, %out: f32):
+  %out_init = tensor.empty() : {tt(shape, dtype)}
+  %out = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = [{', '.join(['"parallel"'] * rank)}]}}
+      ins(%acc : {tt(shape)}) outs(%out_init : {tt(shape, dtype)}) {{
+    ^bb0(%in: f32, %o: {dtype}):
       {body}
-  }} -> {tt(shape)}
-""", "%act"
+  }} -> {tt(shape, dtype)}
+""", "%out"
 
 
-def dense_conv_text(x_shape, w_shape, y_shape, strides, dilations, activation) -> str:
+def _f32_bias_text(length: int, dtype: str) -> str:
+    """%bias32: the bias widened to f32 (torch-mlir's form for f16 models); for f32 it is %b itself."""
+    if dtype == "f32":
+        return ""
+    return f"""  %b_init = tensor.empty() : {tt((length,))}
+  %bias32 = linalg.generic {{indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}}
+      ins(%b : {tt((length,), dtype)}) outs(%b_init : {tt((length,))}) {{
+    ^bb0(%in: {dtype}, %o: f32):
+      %wide = arith.extf %in : {dtype} to f32
+      linalg.yield %wide : f32
+  }} -> {tt((length,))}
+"""
+
+
+def _bias32(dtype: str) -> str:
+    return "%b" if dtype == "f32" else "%bias32"
+
+
+def dense_conv_text(x_shape, w_shape, y_shape, strides, dilations, activation, dtype: str = "f32") -> str:
     spatial = len(w_shape) - 2
     broadcast_dims = ", ".join(str(d) for d in [0] + list(range(2, 2 + spatial)))
-    act, result = _activation_text(y_shape, activation)
+    epilogue, result = _epilogue_text(y_shape, activation, dtype)
     vector = f"vector<{spatial}xi64>"
-    return f"""func.func private @NAME(%x: {tt(x_shape)}, %w: {tt(w_shape)}, %b: {tt(w_shape[:1])}) -> {tt(y_shape)} {{
+    return f"""func.func private @NAME(%x: {tt(x_shape, dtype)}, %w: {tt(w_shape, dtype)}, %b: {tt(w_shape[:1], dtype)}) -> {tt(y_shape, dtype)} {{
   %zero = arith.constant 0.0 : f32
-  %empty = tensor.empty() : {tt(y_shape)}
-  %init = linalg.broadcast ins(%b : {tt(w_shape[:1])}) outs(%empty : {tt(y_shape)}) dimensions = [{broadcast_dims}]
+{_f32_bias_text(w_shape[0], dtype)}  %empty = tensor.empty() : {tt(y_shape)}
+  %init = linalg.broadcast ins({_bias32(dtype)} : {tt(w_shape[:1])}) outs(%empty : {tt(y_shape)}) dimensions = [{broadcast_dims}]
   %acc = {_CONV[spatial]} {{dilations = dense<[{', '.join(map(str, dilations))}]> : {vector}, strides = dense<[{', '.join(map(str, strides))}]> : {vector}}}
-      ins(%x, %w : {tt(x_shape)}, {tt(w_shape)}) outs(%init : {tt(y_shape)}) -> {tt(y_shape)}
-{act}  return {result} : {tt(y_shape)}
+      ins(%x, %w : {tt(x_shape, dtype)}, {tt(w_shape, dtype)}) outs(%init : {tt(y_shape)}) -> {tt(y_shape)}
+{epilogue}  return {result} : {tt(y_shape, dtype)}
 }}"""
 
 
-def dense_matmul_text(x_shape, w_shape, y_shape, activation) -> str:
-    act, result = _activation_text(y_shape, activation)
+def dense_matmul_text(x_shape, w_shape, y_shape, activation, dtype: str = "f32") -> str:
+    epilogue, result = _epilogue_text(y_shape, activation, dtype)
     wt = (w_shape[1], w_shape[0])
-    return f"""func.func private @NAME(%x: {tt(x_shape)}, %w: {tt(w_shape)}, %b: {tt(w_shape[:1])}) -> {tt(y_shape)} {{
+    return f"""func.func private @NAME(%x: {tt(x_shape, dtype)}, %w: {tt(w_shape, dtype)}, %b: {tt(w_shape[:1], dtype)}) -> {tt(y_shape, dtype)} {{
   %zero = arith.constant 0.0 : f32
-  %tinit = tensor.empty() : {tt(wt)}
-  %wt = linalg.transpose ins(%w : {tt(w_shape)}) outs(%tinit : {tt(wt)}) permutation = [1, 0]
+{_f32_bias_text(w_shape[0], dtype)}  %tinit = tensor.empty() : {tt(wt, dtype)}
+  %wt = linalg.transpose ins(%w : {tt(w_shape, dtype)}) outs(%tinit : {tt(wt, dtype)}) permutation = [1, 0]
   %empty = tensor.empty() : {tt(y_shape)}
-  %init = linalg.broadcast ins(%b : {tt(w_shape[:1])}) outs(%empty : {tt(y_shape)}) dimensions = [0]
-  %acc = linalg.matmul ins(%x, %wt : {tt(x_shape)}, {tt(wt)}) outs(%init : {tt(y_shape)}) -> {tt(y_shape)}
-{act}  return {result} : {tt(y_shape)}
+  %init = linalg.broadcast ins({_bias32(dtype)} : {tt(w_shape[:1])}) outs(%empty : {tt(y_shape)}) dimensions = [0]
+  %acc = linalg.matmul ins(%x, %wt : {tt(x_shape, dtype)}, {tt(wt, dtype)}) outs(%init : {tt(y_shape)}) -> {tt(y_shape)}
+{epilogue}  return {result} : {tt(y_shape, dtype)}
 }}"""
 
 
@@ -99,11 +125,12 @@ class Densify(Pass):
                     weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
             activation = string_attr(op, "activation", "none")
             y_shape = shape_of(op.result)
+            dtype = str(ir.RankedTensorType(op.result.type).element_type)
             if op.name.endswith("matmul"):
-                text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation)
+                text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation, dtype)
             else:
                 text = dense_conv_text(shape_of(x), w_shape, y_shape, int_array(op, "strides"),
-                                       int_array(op, "dilations"), activation)
+                                       int_array(op, "dilations"), activation, dtype)
             name = add_function(module, text, f"bcr_dense_{sanitize(layer)}", cache)
             with ir.InsertionPoint(op), op.location:
                 result = call(name, [x, weight, bias], op.result.type)

@@ -40,7 +40,7 @@ def _strides(shape) -> list[int]:
     return list(reversed(out))
 
 
-def phase_split_text(shape: tuple[int, ...], stride: int) -> tuple[str, tuple[int, ...]]:
+def phase_split_text(shape: tuple[int, ...], stride: int, dtype: str = "f32") -> tuple[str, tuple[int, ...]]:
     """A function splitting the innermost dim W of `shape` into (stride, ceil(W / stride)) phases."""
     *outer, width = shape
     split = -(-width // stride)
@@ -53,16 +53,18 @@ def phase_split_text(shape: tuple[int, ...], stride: int) -> tuple[str, tuple[in
     args = ", ".join(f"%i{i}: index" for i in range(rank))
     groups = ", ".join([f"[{i}]" for i in range(rank - 1)] + [f"[{rank - 1}, {rank}]"])
     permutation = ", ".join([str(i) for i in range(rank - 1)] + [str(rank), str(rank - 1)])
-    text = f"""func.func private @NAME(%x: {tensor_type_text(shape)}) -> {tensor_type_text(result)} {{
-  %zero = arith.constant 0.0 : f32
+    def tt(dims):
+        return tensor_type_text(dims, dtype)
+    text = f"""func.func private @NAME(%x: {tt(shape)}) -> {tt(result)} {{
+  %zero = arith.constant 0.0 : {dtype}
   %p = tensor.pad %x low[{zeros}] high[{high}] {{
   ^bb0({args}):
-    tensor.yield %zero : f32
-  }} : {tensor_type_text(shape)} to {tensor_type_text(padded)}
-  %e = tensor.expand_shape %p [{groups}] output_shape [{', '.join(map(str, expanded))}] : {tensor_type_text(padded)} into {tensor_type_text(expanded)}
-  %init = tensor.empty() : {tensor_type_text(result)}
-  %t = linalg.transpose ins(%e : {tensor_type_text(expanded)}) outs(%init : {tensor_type_text(result)}) permutation = [{permutation}]
-  return %t : {tensor_type_text(result)}
+    tensor.yield %zero : {dtype}
+  }} : {tt(shape)} to {tt(padded)}
+  %e = tensor.expand_shape %p [{groups}] output_shape [{', '.join(map(str, expanded))}] : {tt(padded)} into {tt(expanded)}
+  %init = tensor.empty() : {tt(result)}
+  %t = linalg.transpose ins(%e : {tt(expanded)}) outs(%init : {tt(result)}) permutation = [{permutation}]
+  return %t : {tt(result)}
 }}"""
     return text, result
 
@@ -199,7 +201,9 @@ class LowerToKernels(Pass):
         if lowered.input_offsets.size and int(lowered.input_offsets.max()) >= 2**31:
             raise BcrError(f"layer '{layer}': input too large for 32-bit offsets", "use a smaller input size")
         output_rows = lowered.gemm.rows
-        g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))))
+        dtype = str(ir.RankedTensorType(values.type).element_type)
+        g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))),
+                    dtype=dtype)
         if lowered.schedule.vector_axis == 0:
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
         else:
@@ -208,9 +212,10 @@ class LowerToKernels(Pass):
         with ir.InsertionPoint(op), op.location:
             kernel_input = x
             if lowered.phase_stride > 1:
-                split_text, split_shape = phase_split_text(x_shape, lowered.phase_stride)
+                split_text, split_shape = phase_split_text(x_shape, lowered.phase_stride, dtype)
                 split = add_function(module, split_text, "bcr_phase_split", glue)
-                kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), ir.F32Type.get()))
+                element = ir.RankedTensorType(x.type).element_type
+                kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))
             input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             replaced = pad_op if pad_op is not None else op
             dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],

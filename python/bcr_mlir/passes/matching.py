@@ -48,6 +48,23 @@ def is_elementwise(op: ir.Operation, inputs: int) -> bool:
     return True
 
 
+def _is_cast(op: ir.Operation | None, cast: str) -> bool:
+    """An elementwise generic whose body only applies `cast` (arith.extf / arith.truncf) to its input."""
+    return is_elementwise(op, 1) and [o.name for o in body_ops(op)] == [cast, "linalg.yield"]
+
+
+def through_extf(value: ir.Value) -> ir.Value:
+    """The f16 value behind a widening generic (torch-mlir's f16 models compute in f32), else `value`."""
+    op = defining_op(value)
+    return op.operands[0] if _is_cast(op, "arith.extf") else value
+
+
+def truncf_user(value: ir.Value) -> ir.Operation | None:
+    """The narrowing generic that is `value`'s only user, if any (the end of an f16 layer's f32 math)."""
+    user = single_user(value)
+    return user if _is_cast(user, "arith.truncf") else None
+
+
 def activation_of(op: ir.Operation) -> str | None:
     """'relu' or 'relu6' if `op` is an elementwise generic computing that on its single input."""
     if not is_elementwise(op, 1):
@@ -88,9 +105,10 @@ def bias_add_of(op: ir.Operation, produced: ir.Value, weights) -> ir.Value | Non
     maps = [str(m).replace("affine_map<(d0, d1) -> (", "").rstrip(")>") for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     ins = list(op.operands)[:2]
     for produced_index, bias_index in ((0, 1), (1, 0)):
+        bias = through_extf(ins[bias_index])
         if ins[produced_index] == produced and len(maps) == 3 and maps[produced_index] == "d0, d1" \
-                and maps[bias_index] == "d1" and weights.array(ins[bias_index]) is not None:
-            return ins[bias_index]
+                and maps[bias_index] == "d1" and weights.array(bias) is not None:
+            return bias
     return None
 
 
@@ -100,7 +118,7 @@ def conv_bias(init: ir.Value, weights) -> ir.Value | None | bool:
     if op is None:
         return None
     if op.name == "linalg.broadcast":
-        source = op.operands[0]
+        source = through_extf(op.operands[0])
         dims = list(ir.DenseI64ArrayAttr(op.attributes["dimensions"]))
         rank = len(ir.RankedTensorType(init.type).shape)
         if dims == [d for d in range(rank) if d != 1] and weights.array(source) is not None:

@@ -30,7 +30,8 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSITY_ATTR, create_op, shape_of, walk
-from bcr_mlir.passes.matching import activation_of, bias_add_of, conv_bias, defining_op, single_user
+from bcr_mlir.passes.matching import (activation_of, bias_add_of, conv_bias, defining_op, single_user, through_extf,
+                                      truncf_user)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -153,7 +154,11 @@ class RaiseSparseLayers(Pass):
             return None
         dead = [op]
         last, activation = op, "none"
-        user = single_user(op.result)
+        narrow = truncf_user(op.result)  # f16 models: f32 accumulation, then back to f16
+        if narrow is not None:
+            last = narrow
+            dead.insert(0, narrow)
+        user = single_user(last.result)
         if activation_of(user):
             activation, last = activation_of(user), user
             dead.insert(0, user)
@@ -162,7 +167,7 @@ class RaiseSparseLayers(Pass):
         return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs)
 
     def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
-        x, rhs, init = op.operands[0], op.operands[1], op.operands[2]
+        x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
         if conv_bias(init, weights) is not False or len(op.operands) != 3:
             return None
         transpose = defining_op(rhs)
@@ -183,6 +188,11 @@ class RaiseSparseLayers(Pass):
             bias, last = bias_value, user
             dead.insert(0, user)
             user = single_user(user.result)
+        narrow = truncf_user(last.result)
+        if narrow is not None:
+            last = narrow
+            dead.insert(0, narrow)
+            user = single_user(narrow.result)
         if activation_of(user):
             activation, last = activation_of(user), user
             dead.insert(0, user)
