@@ -79,6 +79,9 @@ def check_model(model, inputs) -> None:
         raise BcrError(f"the model has {total:,} parameters, more than bcr-mlir supports ({MAX_PARAMETERS:,})",
                        "split the model, or compile it layer group by layer group")
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.dtype == torch.float64:
+            raise BcrError(f"parameter '{name}' is float64; bcr-mlir compiles float32 (and float16) models",
+                           "convert the model and its inputs with model.float() and x.float()")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise BcrError(f"parameter '{name}' contains NaN or Inf values",
                            "retrain or fix the checkpoint; the compiler cannot give meaningful results for non-finite weights")
@@ -146,6 +149,20 @@ class _NamedWeights:
         return ir.Operation.create("torch.vtensor.literal", results=[vtype], attributes={"value": attr}).result
 
 
+def _export_error(exc: Exception, diagnostics: list[str]) -> BcrError:
+    """The one-line error for a model torch.export or torch-mlir could not take."""
+    if any("!torch.none" in d for d in diagnostics):
+        return BcrError("the model's forward() returns None, so there is nothing to compile",
+                        "return the output tensor(s) from forward()")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    if diagnostics:  # torch-mlir: "Lowering ... failed with the following diagnostics:" + the diagnostics
+        first = f"{first.rstrip(':')}: {diagnostics[0].splitlines()[0]}"
+    return BcrError(f"PyTorch export/import of the model failed: {first[:300]}",
+                    "check that the example inputs fit the model and that torch.export.export(model, inputs) works "
+                    "(static shapes, no data-dependent control flow, ops torch-mlir lowers to linalg)")
+
+
 def import_model(model: nn.Module, example_inputs) -> ImportedModel:
     """Exports `model` with torch.export and lowers it to linalg-on-tensors in a bcr-ready context."""
     from torch_mlir import fx
@@ -161,6 +178,15 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
     torch_dialect.register_dialect(context)
     weights = WeightTable()
     named = _NamedWeights(model, weights)
+    # torch-mlir's lowering reports its errors as MLIR diagnostics on stderr; keep them for the one-line error.
+    diagnostics: list[str] = []
+
+    def collect(diagnostic) -> bool:
+        if diagnostic.severity == ir.DiagnosticSeverity.ERROR:
+            diagnostics.append(str(diagnostic.message))
+        return True
+
+    handler = context.attach_diagnostic_handler(collect)
     with context, ir.Location.unknown():
         importer = FxImporter(context=context, hooks=named.hooks())
         try:
@@ -173,11 +199,9 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
         except Exception as exc:
             if named.error is not None:
                 raise named.error
-
-            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise BcrError(f"PyTorch export/import of the model failed: {first[:300]}",
-                           "make the model exportable with torch.export.export(model, inputs) "
-                           "(static shapes, no data-dependent control flow)") from None
+            raise _export_error(exc, diagnostics) from None
+        finally:
+            handler.detach()
         if metadata:
             entries = {name: ir.StringAttr.get(json.dumps(info, sort_keys=True)) for name, info in metadata.items()}
             module.operation.attributes[SPARSITY_ATTR] = ir.DictAttr.get(entries)
