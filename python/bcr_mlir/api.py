@@ -219,7 +219,7 @@ MAX_ELEMENTS = 1 << 31
 
 
 def _static_tensor(t: ir.Type, what: str, fix: str) -> ir.RankedTensorType:
-    if not isinstance(t, ir.RankedTensorType) and not ir.RankedTensorType.isinstance(t):
+    if not isinstance(t, ir.RankedTensorType):
         raise BcrError(f"{what} has type {t}; only statically shaped tensors are supported", fix)
     tensor = ir.RankedTensorType(t)
     if not tensor.has_static_shape:
@@ -314,16 +314,42 @@ def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool =
                 raise BcrError(f"{source} is in the torch dialect ({details[:300]})",
                                "pass linalg-on-tensors MLIR: bcr-compile --model NAME --emit-mlir, or torch-mlir's "
                                "fx.export_and_import(..., output_type='linalg-on-tensors')") from None
+            unknown = _unregistered_op(text, exc)
+            if unknown:
+                raise BcrError(f"{source}: unsupported op '{unknown[0]}' at line {unknown[1]} (its dialect is not "
+                               f"one bcr-mlir compiles)", "pass linalg-on-tensors MLIR (linalg, tensor, arith, math, "
+                               "func, scf and bcr ops), as torch-mlir emits it") from None
             raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
         _check_constants(module, weights, source)
+        for op in module.body.operations:
+            op = op.operation
+            if op.name == "func.func" and not op.regions[0].blocks:
+                name = ir.StringAttr(op.attributes["sym_name"]).value
+                raise BcrError(f"{source}: function @{name} is declared but not defined (an external call)",
+                               "define it in the module: bcr-mlir compiles self-contained modules")
     return compile_imported(ImportedModel(context, module, weights), target, sparse=sparse, dense_flags=dense_flags,
                             save_temps=save_temps, started=started, tune=tune)
+
+
+def _unregistered_op(text: str, exc: ir.MLIRError) -> tuple[str, int] | None:
+    """(op name, line) when parsing failed on an op of a dialect that is not loaded."""
+    for d in exc.error_diagnostics:
+        where = re.match(r'loc\("-":(\d+):(\d+)\)', str(d.location))
+        if "unregistered dialect" not in d.message or not where:
+            continue
+        line, column = int(where.group(1)), int(where.group(2))
+        lines = text.splitlines()
+        # MLIR points at or just after the op name: take the last dialect.op name up to that column.
+        names = re.findall(r'"?([A-Za-z_][\w$-]*\.[\w$.-]+)"?', lines[line - 1][:column + 40]) if line <= len(lines) else []
+        if names:
+            return names[0], line
+    return None
 
 
 def _check_constants(module: ir.Module, weights: WeightTable, source: str) -> None:
     """Every dense_resource constant has its bytes in the file, and no weight holds NaN or Inf."""
     for op in walk(module):
-        if op.name != "arith.constant" or not ir.ShapedType.isinstance(op.result.type):
+        if op.name != "arith.constant" or not isinstance(op.result.type, ir.ShapedType):
             continue
         attr = op.attributes["value"]
         line = re.match(r'loc\("-":(\d+)', str(op.location))
@@ -342,7 +368,7 @@ def _check_constants(module: ir.Module, weights: WeightTable, source: str) -> No
                 raise BcrError(f"{where}: the data of dense_resource<{name}> does not fill its type {op.result.type}",
                                "give the resource exactly the bytes of the tensor (plus the 4-byte alignment header)")
         else:
-            if not ir.DenseElementsAttr.isinstance(attr) or ir.DenseElementsAttr(attr).is_splat:
+            if not isinstance(attr, ir.DenseElementsAttr) or attr.is_splat:
                 continue  # splats: fill values such as -inf for max pooling
             try:
                 array = weights.array_of_attr(attr)

@@ -403,7 +403,7 @@ def _static_tensors(op, problem) -> bool:
     for fixed sizes)."""
     values = [(f"operand {i}", v) for i, v in enumerate(op.operands)] + [(f"result {i}", r) for i, r in enumerate(op.results)]
     for label, value in values:
-        if not isinstance(value.type, ir.RankedTensorType) and not ir.RankedTensorType.isinstance(value.type):
+        if not isinstance(value.type, ir.RankedTensorType):
             problem(f"{label} has type {value.type}; bcr ops take ranked tensors")
             return False
         if not ir.RankedTensorType(value.type).has_static_shape:
