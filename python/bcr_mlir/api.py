@@ -147,9 +147,7 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
         vmfb = path.read_bytes()
     except OSError as exc:
         raise BcrError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
-    if not vmfb.startswith(VMFB_MAGIC):
-        what = "is empty" if not vmfb else "is not an IREE module (.vmfb)"
-        raise BcrError(f"{path} {what}", "pass a .vmfb written by bcr-compile or CompiledModule.save, or compile again")
+    _check_vmfb(path, vmfb)
     meta_path = Path(str(path) + ".json")
     meta = _read_metadata(meta_path) if meta_path.is_file() else {}
     if target is None:
@@ -173,6 +171,21 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
 
 # A .vmfb is a zip archive around IREE's bytecode FlatBuffer.
 VMFB_MAGIC = b"PK\x03\x04"
+
+
+def _check_vmfb(path: Path, vmfb: bytes) -> None:
+    """A clear error for files that are not IREE modules, or truncated or corrupt ones."""
+    if not vmfb.startswith(VMFB_MAGIC):
+        what = "is empty" if not vmfb else "is not an IREE module (.vmfb)"
+        raise BcrError(f"{path} {what}", "pass a .vmfb written by bcr-compile or CompiledModule.save, or compile again")
+    import iree.runtime as rt
+
+    try:  # parses the bytecode archive only (any target): executables are loaded when it runs
+        rt.VmModule.copy_buffer(rt.VmInstance(), vmfb)
+    except (ValueError, RuntimeError) as exc:
+        detail = str(exc).split(";")[-1].strip() if ";" in str(exc) else str(exc)
+        raise BcrError(f"{path} is a truncated or corrupt IREE module ({detail[:120]})",
+                       "compile it again (bcr-compile ... -o file.vmfb)") from None
 
 
 def _read_metadata(meta_path: Path) -> dict:
