@@ -43,10 +43,35 @@ def _load_array(path: str, what: str) -> np.ndarray:
     if not file.is_file():
         raise BcrError(f"{what} file not found: {path}", "pass an existing .npy file")
     try:
+        with open(file, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise BcrError(f"cannot read {what} file {path}: {exc.strerror}", "check the file's permissions") from None
+    if magic != b"\x93NUMPY":
+        raise BcrError(f"{what} file {path} is not a .npy array", "save arrays with numpy.save (.npy, not .npz or text)")
+    try:
         return np.load(file, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise BcrError(f"{what} file {path} is not a readable .npy array ({str(exc)[:80]})",
                        "save arrays with numpy.save") from None
+
+
+def _check_output_path(path: str) -> None:
+    file = Path(path)
+    if file.is_dir():
+        raise BcrError(f"--output {path} is a directory", f"pass a file name, e.g. {file / 'y.npy'}")
+    if not file.parent.is_dir():
+        raise BcrError(f"output folder {file.parent} does not exist", "create it first")
+
+
+def _save_array(path: str, array: np.ndarray) -> None:
+    """np.save through a temporary file beside `path`, so a failure leaves no partial file."""
+    from bcr_mlir.tools.common import write_output_atomically
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_output_atomically(path, buffer.getvalue())
 
 
 @guarded
@@ -54,7 +79,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from bcr_mlir.api import load
 
+    if args.threads < 1:
+        raise BcrError(f"--threads {args.threads} is not a thread count", "use --threads 1 or more")
+    for path in args.output:  # before running, so a bad path costs nothing and leaves nothing
+        _check_output_path(path)
     module = load(args.module, args.target)
+    if module.inputs and len(args.output) > module.results:
+        raise BcrError(f"{len(args.output)} --output files for {module.results} output(s)",
+                       "pass one --output per output of the model")
     if args.input:
         inputs = [_load_array(p, "input") for p in args.input]
     elif module.inputs:
@@ -76,8 +108,11 @@ def main(argv=None) -> int:
         outputs = list(result) if isinstance(result, tuple) else [result]
     for i, out in enumerate(outputs):
         print(f"output {i}: shape {list(out.shape)} {out.dtype}, mean {float(np.mean(out)):.6g}")
+    if len(args.output) > len(outputs):  # modules without metadata: known only now
+        raise BcrError(f"{len(args.output)} --output files for {len(outputs)} output(s)",
+                       "pass one --output per output of the model")
     for i, path in enumerate(args.output):
-        np.save(path, outputs[i])
+        _save_array(path, outputs[i])
     status = 0
     for i, path in enumerate(args.reference):
         expected = _load_array(path, "reference")
