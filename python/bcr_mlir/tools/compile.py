@@ -55,7 +55,10 @@ def _builtin_model(args):
         except ValueError:
             raise BcrError(f"pruning rate '{rate}' is not a number", "use e.g. --prune bcr:8") from None
         from bcr_mlir import prune
-        model = prune(model, scheme="bcr", rate=rate)
+        try:
+            model = prune(model, scheme="bcr", rate=rate)
+        except ValueError as exc:  # the pruning library's option errors
+            raise BcrError(f"--prune {args.prune}: {exc}", "use a rate > 1, e.g. --prune bcr:8") from None
     return model, example
 
 
