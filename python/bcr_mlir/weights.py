@@ -71,7 +71,13 @@ class WeightTable:
         for name, hexdata in _RESOURCE_ENTRY.findall(text[start:]):
             if name.startswith('"'):
                 name = name[1:-1]
-            table._blobs[name] = bytes.fromhex(hexdata)[4:]
+            try:
+                table._blobs[name] = bytes.fromhex(hexdata)[4:]
+            except ValueError:
+                from bcr_mlir.errors import BcrError
+                raise BcrError(f"resource '{name}' in the dialect_resources section is not valid hex "
+                               f"({len(hexdata)} hex digits)", "write the blob as \"0x\" followed by an even number "
+                               "of hex digits: a 4-byte alignment header, then the tensor's bytes") from None
         return table
 
     def array_of_attr(self, attr: ir.Attribute) -> np.ndarray | None:
