@@ -342,6 +342,7 @@ class Diagnostic:
     layer: str
     message: str
     location: str = ""
+    fix: str = ""      # what to change, when it is not the layout or the packed constants
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -370,12 +371,12 @@ def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
             continue
         layer = string_attr(op, "layer")
 
-        def problem(message: str, op=op, layer=layer):
-            diagnostics.append(Diagnostic(op.name, layer, message, str(op.location)))
+        def problem(message: str, fix: str = "", op=op, layer=layer):
+            diagnostics.append(Diagnostic(op.name, layer, message, str(op.location), fix))
 
         activation = string_attr(op, "activation", "none")
         if "activation" in op.attributes and activation not in ACTIVATIONS:
-            problem(f"unknown activation '{activation}'; use one of {', '.join(ACTIVATIONS)}")
+            problem(f"unknown activation '{activation}'", f"use one of {', '.join(ACTIVATIONS)}")
         if not _static_tensors(op, problem):
             continue
         if "layout" not in op.attributes:
@@ -404,10 +405,10 @@ def _static_tensors(op, problem) -> bool:
     values = [(f"operand {i}", v) for i, v in enumerate(op.operands)] + [(f"result {i}", r) for i, r in enumerate(op.results)]
     for label, value in values:
         if not isinstance(value.type, ir.RankedTensorType):
-            problem(f"{label} has type {value.type}; bcr ops take ranked tensors")
+            problem(f"{label} has type {value.type}; bcr ops take ranked tensors", STATIC_FIX)
             return False
         if not ir.RankedTensorType(value.type).has_static_shape:
-            problem(f"{label} has the dynamic shape {value.type}; bcr ops need static shapes")
+            problem(f"{label} has the dynamic shape {value.type}; bcr ops need static shapes", STATIC_FIX)
             return False
     return True
 
@@ -423,6 +424,8 @@ def _layout_parse_problem(text: str, exc: Exception) -> str:
 
 
 _RANKS = {"conv2d": 4, "conv3d": 5, "matmul": 2}
+STATIC_FIX = "give every operand and the result a static shape (tensor<1x16xf32>, not tensor<?x16xf32>)"
+SHAPE_FIX = "make the operand and result types agree with the op (input, weight, strides, dilations, kernel)"
 
 
 def _verify_shapes(op, problem) -> bool:
@@ -431,22 +434,22 @@ def _verify_shapes(op, problem) -> bool:
     rank = _RANKS[kind]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
     if len(x_shape) != rank or len(y_shape) != rank:
-        problem(f"input and result must have rank {rank}, got {list(x_shape)} and {list(y_shape)}")
+        problem(f"input and result must have rank {rank}, got {list(x_shape)} and {list(y_shape)}", SHAPE_FIX)
         return False
     if min(x_shape + y_shape) <= 0:
-        problem(f"input {list(x_shape)} and result {list(y_shape)} must not be empty")
+        problem(f"input {list(x_shape)} and result {list(y_shape)} must not be empty", SHAPE_FIX)
         return False
     if x_shape[0] != y_shape[0]:
-        problem(f"input has {x_shape[0]} rows/images but the result has {y_shape[0]}")
+        problem(f"input has {x_shape[0]} rows/images but the result has {y_shape[0]}", SHAPE_FIX)
         return False
     if op.name in SPARSE_OPS:
         w_shape = shape_of(op.operands[1])
         if len(w_shape) != rank:
-            problem(f"weight must have rank {rank}, got {list(w_shape)}")
+            problem(f"weight must have rank {rank}, got {list(w_shape)}", SHAPE_FIX)
             return False
         if (x_shape[1], y_shape[1]) != (w_shape[1], w_shape[0]):
             problem(f"the {list(w_shape)} weight does not fit an input of {x_shape[1]} and a result of "
-                    f"{y_shape[1]} {'features' if kind == 'matmul' else 'channels'}")
+                    f"{y_shape[1]} {'features' if kind == 'matmul' else 'channels'}", SHAPE_FIX)
             return False
     if kind == "matmul":
         return True
@@ -456,20 +459,20 @@ def _verify_shapes(op, problem) -> bool:
         if op.name in PACKED_OPS:
             attrs["kernel"] = int_array(op, "kernel")
     except (ValueError, KeyError):
-        problem("strides, dilations (and kernel) must be array<i64: ...> attributes")
+        problem("strides, dilations (and kernel) must be array<i64: ...> attributes", SHAPE_FIX)
         return False
     if op.name in SPARSE_OPS:
         attrs["kernel"] = shape_of(op.operands[1])[2:]
     for name, values in attrs.items():
         if len(values) != spatial or min(values, default=1) < 1:
-            problem(f"{name} must be {spatial} positive sizes, got {list(values)}")
+            problem(f"{name} must be {spatial} positive sizes, got {list(values)}", SHAPE_FIX)
             return False
     expected = [(size - d * (k - 1) - 1) // s + 1
                 for size, k, s, d in zip(x_shape[2:], attrs["kernel"], attrs["strides"], attrs["dilations"])]
     if list(y_shape[2:]) != expected:
         problem(f"result spatial size {list(y_shape[2:])} does not follow from the input {list(x_shape[2:])}, kernel "
                 f"{list(attrs['kernel'])}, strides {list(attrs['strides'])} and dilations {list(attrs['dilations'])} "
-                f"(expected {expected})")
+                f"(expected {expected})", SHAPE_FIX)
         return False
     return True
 
@@ -498,7 +501,8 @@ def _verify_sparse(op, layout, weights, problem):
         problem(f"layout kernel {list(layout.kernel)} does not match the weight's {list(wshape[2:])} kernel")
         return
     if shape_of(op.operands[2]) != (wshape[0],):
-        problem(f"bias must be a {wshape[0]}-vector, got {list(shape_of(op.operands[2]))}")
+        problem(f"bias must be a {wshape[0]}-vector, got {list(shape_of(op.operands[2]))}",
+                "pass one bias value per output row (zeros if the layer has no bias)")
     if weights is not None:
         array = weights.array(weight)
         if array is not None:
@@ -532,7 +536,8 @@ def _verify_packed(op, layout, weights, problem):
     for index, label in ((2, "rows"), (3, "offsets"), (4, "indices")):
         element = str(ir.RankedTensorType(op.operands[index].type).element_type)
         if element != "i32":
-            problem(f"{label} must be a tensor of i32, got {op.operands[index].type}")
+            problem(f"{label} must be a tensor of i32, got {op.operands[index].type}",
+                    "store rows, offsets and indices as i32 tensors (as bcr-compress-weights does)")
             return
     packed_rows = -(-rows // group) * group
     if rows_shape != (packed_rows,):

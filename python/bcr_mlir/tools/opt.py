@@ -59,7 +59,7 @@ def _process_chunk(text: str, args, pipeline, out: io.StringIO, label: str) -> N
         problems = verify(module, weights)
         if problems:
             raise BcrError(f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                           "fix the layout attribute or the packed constants")
+                           problems[0].fix or "fix the layout attribute or the packed constants")
         pass_context = PassContext(weights, parse_target(args.target))
         run_pipeline(module, pipeline, pass_context, verify_each=not args.no_verify,
                      print_after_all=sys.stderr if args.mlir_print_ir_after_all else None)
