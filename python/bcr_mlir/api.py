@@ -24,6 +24,7 @@ from bcr_mlir.backends import iree
 from bcr_mlir.errors import BcrError
 from bcr_mlir.dialect import new_context, walk
 from bcr_mlir.importer import ImportedModel, import_model, normalize_inputs
+from bcr_mlir.passes.generalize_depthwise import GeneralizeDepthwise
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import Step, run_pipeline, sparsify_pipeline
@@ -417,8 +418,10 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
         if sparse:
             run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
         else:
-            run_pipeline(imported.module, [Step("bcr-raise-sparse-layers{analyze-only=1}",
-                                                RaiseSparseLayers(analyze_only=True))], context)
+            steps = [Step("bcr-raise-sparse-layers{analyze-only=1}", RaiseSparseLayers(analyze_only=True))]
+            if target.name == "vulkan":  # the same IREE workaround as the sparse pipeline
+                steps.append(Step("bcr-generalize-depthwise", GeneralizeDepthwise()))
+            run_pipeline(imported.module, steps, context)
         text = iree.to_iree_text(imported.module)
     if not sparse:
         context.report.notes.append("compiled dense (sparse=False): the IREE baseline")

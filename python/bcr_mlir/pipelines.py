@@ -77,7 +77,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache") -> str:
                    "bcr-lower-to-kernels"]
     else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
-                   "bcr-lower-to-gpu-kernels", "bcr-densify"]
+                   "bcr-lower-to-gpu-kernels", "bcr-densify", "bcr-generalize-depthwise"]
     stages += ["canonicalize"]
     return ",".join(stages)
 
