@@ -1,10 +1,13 @@
 // RUN: bcr-opt %s --target vulkan -p 'bcr-generalize-depthwise' | FileCheck %s
 
+// CHECK: #[[IN:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>
+// CHECK: #[[W:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d4, d5)>
+// CHECK: #[[OUT:.*]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @depthwise
 // CHECK-NOT: linalg.depthwise_conv_2d_nchw_chw
 // CHECK: call @bcr_depthwise(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x16x18x18xf32>, tensor<16x3x3xf32>, tensor<1x16x8x8xf32>) -> tensor<1x16x8x8xf32>
 // CHECK: func.func private @bcr_depthwise
-// CHECK: linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d1, d4, d5)>, affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+// CHECK: linalg.generic {indexing_maps = [#[[IN]], #[[W]], #[[OUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
 // CHECK: arith.mulf
 // CHECK: arith.addf
 func.func @depthwise(%x: tensor<1x16x18x18xf32>, %w: tensor<16x3x3xf32>) -> tensor<1x16x8x8xf32> {
