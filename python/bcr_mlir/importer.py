@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 
@@ -187,9 +189,12 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
         return True
 
     handler = context.attach_diagnostic_handler(collect)
+    # On failure torch-mlir dumps the module to $TMPDIR/<name>.mlir, unasked; give it a folder we delete.
+    scratch, previous_tempdir = tempfile.mkdtemp(prefix="bcr-import-"), tempfile.tempdir
     with context, ir.Location.unknown():
         importer = FxImporter(context=context, hooks=named.hooks())
         try:
+            tempfile.tempdir = scratch
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 module = fx.export_and_import(model, *inputs, output_type="linalg-on-tensors",
@@ -201,6 +206,8 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
                 raise named.error
             raise _export_error(exc, diagnostics) from None
         finally:
+            tempfile.tempdir = previous_tempdir
+            shutil.rmtree(scratch, ignore_errors=True)
             handler.detach()
         if metadata:
             entries = {name: ir.StringAttr.get(json.dumps(info, sort_keys=True)) for name, info in metadata.items()}
