@@ -58,9 +58,13 @@ def read_input(path: str) -> tuple[str, str]:
     if path == "-":
         return "<stdin>", sys.stdin.read()
     file = Path(path)
-    if not file.exists():
+    try:
+        exists, is_dir = file.exists(), file.is_dir()
+    except OSError as exc:  # e.g. a folder on the way that we may not enter
+        raise BcrError(f"cannot read {path}: {exc.strerror}", "check the path and its folders' permissions") from None
+    if not exists:
         raise BcrError(f"no such file: {path}", "check the path")
-    if file.is_dir():
+    if is_dir:
         raise BcrError(f"{path} is a directory, not a file", "pass an .mlir file")
     try:
         return path, file.read_text()
@@ -68,6 +72,8 @@ def read_input(path: str) -> tuple[str, str]:
         raise BcrError(f"cannot read {path}: permission denied", "check the file's permissions") from None
     except UnicodeDecodeError:
         raise BcrError(f"{path} is not a text file", "pass textual MLIR (.mlir); MLIR bytecode is not supported") from None
+    except OSError as exc:
+        raise BcrError(f"cannot read {path}: {exc.strerror}", "check the path and the file's permissions") from None
 
 
 def write_output_atomically(path: str, data: str | bytes) -> None:
