@@ -101,6 +101,9 @@ def _balanced(text: str, start: int) -> str:
 def executable_target(vulkan_target: str) -> str:
     """The `#hal.executable.target<"vulkan-spirv", ...>` iree-compile uses for --iree-vulkan-target."""
     from bcr_mlir.backends.iree import tool
+    if vulkan_target == "baseline_f16":  # no IREE flag: the module declares this device itself (iree.declare_device)
+        from bcr_mlir.targets import BASELINE_F16_TARGET_INFO
+        return f'#hal.executable.target<"vulkan-spirv", "vulkan-spirv-fb", {{iree_codegen.target_info = {BASELINE_F16_TARGET_INFO}}}>'
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.mlir"
         probe.write_text("func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {\n"

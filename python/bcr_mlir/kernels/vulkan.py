@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LOCAL_SIZE = 64          # invocations per workgroup
-MAX_ACCUMULATORS = 16    # G x T floats per invocation
+MAX_ACCUMULATORS = 32    # G x T floats per invocation
 MAX_POSITIONS = 4        # T
 MIN_WORKGROUPS = 32      # keep at least this many workgroups before giving an invocation more positions
 MAX_GROUP_COUNT = 65535  # maxComputeWorkGroupCount minimum
@@ -198,8 +198,10 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         binding += 1
     lines.append(f"layout(set = 0, binding = {binding}) readonly restrict buffer Params {{ uint p[]; }};")
     lines.append(f"layout(set = 0, binding = {binding + 1}) writeonly restrict buffer Output {{ float y[]; }};")
+    # With one row group per workgroup, the group (and so the whole column walk) is visibly uniform.
+    group = "gl_WorkGroupID.y" if ly == 1 else "gl_GlobalInvocationID.y"
     body = ["void main() {",
-            "  uint group = gl_GlobalInvocationID.y;"]
+            f"  uint group = {group};"]
     if g.groups % ly:
         body.append(f"  if (group >= {_u(g.groups)}) return;")
     body += ["  uint n = gl_WorkGroupID.z;",
@@ -216,13 +218,16 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
             body.append(f"  uint c{t} = {clamped};")
             body.append(f"  uint in{t} = {x_batch}{_position_offset(g, f'c{t}')};")
     for r in range(rows):
-        body.append(f"  uint k{r} = group * {_u(rows)} + {_u(r)};")
+        packed = f"group * {_u(rows)} + {_u(r)}" if r else f"group * {_u(rows)}"
+        padding = g.rows % rows and r >= g.rows % rows     # a padding row in the last group: never stored
+        if layout.rowmap is not None or padding:
+            body.append(f"  uint k{r} = {packed};")
         if layout.rowmap is not None:
             body.append(f"  uint o{r} = p[{_u(layout.rowmap)} + k{r}];")
-        elif g.rows % rows and r >= g.rows % rows:
-            body.append(f"  uint o{r} = min(k{r}, {_u(g.rows - 1)});")   # padding row: any valid bias
+        elif padding:
+            body.append(f"  uint o{r} = min(k{r}, {_u(g.rows - 1)});")   # reads a valid bias
         else:
-            body.append(f"  uint o{r} = k{r};")
+            body.append(f"  uint o{r} = {packed};")
         if g.bias_bound:
             bias = f"bias[o{r}]"
         elif layout.bias is not None:
@@ -246,18 +251,13 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         position = f"q{t} * {_u(g.y_position_stride)}" if g.y_position_stride != 1 else f"q{t}"
         body.append(f"  uint out{t} = {y_batch}{position};")
     for r in range(rows):
-        stores = []
+        padding = g.rows % rows and r >= g.rows % rows
+        row = f"o{r} * {_u(g.y_row_stride)}" if g.y_row_stride != 1 else f"o{r}"
         for t in range(t_count):
-            row = f"o{r} * {_u(g.y_row_stride)}" if g.y_row_stride != 1 else f"o{r}"
-            store = f"y[out{t} + {row}] = {_activation(f'a{r}_{t}', g.activation)};"
-            if ragged_positions:
-                store = f"if (q{t} < {_u(g.positions)}) {store}"
-            stores.append(store)
-        guard = f"if (k{r} < {_u(g.rows)}) " if g.rows % rows and r >= g.rows % rows else ""
-        if guard and len(stores) > 1:
-            body.append(f"  {guard}{{ " + " ".join(stores) + " }")
-        else:
-            body += [f"  {guard}{s}" for s in stores]
+            conditions = ([f"k{r} < {_u(g.rows)}"] if padding else []) + \
+                ([f"q{t} < {_u(g.positions)}"] if ragged_positions else [])
+            guard = f"if ({' && '.join(conditions)}) " if conditions else ""
+            body.append(f"  {guard}y[out{t} + {row}] = {_activation(f'a{r}_{t}', g.activation)};")
     body.append("}")
     return "\n".join(lines + [""] + body) + "\n"
 

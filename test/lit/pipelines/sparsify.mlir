@@ -29,9 +29,9 @@ func.func @main(%x: tensor<256x32xf32>) -> tensor<256x16xf32> {
 // CPU: func.func private @bcr_kernel_fc1
 
 // GPU-LABEL: func.func @main
-// GPU: call @bcr_dense_fc1
-// GPU: func.func private @bcr_dense_fc1
-// GPU: linalg.matmul
+// GPU-NOT: linalg.matmul
+// GPU: "bcr.dispatch"{{.*}}kernel = @bcr_gpu_fc1{{.*}}workgroups = array<i64: 4, 2, 1>
+// GPU: func.func private @bcr_gpu_fc1({{.*}}bcr.glsl = "#version 450
 
 // DUMP: // -----// IR Dump After bcr-raise-sparse-layers //----- //
 // DUMP: "bcr.sparse_matmul"
