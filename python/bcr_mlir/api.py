@@ -300,6 +300,7 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
     started = time.perf_counter()
     target = parse_target(target)
     _check_dtype(dtype, target)
+    _check_options(target, sparse, dense_flags, save_temps)
     inputs = normalize_inputs(example_inputs)
     if dtype == "f16":
         model, inputs = _to_half(model, inputs)
@@ -316,6 +317,7 @@ def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool =
     """Compiles linalg-on-tensors MLIR text (as torch-mlir emits, weights as dense_resource constants)."""
     started = time.perf_counter()
     target = parse_target(target)
+    _check_options(target, sparse, dense_flags, save_temps)
     context = new_context()
     weights = WeightTable.from_mlir_text(text)
     with context, ir.Location.unknown():
@@ -395,10 +397,8 @@ def _check_constants(module: ir.Module, weights: WeightTable, source: str) -> No
                            "fix the weights; the compiler cannot give meaningful results for non-finite weights")
 
 
-def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
-                     save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
-                     started: float | None = None, tune: str = "cache") -> CompiledModule:
-    started = started or time.perf_counter()
+def _check_options(target: Target, sparse: bool, dense_flags: str | None, save_temps: str | None):
+    """(dense_flags, save_temps) resolved; errors before any work is done."""
     if dense_flags is None:
         dense_flags = "best" if (not sparse and target.name == "x86-host") else "tuned"
     if dense_flags not in DENSE_FLAG_CHOICES:
@@ -410,6 +410,14 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
     if save_temps and Path(save_temps).exists() and not Path(save_temps).is_dir():
         raise BcrError(f"save_temps / BCR_SAVE_TEMPS names {save_temps}, which is a file, not a folder",
                        "pass a folder (it is created if missing)")
+    return dense_flags, save_temps
+
+
+def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
+                     save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
+                     started: float | None = None, tune: str = "cache") -> CompiledModule:
+    started = started or time.perf_counter()
+    dense_flags, save_temps = _check_options(target, sparse, dense_flags, save_temps)
     context = PassContext(imported.weights, target)
     context.report.notes += imported.notes
     with imported.context, ir.Location.unknown():
