@@ -11,6 +11,7 @@ input shapes and the per-layer report; bcr-run reads it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bcr_mlir.errors import BcrError
@@ -71,6 +72,9 @@ def main(argv=None) -> int:
 
     if bool(args.input) == bool(args.model):
         raise BcrError("give either an input .mlir file or --model NAME", "e.g. bcr-compile model.mlir --target x86-host")
+    if args.emit_mlir and args.emit_mlir != "-" and not os.path.isdir(os.path.dirname(args.emit_mlir) or "."):
+        # checked before the model is imported (write_output_atomically would, after)
+        raise BcrError(f"output folder {os.path.dirname(args.emit_mlir)} does not exist", "create it first")
     if args.model:
         model, example = _builtin_model(args)
         if args.emit_mlir:
