@@ -1,0 +1,4 @@
+// absurd sizes: a 1e13-element input
+func.func @main(%arg0: tensor<100000x100000x1000xf32>) -> tensor<100000x100000x1000xf32> {
+  return %arg0 : tensor<100000x100000x1000xf32>
+}

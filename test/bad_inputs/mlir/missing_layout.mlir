@@ -1,0 +1,5 @@
+// IRDL: layout is a required attribute
+func.func @f(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -> tensor<1x8xf32> {
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc"} : (tensor<1x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}

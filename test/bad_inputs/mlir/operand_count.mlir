@@ -1,0 +1,5 @@
+// IRDL: sparse_matmul takes input, weight and bias
+func.func @f(%x: tensor<1x16xf32>, %w: tensor<8x16xf32>) -> tensor<1x8xf32> {
+  %0 = "bcr.sparse_matmul"(%x, %w) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8x16xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}

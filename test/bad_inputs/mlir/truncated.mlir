@@ -1,0 +1,3 @@
+// malformed: the file ends inside the function
+func.func @f() {
+  return

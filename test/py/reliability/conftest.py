@@ -1,0 +1,52 @@
+"""Reliability suite: differential tests against PyTorch (hypothesis), the bad-input corpus, robustness.
+
+CI runs the fixed, derandomized examples (x86 50, arm64 30, Vulkan 30). The full run is opt-in:
+
+    BCR_FULL_FUZZ=1 .venv/bin/python -m pytest -q test/py/reliability/test_differential.py
+
+draws 300 fresh x86 cases (seed printed; BCR_FUZZ_SEED=N repeats a run) and keeps failures in
+.hypothesis/ so the next run tries them first.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fuzz_models import EXAMPLES, FULL, SEED, fuzz_settings  # noqa: E402
+
+
+def pytest_report_header(config):
+    mode = f"full run, seed {SEED} (repeat with BCR_FUZZ_SEED={SEED})" if FULL else "CI (derandomized)"
+    return f"bcr reliability fuzzing: {mode}; examples per target: " + \
+        ", ".join(f"{t} {fuzz_settings(t).max_examples}" for t in EXAMPLES)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from fuzz_models import STATS
+
+    if not STATS:
+        return
+    terminalreporter.section("bcr differential fuzzing")
+    if FULL:
+        terminalreporter.write_line(f"seed {SEED} (repeat with BCR_FUZZ_SEED={SEED} BCR_FULL_FUZZ=1)")
+    for target, stats in sorted(STATS.items()):
+        schemes = ", ".join(f"{k} {v}" for k, v in sorted(stats.schemes.items()))
+        terminalreporter.write_line(
+            f"{target}: {stats.cases} cases matched PyTorch, {stats.sparse_layers}/{stats.layers} layers sparse, "
+            f"{stats.seconds:.0f} s; schemes: {schemes}")
+
+
+def _corpus_models():
+    """test/bad_inputs/models.py, importable by the corpus test as `models_for_corpus`."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "bad_inputs", "models.py")
+    spec = importlib.util.spec_from_file_location("models_for_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["models_for_corpus"] = module
+    spec.loader.exec_module(module)
+
+
+_corpus_models()

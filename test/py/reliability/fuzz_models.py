@@ -1,0 +1,352 @@
+"""Random pruned models for the differential tests: a `Case` says everything about one model (layer
+shapes, scheme, options, seeds), `cases(...)` is its hypothesis strategy, and `check_case` compiles the
+model for a target and compares the output with PyTorch's.
+
+A Case prints as the Python expression that rebuilds it, so a failing example pasted from the
+hypothesis report into test_regressions.py becomes a regression test as it is.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, Phase, note, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from torch import nn
+
+import bcr_mlir
+
+# Every compiled output is compared with PyTorch's at this tolerance (the suite's, see helpers.py).
+RTOL = 1e-4
+ATOL = 1e-4
+
+KERNELS = (1, 3, 5)
+ACTIVATIONS = ("none", "relu", "relu6")
+NM_RATIOS = ((1, 2), (2, 4), (1, 4), (2, 8))
+RATES = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv (kernel, stride, padding, dilation per spatial axis are equal) or linear layer."""
+
+    out: int
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    bias: bool = True
+    act: str = "none"
+
+    def __repr__(self) -> str:
+        defaults = Layer(self.out)
+        parts = [repr(self.out)] + [f"{name}={getattr(self, name)!r}" for name in
+                                    ("kernel", "stride", "padding", "dilation", "bias", "act")
+                                    if getattr(self, name) != getattr(defaults, name)]
+        return f"Layer({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model: `kind` layers on an input of `batch` x `channels` x `spatial`, then an optional
+    linear head, pruned with `scheme`; `seed` fixes the weights and the input."""
+
+    kind: str                       # "conv2d", "conv3d" or "linear"
+    batch: int
+    channels: int                   # input channels (features for "linear")
+    spatial: tuple[int, ...]        # (H, W), (D, H, W) or ()
+    layers: tuple[Layer, ...]
+    scheme: str
+    options: tuple[tuple[str, object], ...] = ()   # prune() options, e.g. (("block", (4, 8)),)
+    head: int = 0                   # >0: flatten + Linear(., head) after the conv layers
+    seed: int = 0
+    force_sparse: bool = False      # cost model off: every pruned layer runs in a generated kernel
+
+    def __repr__(self) -> str:
+        return (f"Case({self.kind!r}, batch={self.batch}, channels={self.channels}, spatial={self.spatial!r}, "
+                f"layers=({''.join(repr(layer) + ', ' for layer in self.layers)}), scheme={self.scheme!r}, "
+                f"options={self.options!r}, head={self.head}, seed={self.seed}"
+                f"{', force_sparse=True' if self.force_sparse else ''})")
+
+    # ---- the model ----------------------------------------------------------------------------
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.channels, *self.spatial)
+
+    def build(self) -> tuple[nn.Module, torch.Tensor]:
+        """The unpruned model (weights from `seed`) and an example input."""
+        torch.manual_seed(self.seed)
+        modules: list[nn.Module] = []
+        channels = self.channels
+        conv = {"conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
+        for layer in self.layers:
+            if conv is None:
+                modules.append(nn.Linear(channels, layer.out, bias=layer.bias))
+            else:
+                modules.append(conv(channels, layer.out, layer.kernel, stride=layer.stride, padding=layer.padding,
+                                    dilation=layer.dilation, bias=layer.bias))
+            if layer.act == "relu":
+                modules.append(nn.ReLU())
+            elif layer.act == "relu6":
+                modules.append(nn.ReLU6())
+            channels = layer.out
+        if self.head:
+            features = channels * math.prod(self.output_spatial())
+            modules += [nn.Flatten(), nn.Linear(features, self.head)]
+        model = nn.Sequential(*modules).eval()
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        return model, torch.randn(self.input_shape(), generator=generator)
+
+    def output_spatial(self) -> tuple[int, ...]:
+        sizes = self.spatial
+        for layer in self.layers:
+            sizes = tuple(conv_out(s, layer) for s in sizes)
+        return sizes
+
+    def pruned(self) -> tuple[nn.Module, torch.Tensor]:
+        model, x = self.build()
+        options = dict(self.options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "left dense: ..." for layers the scheme does not apply to
+            bcr_mlir.prune(model, self.scheme, **options)
+        return model, x
+
+
+def conv_out(size: int, layer: Layer) -> int:
+    return (size + 2 * layer.padding - layer.dilation * (layer.kernel - 1) - 1) // layer.stride + 1
+
+
+# ---- hypothesis settings -----------------------------------------------------------------------
+
+
+FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
+# Examples per target: (CI, full run).
+EXAMPLES = {"x86": (50, 300), "arm64": (30, 30), "vulkan": (30, 30)}
+SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
+
+
+def fuzz_settings(target: str) -> settings:
+    """Hypothesis settings for the differential tests of one target (set per test, never globally:
+    the pruning tests have their own)."""
+    ci, full = EXAMPLES[target]
+    count = int(os.environ.get(f"BCR_FUZZ_EXAMPLES_{target.upper()}") or (full if FULL else ci))
+    common = dict(max_examples=count, deadline=None, print_blob=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.filter_too_much, HealthCheck.differing_executors],
+                  phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
+    if FULL:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        return settings(database=DirectoryBasedExampleDatabase(os.path.join(root, ".hypothesis", "bcr-fuzz")),
+                        derandomize=False, **common)
+    # CI: the same examples on every machine and every run, no example database.
+    return settings(database=None, derandomize=True, **common)
+
+
+# ---- strategies ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Limits:
+    """How big cases get, per target (arm64 runs under qemu, ~250x slower)."""
+
+    kinds: tuple[str, ...] = ("conv2d", "conv2d", "conv2d", "linear", "conv3d")
+    batch: int = 3
+    channels: int = 32
+    spatial: int = 16
+    spatial3d: int = 6
+    features: int = 160
+    layers: int = 2
+    dilation: bool = True
+    head: int = 24
+
+
+X86 = Limits()
+ARM64 = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=16, spatial=12, features=64,
+               dilation=False, head=10)
+VULKAN = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=24, spatial=12, features=96,
+                dilation=True, head=16)
+
+
+def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int, int]]:
+    """(rows, cols, kernel volume) of every prunable weight, in order."""
+    out, cin = [], channels
+    for layer in case_layers:
+        volume = 1 if kind == "linear" else layer.kernel ** (3 if kind == "conv3d" else 2)
+        out.append((layer.out, cin * volume, volume))
+        cin = layer.out
+    return out
+
+
+@st.composite
+def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Limits):
+    layers, sizes = [], spatial
+    for index in range(draw(st.integers(1, limits.layers))):
+        top = limits.features if kind == "linear" else limits.channels
+        out = draw(st.integers(1, top))
+        if kind == "linear":
+            layers.append(Layer(out, bias=draw(st.booleans()), act=draw(st.sampled_from(ACTIVATIONS))))
+            continue
+        smallest = min(sizes)
+        dilation = draw(st.sampled_from((1, 1, 2))) if limits.dilation else 1
+        kernel = draw(st.sampled_from([k for k in KERNELS if (k - 1) * dilation + 1 <= smallest + 2 * (k // 2)]))
+        reach = (kernel - 1) * dilation + 1
+        lowest_padding = max(0, math.ceil((reach - smallest) / 2))
+        padding = draw(st.integers(lowest_padding, max(lowest_padding, kernel // 2 * dilation)))
+        stride = draw(st.sampled_from((1, 1, 2)) if kind == "conv2d" else st.just(1))
+        layer = Layer(out, kernel, stride, padding, dilation, draw(st.booleans()),
+                      draw(st.sampled_from(ACTIVATIONS)))
+        sizes = tuple(conv_out(s, layer) for s in sizes)
+        layers.append(layer)
+        if min(sizes) < 1:
+            raise AssertionError(f"strategy bug: {layers} on {spatial}")
+    return tuple(layers)
+
+
+def _schemes_for(kind: str, layers, shapes) -> list[str]:
+    schemes = ["bcr", "bcr", "bcr", "unstructured", "nm", "group"]
+    if kind == "conv2d" and any(layer.kernel == 3 for layer in layers):
+        schemes += ["pattern", "pattern"]
+    if kind in ("conv2d", "conv3d") and any(layer.kernel > 1 for layer in layers):
+        schemes += ["kgs", "kgs"]
+    return schemes
+
+
+@st.composite
+def _scheme(draw, kind: str, channels: int, layers, shapes):
+    scheme = draw(st.sampled_from(_schemes_for(kind, layers, shapes)))
+    rate = draw(st.one_of(st.sampled_from(RATES), st.floats(1.25, 20.0).map(lambda r: round(r, 2))))
+    options: dict[str, object] = {}
+    if scheme == "bcr":
+        rows = min(r for r, _, _ in shapes)
+        cols = min(c for _, c, _ in shapes)
+        if draw(st.booleans()):
+            options["block"] = (draw(st.integers(1, min(rows, 16))),
+                                draw(st.integers(1, min(cols, 32))))
+        if draw(st.booleans()):
+            options["balanced"] = True
+        options["rate"] = rate
+    elif scheme == "pattern":
+        if draw(st.booleans()):
+            options["connectivity_rate"] = draw(st.sampled_from((1.0, 1.5, 2.0, 3.0, 4.0)))
+        else:
+            options["rate"] = max(rate, 2.25)
+    elif scheme in ("group", "kgs"):
+        if scheme == "kgs":  # kgs skips 1x1 layers; the group must fit the layers it prunes
+            fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
+        else:
+            fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers))]
+        gm = draw(st.integers(1, min(8, min(o for o, _ in fitting))))
+        gn = draw(st.integers(1, min(8, min(i for _, i in fitting))))
+        options["group"] = (gm, gn)
+        options["rate"] = rate
+    elif scheme == "nm":
+        n, m = draw(st.sampled_from(NM_RATIOS))
+        options.update(n=n, m=m)
+    else:
+        options["rate"] = rate
+    return scheme, tuple(sorted(options.items()))
+
+
+def _inputs(channels: int, layers) -> list[int]:
+    out = [channels]
+    for layer in layers[:-1]:
+        out.append(layer.out)
+    return out
+
+
+@st.composite
+def cases(draw, limits: Limits = X86) -> Case:
+    kind = draw(st.sampled_from(limits.kinds))
+    batch = draw(st.integers(1, limits.batch))
+    if kind == "linear":
+        channels = draw(st.integers(1, limits.features))
+        spatial: tuple[int, ...] = ()
+    else:
+        channels = draw(st.integers(1, limits.channels))
+        top = limits.spatial if kind == "conv2d" else limits.spatial3d
+        spatial = tuple(draw(st.integers(1, top)) for _ in range(2 if kind == "conv2d" else 3))
+    layers = draw(_layers(kind, channels, spatial, limits))
+    shapes = matrix_shapes(layers, kind, channels)
+    scheme, options = draw(_scheme(kind, channels, layers, shapes))
+    head = 0
+    if kind == "conv2d" and draw(st.integers(0, 3)) == 0:
+        head = draw(st.integers(1, limits.head))
+    seed = draw(st.integers(0, 2**16))
+    force_sparse = draw(st.booleans())
+    return Case(kind, batch, channels, spatial, layers, scheme, options, head, seed, force_sparse)
+
+
+@contextlib.contextmanager
+def cost_model_off(enabled: bool = True):
+    """Compiles with `bcr-raise-sparse-layers{min-macs=0 min-speedup=0}` (the pass's public options), so
+    layers the cost model would keep dense (tiny, or few zeros) run in generated kernels too: kernels
+    must be right on every shape, not only on those that pay."""
+    from bcr_mlir import api
+
+    if not enabled:
+        yield
+        return
+    original = api.sparsify_pipeline
+
+    def forced(target: str = "x86-host", tune: bool = False) -> str:
+        pipeline = original(target, tune)
+        assert pipeline.startswith("bcr-raise-sparse-layers,"), pipeline
+        return pipeline.replace("bcr-raise-sparse-layers", FORCED_RAISE, 1)
+
+    api.sparsify_pipeline = forced
+    try:
+        yield
+    finally:
+        api.sparsify_pipeline = original
+
+
+FORCED_RAISE = "bcr-raise-sparse-layers{min-macs=0 min-speedup=0}"
+
+
+# ---- the check ------------------------------------------------------------------------------------
+
+@dataclass
+class Stats:
+    """What the differential tests covered, per target (printed at the end of the pytest run)."""
+
+    cases: int = 0
+    layers: int = 0
+    sparse_layers: int = 0
+    schemes: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+STATS: dict[str, Stats] = {}
+
+
+def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, atol: float = ATOL):
+    """Prunes and compiles `case` for `target`, runs it on `inputs` inputs, and compares with PyTorch."""
+    import time
+
+    started = time.perf_counter()
+    note(f"case: {case!r}")
+    model, x = case.pruned()
+    with cost_model_off(case.force_sparse):
+        compiled = bcr_mlir.compile(model, (x,), target=target)
+    note(f"report:\n{compiled.report.table()}")
+    generator = torch.Generator().manual_seed(case.seed + 2)
+    for index in range(inputs):
+        value = x if index == 0 else torch.randn(x.shape, generator=generator)
+        with torch.no_grad():
+            want = model(value).numpy()
+        got = compiled(value.numpy())
+        assert got.shape == want.shape, f"output shape {got.shape}, PyTorch gives {want.shape}"
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
+                                   err_msg=f"{target}, input {index}, case {case!r}")
+    stats = STATS.setdefault(target.split(":")[0], Stats())
+    stats.cases += 1
+    stats.layers += len(compiled.report.layers)
+    stats.sparse_layers += len(compiled.report.sparse_layers)
+    stats.schemes[case.scheme] = stats.schemes.get(case.scheme, 0) + 1
+    stats.seconds += time.perf_counter() - started
+    return compiled
