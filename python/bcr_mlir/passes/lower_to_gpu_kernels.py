@@ -56,7 +56,12 @@ INPUT, BIAS, VALUES = 0, 1, 5
 
 
 class Fallback(Exception):
-    """This layer stays for bcr-densify; the message says why."""
+    """This layer stays for bcr-densify; the message says why. `use_only`: just this use of a weight
+    used several times (an RNN step), so the layer's report entry keeps its other uses' kernel."""
+
+    def __init__(self, message: str, use_only: bool = False):
+        super().__init__(message)
+        self.use_only = use_only
 
 
 def _element_strides(shape) -> list[int]:
@@ -123,13 +128,73 @@ def _declaration(module: ir.Module, name: str, operand_types, result_type, attri
     return unique
 
 
-def _function_entry(op: ir.Operation) -> ir.Block:
+def constant_expression(value: ir.Value, memo: dict) -> bool:
+    """Whether `value` is computed from constants alone (no block argument reaches it).
+
+    IREE evaluates such expressions at compile time on the host (consteval), where an extern Vulkan
+    dispatch cannot run; and a layer with a constant input is better folded anyway (an RNN's first
+    step multiplies W_hh by the zero initial state). Those uses stay for bcr-densify.
+    """
+    def producer(v: ir.Value):
+        return None if isinstance(v.owner, ir.Block) else v.owner.operation
+
+    root = producer(value)
+    if root is None:
+        return False
+    stack = [root]
+    while stack:
+        op = stack[-1]
+        if op in memo:
+            stack.pop()
+            continue
+        inputs = [producer(v) for v in op.operands]
+        if any(p is None or memo.get(p) is False for p in inputs):
+            memo[op] = False
+            stack.pop()
+            continue
+        unknown = [p for p in inputs if p not in memo]
+        if unknown:
+            stack.extend(unknown)
+            continue
+        memo[op] = True
+        stack.pop()
+    return memo[root]
+
+
+def _dense_use(module: ir.Module, op: ir.Operation, context: PassContext, cache: dict) -> None:
+    """One packed op as a dense linalg call (bcr-densify's lowering), leaving the layer's report entry."""
+    from bcr_mlir.dialect import packed_weight_shape
+    from bcr_mlir.passes.densify import dense_conv_text, dense_matmul_text
+    from bcr_mlir.passes.functions import add_function, call
+    from bcr_mlir.storage import RowGroupStorage
+
+    layer = string_attr(op, "layer")
+    x, bias = op.operands[0], op.operands[1]
+    w_shape = packed_weight_shape(op)
+    matrix = RowGroupStorage(*[context.weights.array(v) for v in op.operands[2:6]]).unpack(
+        (w_shape[0], math.prod(w_shape[1:])))
+    activation, y_shape = string_attr(op, "activation", "none"), shape_of(op.result)
+    dtype = str(ir.RankedTensorType(op.result.type).element_type)
+    if op.name.endswith("matmul"):
+        text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation, dtype)
+    else:
+        text = dense_conv_text(shape_of(x), w_shape, y_shape, int_array(op, "strides"), int_array(op, "dilations"),
+                               activation, dtype)
+    name = add_function(module, text, f"bcr_dense_{sanitize(layer)}", cache)
+    with ir.InsertionPoint(op), op.location:
+        weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
+        result = call(name, [x, weight, bias], op.result.type)
+    op.result.replace_all_uses_with(result)
+    op.erase()
+
+
+def _function_of(op: ir.Operation) -> ir.Operation:
     parent = op.parent
     while parent is not None and parent.name != "func.func":
         parent = parent.parent
     if parent is None:
         raise BcrError("internal error: a packed op outside any function")
-    return parent.regions[0].blocks[0]
+    return parent
 
 
 class LowerToGpuKernels(Pass):
@@ -142,11 +207,16 @@ class LowerToGpuKernels(Pass):
                            "use bcr-lower-to-kernels for CPU targets, or pass --target vulkan")
         kernels: dict[str, str] = {}     # shader text hash -> declaration name (an RNN weight used per step: one kernel)
         params: dict[tuple, ir.Value] = {}
-        for op in list(walk(module)):
-            if op.name in PACKED_OPS:
-                self._lower(module, op, context, kernels, params)
+        dense: dict[str, str] = {}       # dense fallback functions (constant-input uses)
+        memo: dict = {}                  # operation -> computed from constants alone
+        packed = [op for op in walk(module) if op.name in PACKED_OPS]
+        constant_inputs = [constant_expression(op.operands[0], memo) for op in packed]  # before any rewrite
+        memo.clear()
+        for op, constant_input in zip(packed, constant_inputs):
+            self._lower(module, op, context, kernels, params, dense, constant_input)
 
-    def _lower(self, module, op, context: PassContext, kernels: dict, params: dict) -> None:
+    def _lower(self, module, op, context: PassContext, kernels: dict, params: dict, dense: dict,
+               constant_input: bool) -> None:
         layer = string_attr(op, "layer")
         x, bias, rows, offsets, indices, values = list(op.operands)
         arrays = {"rows": context.weights.array(rows), "offsets": context.weights.array(offsets),
@@ -156,6 +226,8 @@ class LowerToGpuKernels(Pass):
         try:
             if any(arrays[k] is None for k in ("rows", "offsets", "indices", "values")):
                 raise Fallback("the packed storage is not constant")
+            if constant_input:
+                raise Fallback("its input is a compile-time constant (IREE folds the layer)", use_only=True)
             gemm = plan(op, context, arrays)
             mapping = vulkan.choose_mapping(gemm)
             if max(mapping.grid) > vulkan.MAX_GROUP_COUNT:
@@ -163,7 +235,14 @@ class LowerToGpuKernels(Pass):
             if arrays["input_offsets"].size and int(arrays["input_offsets"].max()) >= 2**31:
                 raise Fallback("input offsets overflow 32 bits")
         except Fallback as why:
-            if decision is not None and decision.mode == "sparse":
+            if why.use_only and decision is not None and decision.uses > 1:
+                # The layer's other uses still run the shader: lower this one here, so that
+                # bcr-densify does not mark the whole layer dense.
+                _dense_use(module, op, context, dense)
+                note = "vulkan: a use whose input is a compile-time constant is folded by IREE"
+                if note not in decision.reason:
+                    decision.reason += f"; {note}"
+            elif decision is not None and decision.mode == "sparse":
                 decision.mode = "dense"
                 decision.kernel = "IREE dense (linalg)"
                 decision.reason = f"vulkan: {why}; dense linalg fallback"
@@ -172,9 +251,10 @@ class LowerToGpuKernels(Pass):
                                            arrays["values"], arrays["bias"], gemm.identity_rows)
         source = vulkan.glsl(gemm, mapping, layout)
         bound = [INPUT] + ([BIAS] if gemm.bias_bound else []) + [VALUES]
-        key = hashlib.sha1(block.tobytes()).hexdigest()
-        if key not in params:
-            with ir.InsertionPoint.at_block_begin(_function_entry(op)), op.location:
+        function = _function_of(op)
+        key = (ir.StringAttr(function.attributes["sym_name"]).value, hashlib.sha1(block.tobytes()).hexdigest())
+        if key not in params:  # one constant per function, at its entry, so it dominates every use (RNN steps)
+            with ir.InsertionPoint.at_block_begin(function.regions[0].blocks[0]), op.location:
                 params[key] = context.weights.constant(block, f"{layer}.gpu_params")
         block_value = params[key]
         operands = [x, bias, rows, offsets, indices, block_value]
