@@ -31,7 +31,8 @@ def model_chart(name: str, model: dict, threads: list[str], path: Path, mode: st
                 ys.append(stats["median_ms"])
         bars = ax.bar(xs, ys, width, label=f"{t} thread{'s' if t != '1' else ''}", color=colors[i % len(colors)])
         for bar, y in zip(bars, ys):
-            ax.annotate(f"{y:.3g}", (bar.get_x() + bar.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
+            ax.annotate(f"{y:.0f}" if y >= 100 else f"{y:.3g}", (bar.get_x() + bar.get_width() / 2, y), ha="center",
+                        va="bottom", fontsize=6)
     labels = []
     for engine, entry in engines:
         label = LABELS.get(engine, engine).replace(", ", ",\n").replace(" (", "\n(")
@@ -71,7 +72,7 @@ def speedup_chart(results: dict, threads: list[str], path: Path) -> Path | None:
             bars = ax.bar(xs, ys, width, label=label)
             for bar, y in zip(bars, ys):
                 if y:
-                    ax.annotate(f"{y:.3g}x", (bar.get_x() + bar.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
+                    ax.annotate(f"{y:.3g}x", (bar.get_x() + bar.get_width() / 2, y), ha="center", va="bottom", fontsize=6)
         for j, n in enumerate(models):
             for goal in results["models"][n].get("goals", []):
                 i = [k for k, _ in series].index(f"vs_{goal['against']}")
