@@ -21,20 +21,24 @@ layer binds three storage buffers: input, parameters, output (four when the bias
 The block goes into the dispatch's `values` slot; the `bias`, `rows`, `offsets` and `indices` slots
 keep the packed op's operands for the reader and are not bound (IREE drops them as dead constants).
 
-Layers it cannot lower stay packed for bcr-densify, and the report says why (non-f32 data, a grid
-beyond Vulkan's 65535 workgroups per dimension, 32-bit offset overflow, non-constant storage).
+Layers it cannot lower stay packed for bcr-densify, and the report says why: non-f32 data (the f16
+models of compile(dtype='f16')), a grid beyond Vulkan's 65535 workgroups per dimension, 32-bit offset
+overflow, non-constant storage. A use whose input is a compile-time constant (an RNN's first W_hh
+step, on the zero initial state) is lowered dense here: IREE folds it on the host at compile time,
+where an extern Vulkan dispatch cannot run; the layer's other uses keep the shader.
 
 Before:
+    %b = arith.constant dense<...> : tensor<8xf32>
     %r = "bcr.packed_conv2d"(%xp, %b, %rows, %off, %idx, %val) {activation = "relu", kernel = array<i64: 3, 3>,
            layer = "conv1", strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, layout = ...}
            : (tensor<1x2x10x10xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<4xi32>, tensor<4x8xf32>) -> tensor<1x8x8x8xf32>
 After:
-    %params = arith.constant dense<[0, 4, ...]> : tensor<38xi32>
+    %params = arith.constant dense<[0, 4, <8 biases>, 2, <8 weights>, 11, <8 weights>, ...]> : tensor<46xi32>
     %r = "bcr.dispatch"(%xp, %b, %rows, %off, %idx, %params) {kernel = @bcr_gpu_conv1, layer = "conv1",
            workgroups = array<i64: 1, 1, 1>} : (...) -> tensor<1x8x8x8xf32>
-    func.func private @bcr_gpu_conv1(tensor<1x2x10x10xf32>, tensor<38xi32>) -> tensor<1x8x8x8xf32>
-        attributes {bcr.bindings = array<i64: 0, 5>, bcr.glsl = "#version 450\0A...", bcr.vulkan_target = "...",
-                    bcr.workgroup_size = array<i64: 64, 1, 1>}
+    func.func private @bcr_gpu_conv1(tensor<1x2x10x10xf32>, tensor<46xi32>) -> tensor<1x8x8x8xf32>
+        attributes {bcr.bindings = array<i64: 0, 5>, bcr.glsl = "#version 450\0A...",
+                    bcr.vulkan_target = "vp_android_baseline_2022", bcr.workgroup_size = array<i64: 64, 1, 1>}
 """
 from __future__ import annotations
 
