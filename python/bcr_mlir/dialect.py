@@ -288,8 +288,22 @@ LAYOUTS = {cls.mnemonic: cls for cls in (BcrLayout, PatternLayout, GroupLayout, 
 Layout = BcrLayout | PatternLayout | GroupLayout
 
 
+_PARSED: dict = {}
+
+
 def parse_attr(attr: ir.Attribute | str):
-    """A #bcr.* attribute as its dataclass."""
+    """A #bcr.* attribute as its dataclass (cached: layouts of big matrices print to long strings)."""
+    if isinstance(attr, ir.Attribute):
+        key = (attr.context, attr)
+        if key not in _PARSED:
+            if len(_PARSED) > 4096:
+                _PARSED.clear()
+            _PARSED[key] = _parse_text(str(attr))
+        return _PARSED[key]
+    return _parse_text(attr)
+
+
+def _parse_text(attr: str):
     text = str(attr).strip()
     match = re.match(r"#bcr\.(\w+)<", text)
     if not match or match.group(1) not in LAYOUTS:
@@ -481,6 +495,9 @@ def weight_matrix_shape(op_name: str, weight_shape: tuple[int, ...]) -> tuple[in
     if op_name.endswith("matmul"):
         return weight_shape[0], weight_shape[1]
     return weight_shape[0], int(np.prod(weight_shape[1:]))
+
+
+_CHECKED: dict = {}  # (layout attr, weight attr) -> violation; a shared RNN weight is checked once
 
 
 def _verify_sparse(op, layout, weights, problem):

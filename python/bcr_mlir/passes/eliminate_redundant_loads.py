@@ -27,7 +27,7 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, parse_attr, string_attr, to_attr, walk
 from bcr_mlir.passes.compress_weights import row_order_of
-from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.passes.registry import Pass, PassContext, memo_key
 from bcr_mlir.storage import group_work
 from bcr_mlir.structure import GROUP_CHOICES, efficiency, matrix_view
 
@@ -50,7 +50,8 @@ class EliminateRedundantLoads(Pass):
             if weight is None:
                 continue
             matrix = matrix_view(weight)
-            block, costs = choose_block(matrix, row_order_of(op, matrix.shape[0]))
+            block, costs = context.memoized(memo_key(self.name, op),
+                                            lambda: choose_block(matrix, row_order_of(op, matrix.shape[0])))
             schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, block, (0, 0), 1, 0)
             op.attributes["schedule"] = to_attr(Schedule(schedule.vector_width, block, schedule.tile,
                                                          schedule.unroll, schedule.vector_axis))

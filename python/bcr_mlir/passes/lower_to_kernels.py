@@ -216,7 +216,12 @@ class LowerToKernels(Pass):
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))
-            input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
+            if op.name == "bcr.packed_matmul":
+                # A matmul's columns are its input offsets: reuse the packed indices (one constant for
+                # all 100 uses of an RNN's W_hh, instead of one copy per time step).
+                input_offsets = indices
+            else:
+                input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             replaced = pad_op if pad_op is not None else op
             dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],
                                  replaced.result.type,

@@ -121,8 +121,10 @@ class RaiseSparseLayers(Pass):
             source = candidate.weight if candidate.weight is not None else candidate.root.operands[1]
             name = layer_name(source)
             existing = context.report.find(name)
-            decision = decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind,
-                              self.min_macs, self.min_speedup)
+            decision = context.memoized(
+                ("decide", name, candidate.kind, candidate.macs, candidate.weight_array.shape),
+                lambda: decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind,
+                               self.min_macs, self.min_speedup))
             if existing is not None:
                 existing.uses += 1
             else:

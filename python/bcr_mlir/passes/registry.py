@@ -37,6 +37,23 @@ class PassContext:
     weights: WeightTable
     target: Target = field(default_factory=lambda: parse_target("x86-host"))
     report: Report = field(default_factory=Report)
+    # Per-weight analysis results, so a weight used many times (an RNN's W_hh at every time step) is
+    # analysed once: key -> value, with keys built by `memo_key`.
+    memo: dict = field(default_factory=dict)
+
+    def memoized(self, key, compute):
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+
+def memo_key(stage: str, op: ir.Operation, *extra) -> tuple:
+    """Identifies an op's weight analysis: the stage, the weight constant and anything else it depends on."""
+    weight = op.operands[1]
+    owner = weight.owner.operation if hasattr(weight.owner, "operation") else weight.owner
+    value = str(owner.attributes["value"]) if hasattr(owner, "attributes") and "value" in owner.attributes else id(weight)
+    return (stage, op.name, value, *(str(op.attributes[n]) for n in ("layout", "row_order", "schedule")
+                                     if n in op.attributes), *extra)
 
 
 @dataclass(frozen=True)

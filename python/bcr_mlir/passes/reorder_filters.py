@@ -22,7 +22,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, GroupLayout, parse_attr, walk
-from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.passes.registry import Pass, PassContext, memo_key
 from bcr_mlir.structure import GROUP_CHOICES, matrix_view, modeled_cost
 
 
@@ -46,9 +46,20 @@ def similarity_chain(matrix: np.ndarray) -> np.ndarray:
     return np.asarray(order)
 
 
+# The chain compares every pair of rows; beyond this many rows, rows are sorted by their column sets
+# instead (rows with identical sets end up adjacent), which is linear-logarithmic.
+CHAIN_MAX_ROWS = 1024
+
+
+def signature_order(matrix: np.ndarray) -> np.ndarray:
+    """Rows sorted by their packed nonzero pattern, so rows with equal column sets are adjacent."""
+    keys = np.packbits(matrix != 0, axis=1)
+    return np.lexsort(keys.T[::-1])
+
+
 def best_order(matrix: np.ndarray, group_rows: int) -> np.ndarray | None:
-    """The similarity chain if it lowers the cost at some register block, else None (keep identity)."""
-    chain = similarity_chain(matrix)
+    """A similarity order if it lowers the cost at some register block, else None (keep identity)."""
+    chain = similarity_chain(matrix) if matrix.shape[0] <= CHAIN_MAX_ROWS else signature_order(matrix)
     blocks = [g for g in GROUP_CHOICES if g <= matrix.shape[0] and g > 1] or [1]
     if group_rows in blocks:
         blocks = [group_rows] + [g for g in blocks if g != group_rows]
@@ -70,8 +81,10 @@ class ReorderFilters(Pass):
             if weight is None:
                 continue
             layout = parse_attr(op.attributes["layout"])
-            natural = layout.block[0] if isinstance(layout, BcrLayout) else \
-                layout.group[0] if isinstance(layout, GroupLayout) else 4
-            order = best_order(matrix_view(weight), natural)
+            if isinstance(layout, (BcrLayout, GroupLayout)):
+                # Pruned blockwise: the blocks already group rows that share columns.
+                continue
+            natural = 4
+            order = context.memoized(memo_key(self.name, op), lambda: best_order(matrix_view(weight), natural))
             if order is not None:
                 op.attributes["row_order"] = ir.DenseI64ArrayAttr.get([int(v) for v in order])
