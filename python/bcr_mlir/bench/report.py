@@ -127,6 +127,14 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
              f"Outputs are checked against PyTorch eager: max|y - y_torch| <= {ATOL:g} + {RTOL:g} x max|y_torch|. "
              "Ratios are speed-ups of bcr-mlir sparse (baseline ms / sparse ms); only engines whose output matched count "
              "as baselines. IREE dense = the faster of its tuned and default flags, per model and thread count.", ""]
+    cores = meta["machine"].get("cores") or 1
+    busiest = max(list(meta["machine"].get("load_average", [0])) + list(meta.get("load_average_after", [])))
+    if busiest > cores:
+        lines += [f"**Warning: the machine was busy** (load average up to {busiest:g} on {cores} cores"
+                  + (f", this run at nice {meta['machine']['nice']}" if meta["machine"].get("nice") else "")
+                  + "). Engines running more threads than there are free cores stall whenever a thread is "
+                  "preempted, by amounts that differ per engine: treat the multi-thread figures as noisy and prefer "
+                  "the 1-thread figures and the min-based ratios.", ""]
     if meta["mode"] == "quick":
         lines += ["**Quick mode: tiny models (zoo small=True) and few runs. The goals apply to the full-size models "
                   "only; the ratios below are a smoke test, not a result.**", ""]

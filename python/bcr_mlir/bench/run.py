@@ -302,7 +302,7 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": [round(v, 2) for v in os.getloadavg()]}
+            "load_average": [round(v, 2) for v in os.getloadavg()], "nice": os.nice(0)}
 
 
 def run(options: Options) -> dict:
