@@ -57,7 +57,7 @@ def engine_available(engine: str) -> str | None:
     if host == "main":
         return None
     if host_python(engine) is None:
-        return f"not installed: run tools/bench_setup.sh {host}"
+        return f"no .bench/{host} venv: run tools/bench_setup.sh {host}"
     return None
 
 
@@ -154,7 +154,7 @@ def convert(engine: str, folder: Path, name: str, small: bool, input_shape: list
         if missing:
             raise ConversionError(f"the converter wrote no {missing[0]}")
     except ConversionError as exc:
-        if "timed out" not in exc.reason and "not installed" not in exc.reason:
+        if "timed out" not in exc.reason and "not installed" not in exc.reason and "venv:" not in exc.reason:
             failed.write_text(exc.reason)
         raise
 
