@@ -305,13 +305,26 @@ def machine() -> dict:
             "load_average": [round(v, 2) for v in os.getloadavg()], "nice": os.nice(0)}
 
 
+def compiler_revision() -> str:
+    """The git commit of the compiler being measured, with "+dirty" if python/ has uncommitted changes."""
+    root = conv.project_root()
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "python"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return (commit or "?") + ("+dirty" if dirty else "")
+
+
 def run(options: Options) -> dict:
     """Runs the benchmark and returns the results dict (see report.py for what it holds)."""
     from bcr_mlir.bench.report import add_ratios_and_goals
     import torch
     results = {"meta": {"tool": "bcr-bench", "mode": "quick" if options.quick else "full",
                         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
-                        "torch": torch.__version__, "iree": _iree_version(), "threads": options.threads,
+                        "torch": torch.__version__, "iree": _iree_version(), "bcr_mlir": compiler_revision(), "threads": options.threads,
                         "rounds": options.rounds, "repeats": options.repeats, "budget_seconds": options.budget,
                         "tolerance": {"rtol": RTOL, "atol": ATOL,
                                       "rule": "max|y - y_torch| <= atol + rtol * max|y_torch|"},
