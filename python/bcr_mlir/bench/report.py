@@ -119,7 +119,7 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
     threads_list = [str(t) for t in meta["threads"]]
     lines = [f"# bcr-bench results ({meta['mode']})", "",
              f"{meta['date']}; {meta['machine']['cpu']}, {meta['machine']['cores']} cores; torch {meta['torch']}, "
-             f"IREE {meta['iree']}; bcr-mlir {meta.get('bcr_mlir', '?')}; load average {', '.join(map(str, meta['machine']['load_average']))} before, "
+             f"IREE {meta['iree']}; {('bcr-mlir ' + meta['bcr_mlir'] + '; ') if meta.get('bcr_mlir') else ''}load average {', '.join(map(str, meta['machine']['load_average']))} before, "
              f"{', '.join(map(str, meta.get('load_average_after', [])))} after; {meta.get('seconds', 0):.0f} s in all.",
              "",
              f"Batch 1, fp32. Each figure is the median (ms) of >= {meta['repeats']} calls per engine after warm-up, "
