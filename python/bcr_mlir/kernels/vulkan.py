@@ -83,6 +83,11 @@ class GpuGemm:
     activation: str = "none"
     identity_rows: bool = True        # packed row k computes output row k
     bias_bound: bool = False          # the bias is a binding of its own (not a constant)
+    # Storage types: "float" or "float16_t" (f16 models: 16-bit loads and stores, f32 accumulation,
+    # needing only 16-bit storage (SPV_KHR_16bit_storage), not 16-bit arithmetic)
+    x_type: str = "float"
+    y_type: str = "float"
+    bias_type: str = "float"
 
     @property
     def positions(self) -> int:
@@ -191,15 +196,17 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         "#version 450",
         f"// bcr-mlir: sparse {g.op} '{g.name}': {g.rows} rows in {g.groups} groups of {rows}, {g.nnz} packed columns,",
         f"// {g.positions} output positions x {g.batch}; {m.describe(g)}.",
-        f"layout(local_size_x = {lx}, local_size_y = {ly}, local_size_z = 1) in;",
-        "layout(set = 0, binding = 0) readonly restrict buffer Input { float x[]; };",
     ]
+    if "float16_t" in (g.x_type, g.y_type, g.bias_type if g.bias_bound else "float"):
+        lines.append("#extension GL_EXT_shader_16bit_storage : require")
+    lines += [f"layout(local_size_x = {lx}, local_size_y = {ly}, local_size_z = 1) in;",
+              f"layout(set = 0, binding = 0) readonly restrict buffer Input {{ {g.x_type} x[]; }};"]
     binding = 1
     if g.bias_bound:
-        lines.append(f"layout(set = 0, binding = {binding}) readonly restrict buffer Bias {{ float bias[]; }};")
+        lines.append(f"layout(set = 0, binding = {binding}) readonly restrict buffer Bias {{ {g.bias_type} bias[]; }};")
         binding += 1
     lines.append(f"layout(set = 0, binding = {binding}) readonly restrict buffer Params {{ uint p[]; }};")
-    lines.append(f"layout(set = 0, binding = {binding + 1}) writeonly restrict buffer Output {{ float y[]; }};")
+    lines.append(f"layout(set = 0, binding = {binding + 1}) writeonly restrict buffer Output {{ {g.y_type} y[]; }};")
     # With one row group per workgroup, the group (and so the whole column walk) is visibly uniform.
     group = "gl_WorkGroupID.y" if ly == 1 else "gl_GlobalInvocationID.y"
     body = ["void main() {",
@@ -231,7 +238,7 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         else:
             body.append(f"  uint o{r} = {packed};")
         if g.bias_bound:
-            bias = f"bias[o{r}]"
+            bias = f"bias[o{r}]" if g.bias_type == "float" else f"float(bias[o{r}])"
         elif layout.bias is not None:
             bias = f"uintBitsToFloat(p[{_u(layout.bias)} + o{r}])"
         else:
@@ -243,7 +250,8 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
              f"    uint at = {_u(layout.records)} + j * {_u(record)};",
              "    uint column = p[at];"]
     for t in range(t_count):
-        body.append(f"    float x{t} = x[column + in{t}];")
+        load = f"x[column + in{t}]"
+        body.append(f"    float x{t} = {load if g.x_type == 'float' else f'float({load})'};")
     for r in range(rows):
         body.append(f"    float w{r} = uintBitsToFloat(p[at + {_u(r + 1)}]);")
         body.append("    " + " ".join(f"a{r}_{t} += w{r} * x{t};" for t in range(t_count)))
@@ -259,7 +267,8 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
             conditions = ([f"k{r} < {_u(g.rows)}"] if padding else []) + \
                 ([f"q{t} < {_u(g.positions)}"] if ragged_positions else [])
             guard = f"if ({' && '.join(conditions)}) " if conditions else ""
-            body.append(f"  {guard}y[out{t} + {row}] = {_activation(f'a{r}_{t}', g.activation)};")
+            value = _activation(f"a{r}_{t}", g.activation)
+            body.append(f"  {guard}y[out{t} + {row}] = {value if g.y_type == 'float' else f'{g.y_type}({value})'};")
     body.append("}")
     return "\n".join(lines + [""] + body) + "\n"
 

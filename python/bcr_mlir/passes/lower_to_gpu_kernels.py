@@ -21,11 +21,13 @@ layer binds three storage buffers: input, parameters, output (four when the bias
 The block goes into the dispatch's `values` slot; the `bias`, `rows`, `offsets` and `indices` slots
 keep the packed op's operands for the reader and are not bound (IREE drops them as dead constants).
 
-Layers it cannot lower stay packed for bcr-densify, and the report says why: non-f32 data (the f16
-models of compile(dtype='f16')), a grid beyond Vulkan's 65535 workgroups per dimension, 32-bit offset
-overflow, non-constant storage. A use whose input is a compile-time constant (an RNN's first W_hh
-step, on the zero initial state) is lowered dense here: IREE folds it on the host at compile time,
-where an extern Vulkan dispatch cannot run; the layer's other uses keep the shader.
+f16 models (compile(dtype='f16')) keep f16 activations in memory and accumulate in f32, which needs
+16-bit storage only (not 16-bit arithmetic). Layers it cannot lower stay packed for bcr-densify, and
+the report says why: other element types, f16 on a target without 16-bit storage, a grid beyond
+Vulkan's 65535 workgroups per dimension, 32-bit offset overflow, non-constant storage. A use whose
+input is a compile-time constant (an RNN's first W_hh step, on the zero initial state) is lowered
+dense here: IREE folds it on the host at compile time, where an extern Vulkan dispatch cannot run;
+the layer's other uses keep the shader.
 
 Before:
     %b = arith.constant dense<...> : tensor<8xf32>
@@ -55,6 +57,7 @@ from bcr_mlir.passes.functions import existing_symbols, sanitize
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.weights import element_dtype
 
+F16_STORAGE_TARGETS = ("baseline_f16", "adreno", "valhall")   # IREE's target info: storage = ...|b16
 GLSL_ATTR = "bcr.glsl"     # the GPU-kernel marker the IREE hand-off looks for
 INPUT, BIAS, VALUES = 0, 1, 5
 
@@ -80,21 +83,26 @@ def plan(op: ir.Operation, context: PassContext, arrays: dict) -> vulkan.GpuGemm
     """The layer's GpuGemm and the input offset of each packed column (arrays['input_offsets'])."""
     layer = string_attr(op, "layer")
     x, bias = op.operands[0], op.operands[1]
+    storage = {}
     for label, value in (("input", x), ("output", op.result), ("weights", op.operands[5]), ("bias", bias)):
         element = ir.RankedTensorType(value.type).element_type
         try:
             dtype = element_dtype(element)
         except ValueError:
             dtype = element
-        if dtype != np.float32:
-            raise Fallback(f"{label} is {dtype}, the Vulkan kernels are f32")
+        if dtype not in (np.float32, np.float16):
+            raise Fallback(f"{label} is {dtype}, the Vulkan kernels take f32 and f16")
+        storage[label] = "float" if dtype == np.float32 else "float16_t"
+    if "float16_t" in storage.values() and context.target.vulkan_target not in F16_STORAGE_TARGETS:
+        raise Fallback(f"f16 data needs 16-bit storage, which {context.target.vulkan_target} lacks")
     x_shape, y_shape = shape_of(x), shape_of(op.result)
     rows_array, offsets, indices, values = arrays["rows"], arrays["offsets"], arrays["indices"], arrays["values"]
     group_rows = values.shape[1]
     identity = bool(np.array_equal(rows_array[:y_shape[1]], np.arange(y_shape[1])))
     common = dict(name=layer, group_rows=group_rows, groups=len(offsets) - 1, nnz=len(indices),
                   x_size=math.prod(x_shape), y_size=math.prod(y_shape), activation=string_attr(op, "activation", "none"),
-                  identity_rows=identity, bias_bound=arrays["bias"] is None)
+                  identity_rows=identity, bias_bound=arrays["bias"] is None, x_type=storage["input"],
+                  y_type=storage["output"], bias_type=storage["bias"])
     if op.name == "bcr.packed_matmul":
         positions, depth = x_shape
         arrays["input_offsets"] = indices.astype(np.int64)

@@ -68,6 +68,19 @@ func.func @conv3d(%x: tensor<1x2x4x4x4xf32>) -> tensor<1x4x3x3x3xf32> {
   return %0 : tensor<1x4x3x3x3xf32>
 }
 
+// An f16 layer (compile(dtype='f16')): vp_android_baseline_2022 has no 16-bit storage, so it stays
+// packed there; on adreno the shader loads and stores f16 and accumulates in f32.
+// CHECK-LABEL: func.func @linear_f16
+// CHECK: "bcr.packed_matmul"
+// FALLBACK-LABEL: func.func @linear_f16
+// FALLBACK: "bcr.dispatch"{{.*}}kernel = @bcr_gpu_half
+func.func @linear_f16(%x: tensor<2x16xf16>) -> tensor<2x8xf16> {
+  %b = arith.constant dense<[0.5, -0.5, 0.25, -0.25, 1.0, -1.0, 2.0, -2.0]> : tensor<8xf16>
+  %w = arith.constant dense<[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], [0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0], [0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 6.0], [0.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 8.0], [0.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.5], [0.0, 3.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.5], [0.0, 5.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 6.5], [0.0, 7.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 8.5]]> : tensor<8x16xf16>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "half", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf16>, tensor<8x16xf16>, tensor<8xf16>) -> tensor<2x8xf16>
+  return %0 : tensor<2x8xf16>
+}
+
 // 70000 images need 70000 workgroups along z, beyond Vulkan's guaranteed 65535: the layer stays
 // packed for bcr-densify.
 // CHECK-LABEL: func.func @too_many_images
@@ -138,6 +151,12 @@ func.func @too_many_images(%x: tensor<70000x1x1x1xf32>) -> tensor<70000x8x1x1xf3
 
 // The GPU named on the command line reaches the kernels, for the hand-off's executable target.
 // FALLBACK: func.func private @bcr_gpu_conv1({{.*}}bcr.vulkan_target = "adreno"
+// FALLBACK: func.func private @bcr_gpu_half(
+// FALLBACK-SAME: #extension GL_EXT_shader_16bit_storage : require
+// FALLBACK-SAME: readonly restrict buffer Input { float16_t x[]; };
+// FALLBACK-SAME: writeonly restrict buffer Output { float16_t y[]; };
+// FALLBACK-SAME: float x0 = float(x[column + in0]);
+// FALLBACK-SAME: y[out0 + o7] = float16_t(a7_0);
 
 // CPU: error: pass 'bcr-lower-to-gpu-kernels' failed: bcr-lower-to-gpu-kernels generates Vulkan kernels, but the target is arm64-android
 // CPU-NEXT: fix: use bcr-lower-to-kernels for CPU targets, or pass --target vulkan
