@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -397,6 +398,24 @@ def _check_constants(module: ir.Module, weights: WeightTable, source: str) -> No
                            "fix the weights; the compiler cannot give meaningful results for non-finite weights")
 
 
+@contextlib.contextmanager
+def _pass_temps(save_temps: str | None):
+    """run_pipeline keeps the IR before each pass in $BCR_SAVE_TEMPS: point it at save_temps= too (it
+    only saw the environment variable, so save_temps= and bcr-compile --save-temps lost those files)."""
+    if not save_temps or os.environ.get("BCR_SAVE_TEMPS") == save_temps:
+        yield
+        return
+    previous = os.environ.get("BCR_SAVE_TEMPS")
+    os.environ["BCR_SAVE_TEMPS"] = str(save_temps)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["BCR_SAVE_TEMPS"]
+        else:
+            os.environ["BCR_SAVE_TEMPS"] = previous
+
+
 def _check_options(target: Target, sparse: bool, dense_flags: str | None, save_temps: str | None):
     """(dense_flags, save_temps) resolved; errors before any work is done."""
     if dense_flags is None:
@@ -423,13 +442,14 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
     with imported.context, ir.Location.unknown():
         specs, results = _main_signature(imported.module)
         _check_computes(imported.module)
-        if sparse:
-            run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
-        else:
-            steps = [Step("bcr-raise-sparse-layers{analyze-only=1}", RaiseSparseLayers(analyze_only=True))]
-            if target.name == "vulkan":  # the same IREE workaround as the sparse pipeline
-                steps.append(Step("bcr-generalize-depthwise", GeneralizeDepthwise()))
-            run_pipeline(imported.module, steps, context)
+        with _pass_temps(save_temps):
+            if sparse:
+                run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
+            else:
+                steps = [Step("bcr-raise-sparse-layers{analyze-only=1}", RaiseSparseLayers(analyze_only=True))]
+                if target.name == "vulkan":  # the same IREE workaround as the sparse pipeline
+                    steps.append(Step("bcr-generalize-depthwise", GeneralizeDepthwise()))
+                run_pipeline(imported.module, steps, context)
         text = iree.to_iree_text(imported.module)
     if not sparse:
         context.report.notes.append("compiled dense (sparse=False): the IREE baseline")
