@@ -14,13 +14,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from fuzz_models import EXAMPLES, FULL, SEED, fuzz_settings  # noqa: E402
+from fuzz_models import EXAMPLES, FULL, SEED, examples  # noqa: E402
 
 
 def pytest_report_header(config):
     mode = f"full run, seed {SEED} (repeat with BCR_FUZZ_SEED={SEED})" if FULL else "CI (derandomized)"
     return f"bcr reliability fuzzing: {mode}; examples per target: " + \
-        ", ".join(f"{t} {fuzz_settings(t).max_examples}" for t in EXAMPLES)
+        ", ".join(f"{t} {examples(t)}" for t in EXAMPLES)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, Phase, note, settings
+from hypothesis import HealthCheck, Phase, assume, note, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from torch import nn
@@ -131,11 +131,19 @@ EXAMPLES = {"x86": (50, 300), "arm64": (30, 30), "vulkan": (30, 30)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
-def fuzz_settings(target: str) -> settings:
-    """Hypothesis settings for the differential tests of one target (set per test, never globally:
-    the pruning tests have their own)."""
+def examples(target: str) -> int:
+    """Cases per target in this run (BCR_FUZZ_EXAMPLES_X86=n etc. override)."""
     ci, full = EXAMPLES[target]
-    count = int(os.environ.get(f"BCR_FUZZ_EXAMPLES_{target.upper()}") or (full if FULL else ci))
+    return int(os.environ.get(f"BCR_FUZZ_EXAMPLES_{target.upper()}") or (full if FULL else ci))
+
+
+def fuzz_settings(target: str, share: tuple[int, int] = (0, 1)) -> settings:
+    """Hypothesis settings for the differential tests of one target (set per test, never globally:
+    the pruning tests have their own). `share` = (i, n): this test runs the i-th of n parts of the
+    target's cases (one test per scheme)."""
+    index, parts = share
+    total = examples(target)
+    count = total // parts + (1 if index < total % parts else 0)
     common = dict(max_examples=count, deadline=None, print_blob=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.filter_too_much, HealthCheck.differing_executors],
@@ -207,18 +215,20 @@ def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Li
     return tuple(layers)
 
 
-def _schemes_for(kind: str, layers, shapes) -> list[str]:
-    schemes = ["bcr", "bcr", "bcr", "unstructured", "nm", "group"]
-    if kind == "conv2d" and any(layer.kernel == 3 for layer in layers):
-        schemes += ["pattern", "pattern"]
-    if kind in ("conv2d", "conv3d") and any(layer.kernel > 1 for layer in layers):
-        schemes += ["kgs", "kgs"]
-    return schemes
+SCHEMES = ("bcr", "pattern", "kgs", "group", "unstructured", "nm")
+
+
+def applies(scheme: str, kind: str, layers) -> bool:
+    """Whether `scheme` prunes at least one of the layers (prune() fails with 'nothing to prune' otherwise)."""
+    if scheme == "pattern":
+        return kind == "conv2d" and any(layer.kernel == 3 for layer in layers)
+    if scheme == "kgs":
+        return kind in ("conv2d", "conv3d") and any(layer.kernel > 1 for layer in layers)
+    return True
 
 
 @st.composite
-def _scheme(draw, kind: str, channels: int, layers, shapes):
-    scheme = draw(st.sampled_from(_schemes_for(kind, layers, shapes)))
+def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
     rate = draw(st.one_of(st.sampled_from(RATES), st.floats(1.25, 20.0).map(lambda r: round(r, 2))))
     options: dict[str, object] = {}
     if scheme == "bcr":
@@ -260,8 +270,13 @@ def _inputs(channels: int, layers) -> list[int]:
 
 
 @st.composite
-def cases(draw, limits: Limits = X86) -> Case:
-    kind = draw(st.sampled_from(limits.kinds))
+def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
+    """A random Case within `limits`, pruned with `scheme` (any of SCHEMES when None)."""
+    if scheme is None:
+        scheme = draw(st.sampled_from(SCHEMES))
+    kinds = [k for k in limits.kinds if scheme != "pattern" or k == "conv2d"]
+    kinds = [k for k in kinds if scheme != "kgs" or k != "linear"]
+    kind = draw(st.sampled_from(kinds))
     batch = draw(st.integers(1, limits.batch))
     if kind == "linear":
         channels = draw(st.integers(1, limits.features))
@@ -272,7 +287,8 @@ def cases(draw, limits: Limits = X86) -> Case:
         spatial = tuple(draw(st.integers(1, top)) for _ in range(2 if kind == "conv2d" else 3))
     layers = draw(_layers(kind, channels, spatial, limits))
     shapes = matrix_shapes(layers, kind, channels)
-    scheme, options = draw(_scheme(kind, channels, layers, shapes))
+    assume(applies(scheme, kind, layers))
+    scheme, options = draw(_scheme(scheme, kind, channels, layers, shapes))
     head = 0
     if kind == "conv2d" and draw(st.integers(0, 3)) == 0:
         head = draw(st.integers(1, limits.head))
