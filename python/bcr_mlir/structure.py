@@ -22,6 +22,11 @@ DEFAULT_BLOCK = (8, 16)
 # small blocks pay one input load per FMA instead of one per 8 (measured shape, see kernels/schedule.py).
 GROUP_EFFICIENCY = {1: 0.6, 2: 0.75, 4: 0.9, 8: 1.0, 16: 1.0}
 
+# IREE's own lowering of some ops is far from its matmul/conv2d speed; for those the generated kernel
+# wins even on dense weights. Measured on this project's CI machine kind (tools/bench_layers.py):
+# IREE 3.13 ran a dense conv3d 28-32x slower than the generated kernel on the same dense weights.
+IREE_SLOWDOWN = {"conv3d": 20.0}
+
 # Cost-model thresholds (see `decide`).
 MIN_MACS = 50_000          # smaller layers cost more to dispatch than they save
 MIN_SPEEDUP = 1.6          # expected speedup below which the dense IREE path is kept
@@ -178,7 +183,8 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
     zeros = 1.0 - np.count_nonzero(matrix) / matrix.size
     if kind == "depthwise":
         return Decision(False, None, "dense", "depthwise/grouped conv: too little work per weight to gain from sparsity")
-    if zeros == 0.0:
+    slowdown = IREE_SLOWDOWN.get(kind, 1.0)
+    if zeros == 0.0 and slowdown == 1.0:
         return Decision(False, None, "dense", "no zero weights")
     if macs < min_macs:
         return Decision(False, None, "dense", f"tiny layer ({macs:,} MACs): dispatch cost outweighs the saving")
@@ -196,8 +202,8 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
     layout, natural = found
     # The best register block for this structure, in the natural row order (reordering can only help).
     cost, group_rows = min((modeled_cost(matrix, g), g) for g in sorted({1, natural}) if g <= matrix.shape[0])
-    expected = KERNEL_EFFICIENCY * matrix.size / max(cost, 1e-9)
-    scheme = layout.describe()
+    expected = KERNEL_EFFICIENCY * slowdown * matrix.size / max(cost, 1e-9)
+    scheme = layout.describe() if zeros else "dense"
     if source != "pruning metadata" and isinstance(layout, BcrLayout) and group_rows == 1:
         scheme = "unstructured"  # no block shares columns: every row keeps its own column list
     if expected < min_speedup:
@@ -209,6 +215,9 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
                             f"{work:.0%} of the work remains){note}; prune with a structured scheme to gain speed")
         return Decision(False, layout, scheme, f"too little sparsity ({zeros:.0%} zero): expected {expected:.1f}x, "
                         f"below the {min_speedup}x threshold{note}")
+    if zeros == 0.0:
+        return Decision(True, layout, scheme, f"dense weights, generated kernel: IREE's {kind} lowering is "
+                        f"~{slowdown:.0f}x slower", group_rows)
     return Decision(True, layout, scheme, f"{source}: {matrix.size / group_work(matrix, group_rows):.1f}x less work{note}",
                     group_rows)
 

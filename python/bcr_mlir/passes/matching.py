@@ -59,6 +59,12 @@ def through_extf(value: ir.Value) -> ir.Value:
     return op.operands[0] if _is_cast(op, "arith.extf") else value
 
 
+def through_collapse(value: ir.Value) -> ir.Value:
+    """The source of a tensor.collapse_shape (torch-mlir's depthwise weights are [C, 1, KH, KW] collapsed)."""
+    op = defining_op(value)
+    return op.operands[0] if op is not None and op.name == "tensor.collapse_shape" else value
+
+
 def truncf_user(value: ir.Value) -> ir.Operation | None:
     """The narrowing generic that is `value`'s only user, if any (the end of an f16 layer's f32 math)."""
     user = single_user(value)

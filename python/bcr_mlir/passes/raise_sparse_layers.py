@@ -30,8 +30,9 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSITY_ATTR, create_op, shape_of, walk
-from bcr_mlir.passes.matching import (activation_of, bias_add_of, conv_bias, defining_op, single_user, through_extf,
-                                      truncf_user)
+from bcr_mlir.dialect import GroupLayout
+from bcr_mlir.passes.matching import (activation_of, bias_add_of, conv_bias, defining_op, single_user, through_collapse,
+                                      through_extf, truncf_user)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -106,6 +107,9 @@ class RaiseSparseLayers(Pass):
         hints = _hints(module)
         weights = context.weights
         for op in list(walk(module)):
+            if op.name == "linalg.depthwise_conv_2d_nchw_chw" and context.target.is_cpu and not self.analyze_only \
+                    and self._raise_depthwise(op, context):
+                continue
             if op.name in DENSE_ONLY_OPS:
                 self._record_dense_only(op, context)
                 continue
@@ -201,12 +205,59 @@ class RaiseSparseLayers(Pass):
         m = shape_of(x)[0]
         return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, m * weight.size)
 
+    def _raise_depthwise(self, op: ir.Operation, context: PassContext) -> bool:
+        """A depthwise conv straight to a packed conv over its block-diagonal weight (one row per channel,
+        its own taps): IREE 3.13 runs depthwise convs at ~0.2 GMAC/s, the generated kernel far faster.
+        There is no structure to detect or reorder, so it skips the sparse stage. False: left to IREE."""
+        x, w, init = op.operands[0], op.operands[1], op.operands[2]
+        array = context.weights.array(through_collapse(w))
+        bias = conv_bias(init, context.weights)
+        dtype = str(ir.RankedTensorType(x.type).element_type)
+        if array is None or bias is None or dtype != "f32" or str(ir.RankedTensorType(init.type).element_type) != "f32":
+            return False
+        channels = shape_of(op.result)[1]
+        taps = array.reshape(channels, -1)
+        kernel = shape_of(w)[1:]
+        macs = math.prod(shape_of(op.result)) * taps.shape[1]
+        if macs < self.min_macs:
+            return False
+        dead, last, activation = [op], op, "none"
+        user = single_user(op.result)
+        if activation_of(user):
+            activation, last = activation_of(user), user
+            dead.insert(0, user)
+        positions = taps.shape[1]
+        kept = [np.flatnonzero(row) for row in taps]
+        offsets = np.zeros(channels + 1, np.int32)
+        offsets[1:] = np.cumsum([k.size for k in kept])
+        indices = np.concatenate([c * positions + k for c, k in enumerate(kept)]).astype(np.int32)
+        values = np.concatenate([taps[c, k] for c, k in enumerate(kept)]).astype(np.float32).reshape(-1, 1)
+        name = layer_name(through_collapse(w))
+        layout = GroupLayout((channels, channels), tuple(kernel), (1, channels), tuple(k.size for k in kept))
+        with ir.InsertionPoint(op), op.location:
+            weights = context.weights
+            bias_value = bias or weights.constant(np.zeros(channels, np.float32), f"{name}.zero_bias")
+            storage = [weights.constant(np.arange(channels, dtype=np.int32), f"{name}.rows"),
+                       weights.constant(offsets, f"{name}.offsets"), weights.constant(indices, f"{name}.indices"),
+                       weights.constant(values, f"{name}.values")]
+            packed = create_op("bcr.packed_conv2d", [x, bias_value, *storage], last.result.type,
+                               {"layout": layout, "strides": _int_vector(op.attributes["strides"]),
+                                "dilations": _int_vector(op.attributes["dilations"]), "kernel": list(kernel),
+                                "activation": activation, "layer": name})
+        last.result.replace_all_uses_with(packed.result)
+        for dead_op in dead:
+            dead_op.erase()
+        zeros = 1.0 - np.count_nonzero(taps) / taps.size
+        context.report.add(LayerDecision(name, "depthwise conv2d", "depthwise", zeros, "sparse",
+                                         "generated kernel: IREE's depthwise conv runs at ~0.2 GMAC/s (measured)"))
+        return True
+
     def _record_dense_only(self, op: ir.Operation, context: PassContext) -> None:
         weight = op.operands[1]
-        array = context.weights.array(weight)
+        array = context.weights.array(through_collapse(weight))
         if array is None:
             return
-        name = layer_name(weight)
+        name = layer_name(through_collapse(weight))
         if context.report.find(name) is None:
             zeros = 1.0 - np.count_nonzero(array) / array.size
             reason = f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"

@@ -66,3 +66,30 @@ func.func @dense(%x: tensor<1x2x10x10xf32>, %w: tensor<8x2x3x3xf32>) -> tensor<1
 // REPORT: fc1 {{.*}} matmul {{.*}} bcr 8x16 {{.*}} sparse {{.*}} detected from zeros
 // REPORT: conv1 {{.*}} conv2d {{.*}} group 8x2 {{.*}} sparse
 // REPORT: line{{[0-9]+}} {{.*}} dense {{.*}} no zero weights
+
+// A depthwise conv (torch-mlir collapses its [C, 1, 3, 3] weight) goes straight to packed storage
+// over its block-diagonal matrix, one row per channel with its own taps; the ReLU6 is fused.
+// CHECK-LABEL: func.func @depthwise
+// CHECK-NOT: linalg.depthwise_conv_2d_nchw_chw
+// CHECK-DAG: arith.constant dense<[0, 1]> : tensor<2xi32>
+// CHECK-DAG: arith.constant dense<[0, 9, 18]> : tensor<3xi32>
+// CHECK-DAG: arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]> : tensor<18xi32>
+// CHECK: "bcr.packed_conv2d"{{.*}}activation = "relu6"{{.*}}kernel = array<i64: 3, 3>, layer = "dw"
+// CHECK-SAME: layout = #bcr.group_layout<array<i64: 2, 2>, array<i64: 3, 3>, array<i64: 1, 2>, array<i64: 9, 9>>
+// REPORT: dw {{.*}} depthwise conv2d {{.*}} sparse {{.*}} IREE's depthwise conv runs at
+func.func @depthwise(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %six = arith.constant 6.0 : f32
+  %w4 = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<2x1x3x3xf32> loc("dw")
+  %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<2x1x3x3xf32> into tensor<2x3x3xf32>
+  %e = tensor.empty() : tensor<1x2x64x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %c = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x2x66x66xf32>, tensor<2x3x3xf32>) outs(%f : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c : tensor<1x2x64x64xf32>) outs(%e : tensor<1x2x64x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %zero : f32
+    %n = arith.minimumf %m, %six : f32
+    linalg.yield %n : f32
+  } -> tensor<1x2x64x64xf32>
+  return %r : tensor<1x2x64x64xf32>
+}
