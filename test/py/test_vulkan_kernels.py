@@ -59,9 +59,9 @@ def linear_model():
 
 # ---- Without a GPU: the mapping and the shader model ------------------------------------------------
 
-def _gemm(positions: int, rows: int, group_rows: int, batch: int = 1) -> vulkan.GpuGemm:
+def _gemm(positions: int, rows: int, group_rows: int, batch: int = 1, nnz: int = 1) -> vulkan.GpuGemm:
     return vulkan.GpuGemm(name="l", op="conv2d", rows=rows, group_rows=group_rows, groups=math.ceil(rows / group_rows),
-                          nnz=1, batch=batch, out_dims=(positions,), in_strides=(1,), x_batch_stride=positions,
+                          nnz=nnz, batch=batch, out_dims=(positions,), in_strides=(1,), x_batch_stride=positions,
                           y_batch_stride=rows * positions, y_row_stride=positions, y_position_stride=1,
                           x_size=positions * batch, y_size=rows * positions * batch)
 
@@ -76,6 +76,14 @@ def test_mapping_covers_the_output_within_mobile_limits(positions, rows, group):
     assert group * m.per_invocation <= vulkan.MAX_ACCUMULATORS
     assert m.grid[0] * lx * m.per_invocation >= positions and m.grid[1] * ly >= g.groups
     assert max(m.grid) <= vulkan.MAX_GROUP_COUNT
+
+
+def test_gemv_shaped_layers_split_columns_over_lanes():
+    groups = 128
+    many = vulkan.choose_mapping(_gemm(1, 1024, 8, nnz=128 * groups))      # 1024x1024 at 8x, batch 1
+    assert many.split and many.local == (64, 1) and many.grid == (1, groups, 1)
+    assert not vulkan.choose_mapping(_gemm(1, 1024, 8, nnz=4 * groups)).split   # 4 columns a group: one lane each
+    assert not vulkan.choose_mapping(_gemm(16, 1024, 8, nnz=128 * groups)).split  # enough positions for lanes
 
 
 def test_shader_model_matches_a_dense_conv():

@@ -34,6 +34,14 @@ Workgroup mapping (chosen for mobile GPUs):
   T grows (up to 32 / G, at most 4) only while the grid keeps at least MIN_WORKGROUPS workgroups, so
   small layers keep their parallelism (on lavapipe, T = 4 ran a 64x64@56 BCR conv 1.9x faster than
   T = 1, interleaved in one run). Grid: (ceil(positions / (LX T)), ceil(groups / LY), batch).
+* GEMV-shaped layers (at most 4 output positions, e.g. a batch-1 linear layer or an RNN gate, with at
+  least SPLIT_MIN_COLUMNS packed columns per group) would give one invocation per row group: a
+  1024x1024 layer at 8x is 128 invocations walking 128 columns each, two workgroups on a GPU with
+  many cores. Instead the 64 lanes of a workgroup split one group's columns (lane i takes columns
+  i, i + 64, ...: coalesced record reads), keep G x P partial sums, and tree-sum them in shared
+  memory (G x P x 64 floats, at most 8 KB of the baseline's 16 KB); lane 0 adds the bias and stores.
+  Grid: (1, groups, batch). (On lavapipe, where barriers are emulated, this was no faster at
+  1024x1024 and about 1.3x faster at 4096x4096.)
 
 Bindings (at most 4 storage buffers, the Vulkan minimum and the limit of older Mali drivers, which
 the Android baseline profile reflects): the input x, a read-only parameter block `p` (uint words)
@@ -59,6 +67,7 @@ MAX_ACCUMULATORS = 32    # G x T floats per invocation
 MAX_POSITIONS = 4        # T
 MIN_WORKGROUPS = 32      # keep at least this many workgroups before giving an invocation more positions
 MAX_GROUP_COUNT = 65535  # maxComputeWorkGroupCount minimum
+SPLIT_MIN_COLUMNS = 32   # average packed columns per group from which GEMV-shaped layers split them over lanes
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,12 @@ class Mapping:
     local: tuple[int, int]       # (LX positions, LY row groups)
     per_invocation: int          # T positions per invocation
     grid: tuple[int, int, int]
+    split: bool = False          # the lanes of a workgroup split one group's columns (GEMV-shaped layers)
 
     def describe(self, g: GpuGemm) -> str:
+        if self.split:
+            return (f"vulkan glsl: {g.group_rows} rows x {self.per_invocation} positions per workgroup, "
+                    f"{self.local[0]} lanes split the columns")
         return (f"vulkan glsl: {g.group_rows} rows x {self.per_invocation} positions per invocation, "
                 f"workgroup {self.local[0]}x{self.local[1]}")
 
@@ -118,6 +131,9 @@ def _pow2_at_least(n: int) -> int:
 
 
 def choose_mapping(g: GpuGemm) -> Mapping:
+    if (g.positions <= MAX_POSITIONS and g.group_rows * g.positions <= MAX_ACCUMULATORS
+            and g.nnz >= SPLIT_MIN_COLUMNS * g.groups):
+        return Mapping((LOCAL_SIZE, 1), g.positions, (1, g.groups, g.batch), split=True)
     lx = min(LOCAL_SIZE, _pow2_at_least(g.positions))
     ly = min(LOCAL_SIZE // lx, _pow2_at_least(g.groups))
 
@@ -207,17 +223,24 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         binding += 1
     lines.append(f"layout(set = 0, binding = {binding}) readonly restrict buffer Params {{ uint p[]; }};")
     lines.append(f"layout(set = 0, binding = {binding + 1}) writeonly restrict buffer Output {{ {g.y_type} y[]; }};")
+    if m.split:
+        lines.append(f"shared float partial[{rows * t_count * lx}];")
     # With one row group per workgroup, the group (and so the whole column walk) is visibly uniform.
     group = "gl_WorkGroupID.y" if ly == 1 else "gl_GlobalInvocationID.y"
     body = ["void main() {",
             f"  uint group = {group};"]
     if g.groups % ly:
         body.append(f"  if (group >= {_u(g.groups)}) return;")
-    body += ["  uint n = gl_WorkGroupID.z;",
-             f"  uint first = gl_WorkGroupID.x * {_u(lx * t_count)} + gl_LocalInvocationID.x;"]
+    body.append("  uint n = gl_WorkGroupID.z;")
+    if not m.split:
+        body.append(f"  uint first = gl_WorkGroupID.x * {_u(lx * t_count)} + gl_LocalInvocationID.x;")
     x_batch = f"n * {_u(g.x_batch_stride)} + " if g.batch > 1 and g.x_batch_stride else ""
-    ragged_positions = g.positions % (lx * t_count) != 0
+    ragged_positions = not m.split and g.positions % (lx * t_count) != 0
     for t in range(t_count):
+        if m.split:   # the workgroup covers every position
+            body.append(f"  uint q{t} = {_u(t)};")
+            body.append(f"  uint in{t} = {x_batch}{_position_offset(g, _u(t))};")
+            continue
         body.append(f"  uint q{t} = first + {_u(t * lx)};" if t else "  uint q0 = first;")
         # Positions past the end (a ragged last workgroup) compute on a valid position and store nothing.
         clamped = f"min(q{t}, {_u(g.positions - 1)})" if ragged_positions else f"q{t}"
@@ -243,10 +266,13 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
             bias = f"uintBitsToFloat(p[{_u(layout.bias)} + o{r}])"
         else:
             bias = "0.0"
-        accumulators = ", ".join(f"a{r}_{t} = b{r}" for t in range(t_count))
+        start = "0.0" if m.split else f"b{r}"   # split: partial sums, the bias joins after the reduction
+        accumulators = ", ".join(f"a{r}_{t} = {start}" for t in range(t_count))
         body.append(f"  float b{r} = {bias}, {accumulators};")
+    loop = (f"  for (uint j = p[group] + gl_LocalInvocationID.x; j < end; j += {_u(lx)}) {{" if m.split
+            else "  for (uint j = p[group]; j < end; ++j) {")
     body += ["  uint end = p[group + 1u];",
-             "  for (uint j = p[group]; j < end; ++j) {",
+             loop,
              f"    uint at = {_u(layout.records)} + j * {_u(record)};",
              "    uint column = p[at];"]
     for t in range(t_count):
@@ -256,6 +282,8 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
         body.append(f"    float w{r} = uintBitsToFloat(p[at + {_u(r + 1)}]);")
         body.append("    " + " ".join(f"a{r}_{t} += w{r} * x{t};" for t in range(t_count)))
     body.append("  }")
+    if m.split:
+        body += _reduce_over_lanes(rows, t_count, lx)
     y_batch = f"n * {_u(g.y_batch_stride)} + " if g.batch > 1 and g.y_batch_stride else ""
     for t in range(t_count):
         position = f"q{t} * {_u(g.y_position_stride)}" if g.y_position_stride != 1 else f"q{t}"
@@ -271,6 +299,21 @@ def glsl(g: GpuGemm, m: Mapping, layout: ParamLayout) -> str:
             body.append(f"  {guard}y[out{t} + {row}] = {value if g.y_type == 'float' else f'{g.y_type}({value})'};")
     body.append("}")
     return "\n".join(lines + [""] + body) + "\n"
+
+
+def _reduce_over_lanes(rows: int, positions: int, lanes: int) -> list[str]:
+    """Tree-sum each accumulator over the workgroup's lanes in shared memory; lane 0 keeps the totals."""
+    count = rows * positions
+    names = [(f"a{r}_{t}", f"b{r}") for r in range(rows) for t in range(positions)]
+    out = [f"  uint lane = gl_LocalInvocationID.x;"]
+    out += [f"  partial[{_u(k * lanes)} + lane] = {a};" for k, (a, _) in enumerate(names)]
+    out += ["  barrier();",
+            f"  for (uint s = {_u(lanes // 2)}; s > 0u; s >>= 1u) {{",
+            "    if (lane < s) {"]
+    out += [f"      partial[{_u(k * lanes)} + lane] += partial[{_u(k * lanes)} + lane + s];" for k in range(count)]
+    out += ["    }", "    barrier();", "  }", "  if (lane != 0u) return;"]
+    out += [f"  {a} = {b} + partial[{_u(k * lanes)}];" for k, (a, b) in enumerate(names)]
+    return out
 
 
 def reference(g: GpuGemm, m: Mapping, block: np.ndarray, layout: ParamLayout, x: np.ndarray,
