@@ -218,6 +218,22 @@ def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Li
 SCHEMES = ("bcr", "pattern", "kgs", "group", "unstructured", "nm")
 
 
+def known_bug(kind: str, spatial: tuple[int, ...], layers) -> str | None:
+    """Why a case would hit an open bug (a strict xfail in test_regressions.py), or None.
+
+    The strategies skip these cases so that a full run goes on finding new bugs; delete the rule
+    when its regression test starts passing.
+    """
+    sizes = spatial
+    for layer in layers:
+        out = tuple(conv_out(s, layer) for s in sizes)
+        if kind == "conv2d" and layer.stride > 1 and any(
+                o == 1 and s + 2 * layer.padding > layer.dilation * (layer.kernel - 1) + 1 for o, s in zip(out, sizes)):
+            return "iree-compile rejects a strided conv with a 1-wide output whose padded input is wider than the kernel"
+        sizes = out
+    return None
+
+
 def applies(scheme: str, kind: str, layers) -> bool:
     """Whether `scheme` prunes at least one of the layers (prune() fails with 'nothing to prune' otherwise)."""
     if scheme == "pattern":
@@ -288,6 +304,7 @@ def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
     layers = draw(_layers(kind, channels, spatial, limits))
     shapes = matrix_shapes(layers, kind, channels)
     assume(applies(scheme, kind, layers))
+    assume(known_bug(kind, spatial, layers) is None)
     scheme, options = draw(_scheme(scheme, kind, channels, layers, shapes))
     head = 0
     if kind == "conv2d" and draw(st.integers(0, 3)) == 0:
@@ -335,6 +352,7 @@ class Stats:
     sparse_layers: int = 0
     schemes: dict = field(default_factory=dict)
     seconds: float = 0.0
+    seen: set = field(default_factory=set)
 
 
 STATS: dict[str, Stats] = {}
@@ -360,6 +378,9 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
                                    err_msg=f"{target}, input {index}, case {case!r}")
     stats = STATS.setdefault(target.split(":")[0], Stats())
+    if repr(case) in stats.seen:  # hypothesis replays examples while shrinking: count each case once
+        return compiled
+    stats.seen.add(repr(case))
     stats.cases += 1
     stats.layers += len(compiled.report.layers)
     stats.sparse_layers += len(compiled.report.sparse_layers)
