@@ -358,16 +358,26 @@ class Stats:
 STATS: dict[str, Stats] = {}
 
 
+def _note(text: str) -> None:
+    """hypothesis.note inside a property, print otherwise (regression tests call check_case directly)."""
+    from hypothesis.control import currently_in_test_context
+
+    if currently_in_test_context():
+        note(text)
+    else:
+        print(text)
+
+
 def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, atol: float = ATOL):
     """Prunes and compiles `case` for `target`, runs it on `inputs` inputs, and compares with PyTorch."""
     import time
 
     started = time.perf_counter()
-    note(f"case: {case!r}")
+    _note(f"case: {case!r}")
     model, x = case.pruned()
     with cost_model_off(case.force_sparse):
         compiled = bcr_mlir.compile(model, (x,), target=target)
-    note(f"report:\n{compiled.report.table()}")
+    _note(f"report:\n{compiled.report.table()}")
     generator = torch.Generator().manual_seed(case.seed + 2)
     for index in range(inputs):
         value = x if index == 0 else torch.randn(x.shape, generator=generator)
