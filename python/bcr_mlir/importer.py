@@ -11,9 +11,13 @@ conv's ReLU can then be fused into the sparse kernel.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import math
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -193,9 +197,14 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
     scratch, previous_tempdir = tempfile.mkdtemp(prefix="bcr-import-"), tempfile.tempdir
     with context, ir.Location.unknown():
         importer = FxImporter(context=context, hooks=named.hooks())
+        # A failed torch.export prints its partial graph to sys.stderr and logs warnings; the one-line
+        # error says what failed, so that output is dropped (and passed on when the export succeeds).
+        printed, torch_log = io.StringIO(), logging.getLogger("torch")
+        log_level = torch_log.level
         try:
             tempfile.tempdir = scratch
-            with warnings.catch_warnings(), torch.no_grad():
+            torch_log.setLevel(logging.CRITICAL)
+            with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stderr(printed):
                 warnings.simplefilter("ignore")
                 module = fx.export_and_import(model, *inputs, output_type="linalg-on-tensors",
                                               fx_importer=importer, func_name="main")
@@ -206,9 +215,12 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
                 raise named.error
             raise _export_error(exc, diagnostics) from None
         finally:
+            torch_log.setLevel(log_level)
             tempfile.tempdir = previous_tempdir
             shutil.rmtree(scratch, ignore_errors=True)
             handler.detach()
+        if printed.getvalue():
+            sys.stderr.write(printed.getvalue())
         if metadata:
             entries = {name: ir.StringAttr.get(json.dumps(info, sort_keys=True)) for name, info in metadata.items()}
             module.operation.attributes[SPARSITY_ATTR] = ir.DictAttr.get(entries)
