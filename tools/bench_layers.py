@@ -107,11 +107,11 @@ def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
     return model, x
 
 
-def measure(case: Case, threads: tuple[int, ...], repeats: int) -> Result:
+def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "measure") -> Result:
     model, x = build(case)
     with torch.no_grad():
         expected = model(x).numpy()
-    sparse = bcr_mlir.compile(model, (x,), "x86-host")
+    sparse = bcr_mlir.compile(model, (x,), "x86-host", tune=tune)
     dense = {flags: bcr_mlir.compile(model, (x,), "x86-host", sparse=False, dense_flags=flags)
              for flags in ("tuned", "default")}
     error = float(np.abs(sparse(x) - expected).max())
@@ -152,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default="bench/layers")
+    parser.add_argument("--tune", choices=("off", "cache", "measure"), default="measure",
+                        help="bcr-tune mode for the sparse builds (default: time candidate schedules, cached)")
     args = parser.parse_args(argv)
     threads = tuple(int(t) for t in args.threads.split(","))
     selected = [c for c in cases(args.suite) if not args.only or args.only in c.name]
@@ -160,7 +162,7 @@ def main(argv=None) -> int:
     results = []
     for case in selected:
         started = time.perf_counter()
-        result = measure(case, threads, args.repeats)
+        result = measure(case, threads, args.repeats, args.tune)
         results.append(result)
         print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x" for t in threads) +
               f"  (goal {case.goal:.1f}x, err {result.error:.1e}, {time.perf_counter() - started:.0f}s) {result.note}",
