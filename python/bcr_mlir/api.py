@@ -277,8 +277,6 @@ def _check_dtype(dtype: str, target: Target) -> None:
 def _to_half(model, inputs):
     """The model and its floating-point inputs in f16 (weights and activations stored as f16)."""
     import copy
-
-    import torch
     half = copy.deepcopy(model).half()
     return half, tuple(x.half() if x.is_floating_point() else x for x in inputs)
 

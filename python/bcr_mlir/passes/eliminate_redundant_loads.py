@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSE_OPS, Schedule, parse_attr, string_attr, to_attr, walk
+from bcr_mlir.dialect import Schedule, parse_attr, string_attr, to_attr
 from bcr_mlir.passes.compress_weights import row_order_of
+from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import Pass, PassContext, memo_key
 from bcr_mlir.storage import group_work
 from bcr_mlir.structure import GROUP_CHOICES, efficiency, matrix_view
@@ -43,12 +44,7 @@ class EliminateRedundantLoads(Pass):
     summary = "Pick the register block of rows that share each input load (recorded in #bcr.schedule)"
 
     def run(self, module: ir.Module, context: PassContext) -> None:
-        for op in list(walk(module)):
-            if op.name not in SPARSE_OPS:
-                continue
-            weight = context.weights.array(op.operands[1])
-            if weight is None:
-                continue
+        for op, weight in sparse_ops_with_weights(module, context.weights):
             matrix = matrix_view(weight)
             block, costs = context.memoized(memo_key(self.name, op),
                                             lambda: choose_block(matrix, row_order_of(op, matrix.shape[0])))

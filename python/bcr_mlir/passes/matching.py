@@ -151,3 +151,13 @@ def zero_pad_amounts(op: ir.Operation | None) -> tuple[list[int], list[int]] | N
     if any(v < 0 for v in low + high):  # dynamic amounts print as a negative sentinel
         return None
     return low, high
+
+
+def sparse_ops_with_weights(module: ir.Module, weights):
+    """Every bcr.sparse_* op whose weight is a known constant, with that weight as an array."""
+    from bcr_mlir.dialect import SPARSE_OPS, walk
+    for op in list(walk(module)):
+        if op.name in SPARSE_OPS:
+            array = weights.array(op.operands[1])
+            if array is not None:
+                yield op, array

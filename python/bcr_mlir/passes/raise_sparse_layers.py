@@ -159,15 +159,7 @@ class RaiseSparseLayers(Pass):
         if bias is None:
             return None
         dead = [op]
-        last, activation = op, "none"
-        narrow = truncf_user(op.result)  # f16 models: f32 accumulation, then back to f16
-        if narrow is not None:
-            last = narrow
-            dead.insert(0, narrow)
-        user = single_user(last.result)
-        if activation_of(user):
-            activation, last = activation_of(user), user
-            dead.insert(0, user)
+        last, activation = _absorb_epilogue(op, dead)
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
         return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs)
@@ -193,15 +185,7 @@ class RaiseSparseLayers(Pass):
         if bias_value is not None:
             bias, last = bias_value, user
             dead.insert(0, user)
-            user = single_user(user.result)
-        narrow = truncf_user(last.result)
-        if narrow is not None:
-            last = narrow
-            dead.insert(0, narrow)
-            user = single_user(narrow.result)
-        if activation_of(user):
-            activation, last = activation_of(user), user
-            dead.insert(0, user)
+        last, activation = _absorb_epilogue(last, dead)
         m = shape_of(x)[0]
         return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, m * weight.size)
 
@@ -221,11 +205,8 @@ class RaiseSparseLayers(Pass):
         macs = math.prod(shape_of(op.result)) * taps.shape[1]
         if macs < self.min_macs:
             return False
-        dead, last, activation = [op], op, "none"
-        user = single_user(op.result)
-        if activation_of(user):
-            activation, last = activation_of(user), user
-            dead.insert(0, user)
+        dead = [op]
+        last, activation = _absorb_epilogue(op, dead)
         positions = taps.shape[1]
         kept = [np.flatnonzero(row) for row in taps]
         offsets = np.zeros(channels + 1, np.int32)
@@ -283,6 +264,22 @@ class RaiseSparseLayers(Pass):
         c.last.result.replace_all_uses_with(new.result)
         for op in c.dead:
             op.erase()
+
+
+def _absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]:
+    """Extends a contraction over its f16 narrowing (f16 models accumulate in f32) and its ReLU/ReLU6,
+    each when it is the only user; returns the last op absorbed and the activation. Absorbed ops go
+    to the front of `dead` (erased consumers first)."""
+    narrow = truncf_user(last.result)
+    if narrow is not None:
+        last = narrow
+        dead.insert(0, narrow)
+    user = single_user(last.result)
+    activation = activation_of(user)
+    if activation:
+        last = user
+        dead.insert(0, user)
+    return last, activation or "none"
 
 
 def _int_vector(attr: ir.Attribute) -> list[int]:

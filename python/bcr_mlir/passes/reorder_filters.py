@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, GroupLayout, parse_attr, walk
+from bcr_mlir.dialect import BcrLayout, GroupLayout, parse_attr
+from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import Pass, PassContext, memo_key
 from bcr_mlir.structure import GROUP_CHOICES, matrix_view, modeled_cost
 
@@ -74,11 +75,8 @@ class ReorderFilters(Pass):
     summary = "Order output rows so rows sharing input columns are adjacent (PatDNN/GRIM filter reorder)"
 
     def run(self, module: ir.Module, context: PassContext) -> None:
-        for op in list(walk(module)):
-            if op.name not in SPARSE_OPS or "row_order" in op.attributes:
-                continue
-            weight = context.weights.array(op.operands[1])
-            if weight is None:
+        for op, weight in sparse_ops_with_weights(module, context.weights):
+            if "row_order" in op.attributes:
                 continue
             layout = parse_attr(op.attributes["layout"])
             if isinstance(layout, (BcrLayout, GroupLayout)):

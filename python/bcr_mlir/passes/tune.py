@@ -32,6 +32,7 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
 from bcr_mlir.kernels.schedule import VECTOR_CHOICES, conv_schedule, matmul_schedule
+from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.structure import GROUP_CHOICES
 from bcr_mlir.targets import host_cpu_flags
@@ -152,12 +153,7 @@ class Tune(Pass):
         except (OSError, ValueError):
             cache = {}
         changed = False
-        for op in list(walk(module)):
-            if op.name not in SPARSE_OPS:
-                continue
-            weight = context.weights.array(op.operands[1])
-            if weight is None:
-                continue
+        for op, weight in sparse_ops_with_weights(module, context.weights):
             current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
             key = layer_key(op, weight)
             decision = context.report.find(string_attr(op, "layer"))

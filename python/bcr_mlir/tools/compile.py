@@ -39,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _builtin_model(args):
-    import torch
-
     from bcr_mlir import zoo
     try:
         model, example = zoo.get(args.model, small=args.small)
