@@ -83,6 +83,11 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
                 for th in (1, 2, 4):
                     if outer_rows % th == 0 and (g + 1) * th * base.tile[1] + 1 <= target.vector_registers:
                         found.append(replace(base, tile=(th, base.tile[1])))
+        if positions <= 16:
+            # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
+            for g in (8, 16):
+                if g <= rows and positions + 2 <= target.vector_registers:
+                    found.append(Schedule(vector_width=g, block_rows=g, tile=(positions, 1), vector_axis=1))
     unique = []
     for schedule in found:
         if schedule not in unique:
