@@ -4,7 +4,7 @@ CI runs the fixed, derandomized examples (x86 50, arm64 30, Vulkan 30). The full
 
     BCR_FULL_FUZZ=1 .venv/bin/python -m pytest -q test/py/reliability/test_differential.py
 
-draws 300 fresh x86 cases (seed printed; BCR_FUZZ_SEED=N repeats a run) and keeps failures in
+draws 330 fresh x86 cases (at least 300 distinct) (seed printed; BCR_FUZZ_SEED=N repeats a run) and keeps failures in
 .hypothesis/ so the next run tries them first.
 """
 from __future__ import annotations

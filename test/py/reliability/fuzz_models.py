@@ -127,7 +127,8 @@ def conv_out(size: int, layer: Layer) -> int:
 
 FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 # Examples per target: (CI, full run).
-EXAMPLES = {"x86": (50, 300), "arm64": (30, 30), "vulkan": (30, 30)}
+EXAMPLES = {"x86": (50, 330), "arm64": (30, 30), "vulkan": (30, 30)}  # (CI, full): hypothesis may repeat
+# a case now and then (each is counted once), so the full x86 run asks for 10% more than the 300 it promises
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -245,7 +246,9 @@ def applies(scheme: str, kind: str, layers) -> bool:
 
 @st.composite
 def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
-    rate = draw(st.one_of(st.sampled_from(RATES), st.floats(1.25, 20.0).map(lambda r: round(r, 2))))
+    def rate() -> float:  # drawn only where used: an unused draw makes hypothesis repeat cases
+        return draw(st.one_of(st.sampled_from(RATES), st.floats(1.25, 20.0).map(lambda r: round(r, 2))))
+
     options: dict[str, object] = {}
     if scheme == "bcr":
         rows = min(r for r, _, _ in shapes)
@@ -255,12 +258,12 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
                                 draw(st.integers(1, min(cols, 32))))
         if draw(st.booleans()):
             options["balanced"] = True
-        options["rate"] = rate
+        options["rate"] = rate()
     elif scheme == "pattern":
         if draw(st.booleans()):
             options["connectivity_rate"] = draw(st.sampled_from((1.0, 1.5, 2.0, 3.0, 4.0)))
         else:
-            options["rate"] = max(rate, 2.25)
+            options["rate"] = max(rate(), 2.25)
     elif scheme in ("group", "kgs"):
         if scheme == "kgs":  # kgs skips 1x1 layers; the group must fit the layers it prunes
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
@@ -269,12 +272,12 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
         gm = draw(st.integers(1, min(8, min(o for o, _ in fitting))))
         gn = draw(st.integers(1, min(8, min(i for _, i in fitting))))
         options["group"] = (gm, gn)
-        options["rate"] = rate
+        options["rate"] = rate()
     elif scheme == "nm":
         n, m = draw(st.sampled_from(NM_RATIOS))
         options.update(n=n, m=m)
     else:
-        options["rate"] = rate
+        options["rate"] = rate()
     return scheme, tuple(sorted(options.items()))
 
 
