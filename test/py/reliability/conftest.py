@@ -4,7 +4,7 @@ CI (`make test`) runs fixed, derandomized cases: x86 50, arm64 30, Vulkan 30. Th
 
     BCR_FULL_FUZZ=1 .venv/bin/python -m pytest -q test/py/reliability/test_differential.py -k x86
 
-draws 330 fresh x86 cases (at least 300 distinct; without -k also arm64 30 and Vulkan 30), prints its
+draws 360 fresh x86 cases (about 325 distinct, at least 300; without -k also arm64 30 and Vulkan 30), prints its
 seed (BCR_FUZZ_SEED=N repeats a run) and keeps failing examples in .hypothesis/bcr-fuzz so the next run
 tries them first. BCR_FUZZ_EXAMPLES_X86=n (ARM64, VULKAN) sets a count directly.
 """

@@ -8,7 +8,7 @@ schemes (one test per scheme), so every scheme runs on every target. A failure p
 code: add it to test_regressions.py.
 
     CI:    50 x86 + 30 arm64 + 30 Vulkan cases, derandomized (the same cases on every run)
-    full:  BCR_FULL_FUZZ=1 (330 x86 cases, >= 300 distinct, fresh ones each run; BCR_FUZZ_SEED=N repeats a run)
+    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, fresh ones each run; BCR_FUZZ_SEED=N repeats a run)
 """
 from __future__ import annotations
 
