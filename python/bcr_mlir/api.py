@@ -166,7 +166,7 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
         module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), report, meta.get("flags", []))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BcrError(f"the metadata file {meta_path} is malformed ({type(exc).__name__}: {str(exc)[:80]})",
-                       f"delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again") from None
+                       "delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again") from None
     module._path = path
     return module
 
