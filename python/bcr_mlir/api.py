@@ -62,6 +62,8 @@ class CompiledModule:
     report: Report = field(default_factory=Report)
     flags: list[str] = field(default_factory=list)
     compile_seconds: float = 0.0
+    variants: list[Target] = field(default_factory=list)  # multi-target modules: every target, `target` first
+    reports: dict[str, Report] = field(default_factory=dict)  # multi-target modules: per target name
     _runner: object = None
     _path: Path | None = None
 
@@ -81,8 +83,17 @@ class CompiledModule:
                            "pass the same number of inputs as the example inputs")
         return [spec.check(i, x) for i, (spec, x) in enumerate(zip(self.inputs, inputs))]
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, variant: str | None = None):
+        """Runs the module. For a multi-target module, `variant` picks the target ('vulkan', ...; default the first)."""
         arrays = self._arrays(inputs)
+        if self.variants:
+            from bcr_mlir.backends import multi_target
+            chosen = multi_target.variant_named(self.variants, variant) if variant else self.target
+            outputs = iree.multi_target_runner(self.variants, chosen, self._file(), self.results)(*arrays)
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        if variant is not None and parse_target(variant).name != self.target.name:
+            raise BcrError(f"this module has one target, {self.target.name}; it has no {variant} variant",
+                           "compile a multi-target module: target=['arm64-android', 'vulkan']")
         if self._runner is None:
             self._runner = iree.runner_for(self.target, self.vmfb, self._file() if self.target.name == "arm64-android" else None,
                                            self.results)
@@ -91,11 +102,14 @@ class CompiledModule:
 
     def benchmark(self, *inputs, threads: int = 1, repeats: int = 20) -> float:
         """Median seconds per call, measured by iree-benchmark-module on this host."""
-        if self.target.name != "x86-host":
-            raise BcrError(f"benchmarking runs on the host; this module targets {self.target.name}",
+        if self.target.name != "x86-host" or self.variants:
+            raise BcrError(f"benchmarking runs on the host; this module targets {self.describe()}",
                            "benchmark an x86-host build here, or run iree-benchmark-module on the device (docs/android.md)")
         arrays = self._arrays(inputs)
         return iree.benchmark(self._file(), arrays, threads=threads, repeats=repeats)
+
+    def describe(self) -> str:
+        return " + ".join(t.describe() for t in self.variants) if self.variants else self.target.describe()
 
     def save(self, path) -> Path:
         """Writes the .vmfb, and next to it `<path>.json` with the target, input shapes and report."""
@@ -109,6 +123,9 @@ class CompiledModule:
         meta = {"target": self.target.name, "target_spec": _target_spec(self.target),
                 "inputs": [{"shape": list(s.shape), "dtype": s.dtype} for s in self.inputs],
                 "results": self.results, "flags": self.flags, "report": self.report.to_json()}
+        if self.variants:
+            meta["targets"] = [_target_spec(t) for t in self.variants]
+            meta["reports"] = {name: report.to_json() for name, report in self.reports.items()}
         _write_atomically(path, self.vmfb)
         _write_atomically(Path(str(path) + ".json"), json.dumps(meta, indent=1).encode())
         return path
@@ -152,6 +169,8 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
     _check_vmfb(path, vmfb)
     meta_path = Path(str(path) + ".json")
     meta = _read_metadata(meta_path) if meta_path.is_file() else {}
+    if meta.get("targets"):
+        return _load_multi_target(path, vmfb, meta, meta_path, target)
     if target is None:
         target = meta.get("target_spec") or meta.get("target")
         if target is None:
@@ -159,14 +178,37 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
     target = parse_target(target)
     if meta.get("target") and meta["target"] != target.name:
         raise BcrError(f"{path} was compiled for {meta['target']}, not {target.name}", f"load it with target='{meta['target']}'")
-    try:
+    with _metadata_errors(meta_path):
         inputs = [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
-        report = Report([LayerDecision(**layer) for layer in meta.get("report", {}).get("layers", [])],
-                        meta.get("report", {}).get("notes", []))
-        module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), report, meta.get("flags", []))
+        module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), _report_of(meta.get("report", {})),
+                                meta.get("flags", []))
+    module._path = path
+    return module
+
+
+def _report_of(data: dict) -> Report:
+    return Report([LayerDecision(**layer) for layer in data.get("layers", [])], data.get("notes", []))
+
+
+@contextlib.contextmanager
+def _metadata_errors(meta_path: Path):
+    try:
+        yield
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BcrError(f"the metadata file {meta_path} is malformed ({type(exc).__name__}: {str(exc)[:80]})",
                        "delete it and pass the target (load(path, 'x86-host'), bcr-run --target), or compile again") from None
+
+
+def _load_multi_target(path: Path, vmfb: bytes, meta: dict, meta_path: Path, target) -> CompiledModule:
+    with _metadata_errors(meta_path):
+        variants = [parse_target(spec) for spec in meta["targets"]]
+        inputs = [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
+        reports = {name: _report_of(data) for name, data in meta.get("reports", {}).items()}
+        module = CompiledModule(vmfb, variants[0], inputs, int(meta.get("results", 1)), _report_of(meta.get("report", {})),
+                                meta.get("flags", []), variants=variants, reports=reports)
+    if target is not None:  # a target names the variant that runs by default
+        from bcr_mlir.backends import multi_target
+        module.target = multi_target.variant_named(variants, target if isinstance(target, str) else target.name)
     module._path = path
     return module
 
@@ -281,7 +323,7 @@ def _to_half(model, inputs):
     return half, tuple(x.half() if x.is_floating_point() else x for x in inputs)
 
 
-def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse: bool = True,
+def compile(model, example_inputs, target: str | Target | list = "x86-host", *, sparse: bool = True,
             dense_flags: str | None = None, tune: str = "cache", dtype: str = "f32",
             save_temps: str | None = None) -> CompiledModule:
     """Compiles a (pruned) torch.nn.Module for a target.
@@ -295,9 +337,16 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
     slower to compile, cached for next time).
     dtype='f16' stores weights and activations as f16 (inputs are converted, outputs are f16); the
     kernels accumulate in f32. It needs fullfp16 on arm64 and an f16-capable Vulkan target.
+    A list of targets, one CPU and one Vulkan (['arm64-android', 'vulkan']), gives one multi-target
+    module holding both variants (backends/multi_target.py); cm(x, variant='vulkan') runs the second.
     """
     started = time.perf_counter()
-    target = parse_target(target)
+    targets = _parse_targets(target)
+    if len(targets) > 1:
+        inputs = normalize_inputs(example_inputs)
+        return _compile_variants(lambda: import_model(model, inputs), targets, sparse=sparse, dense_flags=dense_flags,
+                                 tune=tune, dtype=dtype, save_temps=save_temps, started=started)
+    target = targets[0]
     _check_dtype(dtype, target)
     _check_options(target, sparse, dense_flags, save_temps)
     inputs = normalize_inputs(example_inputs)
@@ -311,12 +360,31 @@ def compile(model, example_inputs, target: str | Target = "x86-host", *, sparse:
                             example_arrays=arrays, started=started, tune=tune)
 
 
-def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool = True, dense_flags: str | None = None,
-                 tune: str = "cache", save_temps: str | None = None, source: str = "<input>") -> CompiledModule:
+def compile_mlir(text: str, target: str | Target | list = "x86-host", *, sparse: bool = True,
+                 dense_flags: str | None = None, tune: str = "cache", save_temps: str | None = None,
+                 source: str = "<input>") -> CompiledModule:
     """Compiles linalg-on-tensors MLIR text (as torch-mlir emits, weights as dense_resource constants)."""
     started = time.perf_counter()
-    target = parse_target(target)
+    targets = _parse_targets(target)
+    if len(targets) > 1:
+        return _compile_variants(lambda: _parse_mlir(text, source), targets, sparse=sparse, dense_flags=dense_flags,
+                                 tune=tune, dtype="f32", save_temps=save_temps, started=started)
+    target = targets[0]
     _check_options(target, sparse, dense_flags, save_temps)
+    return compile_imported(_parse_mlir(text, source), target, sparse=sparse, dense_flags=dense_flags,
+                            save_temps=save_temps, started=started, tune=tune)
+
+
+def _parse_targets(target) -> list[Target]:
+    if isinstance(target, (list, tuple)):
+        if not target:
+            raise BcrError("the target list is empty", "pass a target, e.g. 'x86-host', or ['arm64-android', 'vulkan']")
+        return [parse_target(t) for t in target]
+    return [parse_target(target)]
+
+
+def _parse_mlir(text: str, source: str) -> ImportedModel:
+    """Linalg MLIR text -> an ImportedModel, with clear errors for what bcr-mlir cannot compile."""
     context = new_context()
     weights = WeightTable.from_mlir_text(text)
     with context, ir.Location.unknown():
@@ -342,8 +410,7 @@ def compile_mlir(text: str, target: str | Target = "x86-host", *, sparse: bool =
                 name = ir.StringAttr(op.attributes["sym_name"]).value
                 raise BcrError(f"{source}: function @{name} is declared but not defined (an external call)",
                                "define it in the module: bcr-mlir compiles self-contained modules")
-    return compile_imported(ImportedModel(context, module, weights), target, sparse=sparse, dense_flags=dense_flags,
-                            save_temps=save_temps, started=started, tune=tune)
+    return ImportedModel(context, module, weights)
 
 
 def _unregistered_op(text: str, exc: ir.MLIRError) -> tuple[str, int] | None:
@@ -430,11 +497,8 @@ def _check_options(target: Target, sparse: bool, dense_flags: str | None, save_t
     return dense_flags, save_temps
 
 
-def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
-                     save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
-                     started: float | None = None, tune: str = "cache") -> CompiledModule:
-    started = started or time.perf_counter()
-    dense_flags, save_temps = _check_options(target, sparse, dense_flags, save_temps)
+def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: str | None, tune: str):
+    """Runs the bcr pipeline for a target: (IREE input text, input specs, result count, report)."""
     context = PassContext(imported.weights, target)
     context.report.notes += imported.notes
     with imported.context, ir.Location.unknown():
@@ -451,6 +515,41 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
         text = iree.to_iree_text(imported.module)
     if not sparse:
         context.report.notes.append("compiled dense (sparse=False): the IREE baseline")
+    return text, specs, results, context.report
+
+
+def _compile_variants(import_once, targets: list[Target], *, sparse: bool, dense_flags: str | None, tune: str,
+                      dtype: str, save_temps: str | None, started: float) -> CompiledModule:
+    """One multi-target module: every target lowered by its own pipeline, then merged (backends/multi_target.py)."""
+    from bcr_mlir.backends import multi_target
+    multi_target.check_variants(targets, dtype)
+    texts, reports = [], {}
+    for target in targets:
+        flags, temps = _check_options(target, sparse, dense_flags or "tuned", save_temps)
+        text, specs, results, report = _lower(import_once(), target, sparse, temps and str(Path(temps) / target.name), tune)
+        texts.append((target, text))
+        reports[target.name] = report
+    text = multi_target.merge(texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        keep = Path(save_temps) / "iree_input.mlir" if save_temps else None
+        if keep:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+        output = Path(tmp) / "module.vmfb"
+        command = iree.compile_text(text, targets[0], output, flags, keep=keep,
+                                    target_flags=multi_target.compile_flags(targets, flags))
+        vmfb = output.read_bytes()
+        if save_temps:
+            shutil.copy(output, Path(save_temps) / "module.vmfb")
+    return CompiledModule(vmfb, targets[0], specs, results, reports[targets[0].name], command[4:],
+                          time.perf_counter() - started, variants=list(targets), reports=reports)
+
+
+def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
+                     save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
+                     started: float | None = None, tune: str = "cache") -> CompiledModule:
+    started = started or time.perf_counter()
+    dense_flags, save_temps = _check_options(target, sparse, dense_flags, save_temps)
+    text, specs, results, report = _lower(imported, target, sparse, save_temps, tune)
     if example_arrays is None:
         rng = np.random.default_rng(0)
         example_arrays = [rng.standard_normal(spec.shape).astype(spec.dtype) for spec in specs]
@@ -469,12 +568,11 @@ def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, d
             timed = [(iree.benchmark(path, arrays, threads=1, repeats=10), flags, path, command)
                      for flags, path, command in built]
             best = min(timed)
-            context.report.notes.append("dense flags: " + ", ".join(f"{f} {t * 1e3:.2f} ms" for t, f, _, _ in timed) +
+            report.notes.append("dense flags: " + ", ".join(f"{f} {t * 1e3:.2f} ms" for t, f, _, _ in timed) +
                                         f" -> using {best[1]}")
             built = [(best[1], best[2], best[3])]
         flags, output, command = built[0]
         vmfb = output.read_bytes()
         if save_temps:
             shutil.copy(output, Path(save_temps) / "module.vmfb")
-    return CompiledModule(vmfb, target, specs, results, context.report, command[4:],
-                          time.perf_counter() - started)
+    return CompiledModule(vmfb, target, specs, results, report, command[4:], time.perf_counter() - started)

@@ -31,6 +31,8 @@ class AdbRunner:
     device_dir: str = DEVICE_DIR
     benchmark: bool = False
     threads: int = 1
+    function: str = "main"
+    gpu_first: bool | None = None      # multi-target modules (arm64 + Vulkan): which device comes first
 
     def _adb(self) -> list[str]:
         return [self.adb] + (["-s", self.serial] if self.serial else [])
@@ -50,8 +52,10 @@ class AdbRunner:
         """The adb command sequence, in order (also what the unit tests check)."""
         adb, remote = self._adb(), self.device_dir
         module = f"{remote}/{self.vmfb_path.name}"
-        run = [device_tool, "--device=local-task" if self.threads > 1 else "--device=local-sync",
-               f"--module={module}", "--function=main"]
+        devices = ["--device=local-task" if self.threads > 1 else "--device=local-sync"]
+        if self.gpu_first is not None:  # both devices; the inputs are allocated on the first
+            devices = ["--device=vulkan"] + devices if self.gpu_first else devices + ["--device=vulkan"]
+        run = [device_tool] + devices + [f"--module={module}", f"--function={self.function}"]
         if self.threads > 1:
             run.append(f"--task_topology_max_group_count={self.threads}")
         run += [f"--input=@{remote}/in{i}.npy" for i in range(input_count)]

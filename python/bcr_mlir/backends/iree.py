@@ -163,21 +163,25 @@ def declare_device(text: str, target: Target) -> str:
 
 
 def compile_text(text: str, target: Target, output: Path, dense_flags: str = "tuned",
-                 extra_flags: list[str] | None = None, keep: Path | None = None) -> list[str]:
-    """Runs iree-compile on module text; returns the command. Errors become one-line BcrErrors."""
+                 extra_flags: list[str] | None = None, keep: Path | None = None,
+                 target_flags: list[str] | None = None) -> list[str]:
+    """Runs iree-compile on module text; returns the command. Errors become one-line BcrErrors.
+
+    target_flags replaces the target's own device flags (multi-target modules name two devices)."""
     text = declare_device(text, target)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(keep) if keep else Path(tmp) / "input.mlir"
         source.write_text(text)
         workaround = CUSTOM_DISPATCH_FLAGS if "flow.dispatch @" in text else []
-        command = [tool("iree-compile"), str(source), "-o", str(output)] + compile_flags(target, dense_flags) + \
+        device_flags = compile_flags(target, dense_flags) if target_flags is None else target_flags
+        command = [tool("iree-compile"), str(source), "-o", str(output)] + device_flags + \
             workaround + list(extra_flags or [])
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip()[:300])
             saved = Path(tempfile.mkdtemp(prefix="bcr-iree-")) / "input.mlir"
             saved.write_text(text)
-            raise BcrError(f"iree-compile failed for {target.name}: {first.strip()[:400]}",
+            raise BcrError(f"iree-compile failed for {'multi-target' if target_flags else target.name}: {first.strip()[:400]}",
                            f"reproduce with: {' '.join(command[:1] + [str(saved)] + command[2:])}")
         return command
 
@@ -231,16 +235,20 @@ class InProcessRunner:
 
 @dataclass
 class ToolRunner:
-    """Runs a vmfb with iree-run-module: the aarch64 build under qemu-user, or a host build."""
+    """Runs a vmfb with iree-run-module: the aarch64 build under qemu-user, or a host build.
+
+    `devices` lists every device the module needs; the inputs are allocated on the first."""
 
     vmfb_path: Path
     prefix: list[str]
-    device: str
+    devices: list[str]
     results: int
+    function: str = "main"
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory() as tmp:
-            args = list(self.prefix) + [f"--device={self.device}", f"--module={self.vmfb_path}", "--function=main"]
+            args = list(self.prefix) + [f"--device={d}" for d in self.devices] + \
+                [f"--module={self.vmfb_path}", f"--function={self.function}"]
             for i, x in enumerate(inputs):
                 np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
                 args.append(f"--input=@{tmp}/in{i}.npy")
@@ -284,5 +292,16 @@ def runner_for(target: Target, vmfb: bytes, vmfb_path: Path | None, results: int
     from bcr_mlir.backends import aarch64_tools
     if vmfb_path is None:
         raise BcrError("internal error: arm64 modules run from a file")
-    return ToolRunner(vmfb_path, aarch64_tools.command_prefix("iree-run-module"), "local-sync", results)
+    return ToolRunner(vmfb_path, aarch64_tools.command_prefix("iree-run-module"), ["local-sync"], results)
+
+
+def multi_target_runner(targets: list[Target], target: Target, vmfb_path: Path, results: int) -> ToolRunner:
+    """Runs one variant of a multi-target module (backends/multi_target.py) on this host."""
+    from bcr_mlir.backends import multi_target
+    if any(t.name == "arm64-android" for t in targets):
+        raise TargetError("an arm64 + Vulkan module needs both of its devices to load, and this host has no arm64 "
+                          "Vulkan driver", "run it on the phone (bcr-run model.vmfb --adb [--variant vulkan]), or "
+                          "compile x86-host + vulkan to run both variants here")
+    return ToolRunner(vmfb_path, [runtime_tool("iree-run-module")], multi_target.run_devices(targets, target), results,
+                      multi_target.function_name(targets, target))
 

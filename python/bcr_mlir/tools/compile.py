@@ -3,6 +3,7 @@
     bcr-compile model.mlir --target arm64-android -o model.vmfb
     bcr-compile --model vgg16 --prune bcr:8 --target x86-host -o vgg16.vmfb --report
     bcr-compile --model demo --emit-mlir demo.mlir        # the imported linalg MLIR, for bcr-opt
+    bcr-compile model.mlir --target arm64-android --target vulkan -o both.vmfb   # one multi-target module
 
 The input is linalg-on-tensors MLIR as torch-mlir emits it (weights as dense_resource constants), or a
 built-in model (`--model`, see bcr_mlir.zoo). A `<output>.json` beside the module records the target,
@@ -26,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--small", action="store_true", help="the built-in model at its small test size")
     parser.add_argument("--prune", metavar="SCHEME:RATE",
                         help="prune the built-in model first by magnitude, e.g. bcr:8 (block 8x16)")
-    parser.add_argument("--target", default="x86-host",
-                        help=f"{', '.join(TARGET_NAMES)}; options after ':', e.g. arm64-android:cpu=cortex-a76,api=30")
+    parser.add_argument("--target", action="append", default=None,
+                        help=f"{', '.join(TARGET_NAMES)}; options after ':', e.g. arm64-android:cpu=cortex-a76,api=30. "
+                             "Give it twice (a CPU target and vulkan) for one multi-target module (default: x86-host)")
     parser.add_argument("-o", "--output", help="where to write the .vmfb (default: <input>.<target>.vmfb)")
     parser.add_argument("--dense", action="store_true", help="compile dense (the IREE baseline)")
     parser.add_argument("--dense-flags", choices=("tuned", "default", "best"), default=None,
@@ -61,9 +63,16 @@ def _builtin_model(args):
     return model, example
 
 
+def _target_stem(module) -> str:
+    return "+".join(t.name for t in module.variants) if module.variants else module.target.name
+
+
 @guarded
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.target = args.target or ["x86-host"]
+    if len(args.target) == 1:
+        args.target = args.target[0]
     import bcr_mlir
     from bcr_mlir.api import compile_mlir
     from bcr_mlir.importer import import_model
@@ -82,7 +91,7 @@ def main(argv=None) -> int:
             return 0
         module = bcr_mlir.compile(model, (example,), args.target, sparse=not args.dense,
                                   dense_flags=args.dense_flags, save_temps=args.save_temps)
-        default_output = f"{args.model}.{module.target.name}.vmfb"
+        default_output = f"{args.model}.{_target_stem(module)}.vmfb"
     else:
         if args.emit_mlir:
             raise BcrError("--emit-mlir works with --model", "the input is already MLIR")
@@ -90,12 +99,13 @@ def main(argv=None) -> int:
         module = compile_mlir(text, args.target, sparse=not args.dense, dense_flags=args.dense_flags,
                               save_temps=args.save_temps, source=name)
         stem = "stdin" if args.input == "-" else args.input.rsplit(".mlir", 1)[0]
-        default_output = f"{stem}.{module.target.name}.vmfb"
+        default_output = f"{stem}.{_target_stem(module)}.vmfb"
     path = module.save(args.output or default_output)
     if args.report:
-        print(module.report.table())
-    sparse = len(module.report.sparse_layers)
-    print(f"wrote {path} ({len(module.vmfb) / 1e6:.2f} MB, {module.target.describe()}, "
+        for name, report in (module.reports or {module.target.name: module.report}).items():
+            print(f"{name}:\n{report.table()}" if module.reports else report.table())
+    sparse = sum(len(r.sparse_layers) for r in (module.reports or {"": module.report}).values())
+    print(f"wrote {path} ({len(module.vmfb) / 1e6:.2f} MB, {module.describe()}, "
           f"{sparse} sparse layer(s), {module.compile_seconds:.1f} s)", file=sys.stderr)
     return 0
 

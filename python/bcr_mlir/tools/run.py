@@ -5,6 +5,7 @@
     bcr-run arm.vmfb --input x.npy --target arm64-android      # qemu-user on x86, detected automatically
     bcr-run arm.vmfb --input x.npy --adb [--device-tool /data/local/tmp/iree-run-module]
     bcr-run model.vmfb --input x.npy --benchmark --threads 2
+    bcr-run multi.vmfb --input x.npy --variant vulkan          # a multi-target module's Vulkan variant
 
 Without --input, inputs are random (seeded) with the shapes recorded at compile time.
 """
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", action="append", default=[], metavar="NPY", help="expected output (.npy); repeat per output")
     parser.add_argument("--output", action="append", default=[], metavar="NPY", help="where to save each output (.npy)")
     parser.add_argument("--target", help="x86-host, arm64-android or vulkan (default: from <module>.json)")
+    parser.add_argument("--variant", help="for a multi-target module: the variant to run, e.g. vulkan (default: the first)")
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--atol", type=float, default=1e-4)
     parser.add_argument("--benchmark", action="store_true", help="also time it (x86 host only)")
@@ -96,17 +98,23 @@ def main(argv=None) -> int:
         raise BcrError("no --input given and no metadata recording the input shapes", "pass --input x.npy")
     if args.adb:
         from bcr_mlir.backends.android import AdbRunner
-        if module.target.name != "arm64-android":
-            raise BcrError(f"--adb runs arm64-android modules; this one targets {module.target.name}",
+        if "arm64-android" not in [t.name for t in module.variants or [module.target]]:
+            raise BcrError(f"--adb runs arm64-android modules; this one targets {module.describe()}",
                            "compile with --target arm64-android")
+        options = {}
+        if module.variants:
+            from bcr_mlir.backends import multi_target
+            chosen = multi_target.variant_named(module.variants, args.variant)
+            options = {"function": multi_target.function_name(module.variants, chosen),
+                       "gpu_first": chosen.name == "vulkan"}
         runner = AdbRunner(Path(args.module), serial=args.adb_serial, device_tool=args.device_tool,
-                           results=module.results, benchmark=args.benchmark, threads=args.threads)
+                           results=module.results, benchmark=args.benchmark, threads=args.threads, **options)
         outputs = runner(*[spec.check(i, x) for i, (spec, x) in enumerate(zip(module.inputs, inputs))]
                          if module.inputs else inputs)
         if args.benchmark:  # iree-benchmark-module printed its report; there are no outputs to compare
             return 0
     else:
-        result = module(*inputs)
+        result = module(*inputs, variant=args.variant)
         outputs = list(result) if isinstance(result, tuple) else [result]
     for i, out in enumerate(outputs):
         print(f"output {i}: shape {list(out.shape)} {out.dtype}, mean {float(np.mean(out)):.6g}")
