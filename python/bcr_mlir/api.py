@@ -23,7 +23,7 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.backends import iree
 from bcr_mlir.errors import BcrError
-from bcr_mlir.dialect import new_context, walk
+from bcr_mlir.dialect import ParseError, parse_text, walk
 from bcr_mlir.importer import ImportedModel, import_model, normalize_inputs
 from bcr_mlir.passes.generalize_depthwise import GeneralizeDepthwise
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
@@ -385,24 +385,21 @@ def _parse_targets(target) -> list[Target]:
 
 def _parse_mlir(text: str, source: str) -> ImportedModel:
     """Linalg MLIR text -> an ImportedModel, with clear errors for what bcr-mlir cannot compile."""
-    context = new_context()
-    weights = WeightTable.from_mlir_text(text)
+    try:
+        context, weights, module = parse_text(text)
+    except ParseError as exc:
+        details = re.sub(r'loc\("-":(\d+):(\d+)\)', lambda m: f"{source}:{m.group(1)}:{m.group(2)}", exc.details)
+        if "!torch." in text or "torch.aten." in text:
+            raise BcrError(f"{source} is in the torch dialect ({details[:300]})",
+                           "pass linalg-on-tensors MLIR: bcr-compile --model NAME --emit-mlir, or torch-mlir's "
+                           "fx.export_and_import(..., output_type='linalg-on-tensors')") from None
+        unknown = _unregistered_op(text, exc.cause)
+        if unknown:
+            raise BcrError(f"{source}: unsupported op '{unknown[0]}' at line {unknown[1]} (its dialect is not "
+                           f"one bcr-mlir compiles)", "pass linalg-on-tensors MLIR (linalg, tensor, arith, math, "
+                           "func, scf and bcr ops), as torch-mlir emits it") from None
+        raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
     with context, ir.Location.unknown():
-        try:
-            module = ir.Module.parse(text)
-        except ir.MLIRError as exc:
-            details = "; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc)
-            details = re.sub(r'loc\("-":(\d+):(\d+)\)', lambda m: f"{source}:{m.group(1)}:{m.group(2)}", details)
-            if "!torch." in text or "torch.aten." in text:
-                raise BcrError(f"{source} is in the torch dialect ({details[:300]})",
-                               "pass linalg-on-tensors MLIR: bcr-compile --model NAME --emit-mlir, or torch-mlir's "
-                               "fx.export_and_import(..., output_type='linalg-on-tensors')") from None
-            unknown = _unregistered_op(text, exc)
-            if unknown:
-                raise BcrError(f"{source}: unsupported op '{unknown[0]}' at line {unknown[1]} (its dialect is not "
-                               f"one bcr-mlir compiles)", "pass linalg-on-tensors MLIR (linalg, tensor, arith, math, "
-                               "func, scf and bcr ops), as torch-mlir emits it") from None
-            raise BcrError(f"{source}: cannot parse the input: {details[:1000]}", "pass valid MLIR text") from None
         _check_constants(module, weights, source)
         for op in module.body.operations:
             op = op.operation

@@ -43,6 +43,27 @@ def new_context() -> ir.Context:
     return context
 
 
+class ParseError(Exception):
+    """MLIR text that does not parse: `details` joins the parser's diagnostics, `cause` is the MLIRError."""
+
+    def __init__(self, details: str, cause: Exception):
+        super().__init__(details)
+        self.details, self.cause = details, cause
+
+
+def parse_text(text: str):
+    """(context, weights, module) for MLIR text, parsed in a fresh bcr context; raises ParseError."""
+    from bcr_mlir.weights import WeightTable
+    context = new_context()
+    weights = WeightTable.from_mlir_text(text)
+    with context, ir.Location.unknown():
+        try:
+            return context, weights, ir.Module.parse(text)
+        except ir.MLIRError as exc:
+            raise ParseError("; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc),
+                             exc) from None
+
+
 # ---- Layouts ----------------------------------------------------------------------------------------
 
 _ARRAY = re.compile(r"array<i64(?::\s*([^>]*))?>|(-?\d+)\s*:\s*i64")

@@ -11,13 +11,12 @@ import io
 import sys
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import new_context, verify
+from bcr_mlir.dialect import ParseError, parse_text, verify
 from bcr_mlir.errors import BcrError, PipelineError
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import list_passes, module_text, parse_pipeline, run_pipeline
 from bcr_mlir.targets import parse_target
 from bcr_mlir.tools.common import fail, guarded, read_input, relocate, write_output_atomically
-from bcr_mlir.weights import WeightTable
 
 SPLIT_MARKER = "// -----"
 
@@ -47,15 +46,12 @@ def process_chunk(text: str, args, pipeline, out: io.StringIO, label: str, name:
 
 
 def _process_chunk(text: str, args, pipeline, out: io.StringIO, label: str) -> None:
-    context = new_context()
-    weights = WeightTable.from_mlir_text(text)
+    try:
+        context, weights, module = parse_text(text)
+    except ParseError as exc:
+        raise BcrError(f"cannot parse {label}: {exc.details[:1500]}",
+                       "fix the IR (ops of the bcr dialect print in generic form: \"bcr.op\"(...))") from None
     with context, ir.Location.unknown():
-        try:
-            module = ir.Module.parse(text)
-        except ir.MLIRError as exc:
-            details = "; ".join(f"{d.location}: {d.message}" for d in exc.error_diagnostics) or str(exc)
-            raise BcrError(f"cannot parse {label}: {details[:1500]}",
-                           "fix the IR (ops of the bcr dialect print in generic form: \"bcr.op\"(...))") from None
         problems = verify(module, weights)
         if problems:
             raise BcrError(f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
