@@ -8,9 +8,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bcr_mlir.errors import BcrError
+
 from .layers import Layer, find_layers
 from .metadata import LayerSparsity, record
 from .schemes import Scheme, scheme_class
+
+
+class PruneError(BcrError, ValueError):
+    """A pruning request the model cannot satisfy; a ValueError too, as the library always raised."""
+
+
+PRUNABLE = "prunable layers are nn.Conv2d, nn.Conv3d, nn.Linear and the gate matrices of nn.GRU and nn.LSTM"
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names) if names else f"none ({PRUNABLE})"
 
 
 @dataclass(frozen=True)
@@ -30,7 +43,8 @@ def _match(names: list[str], patterns, what: str) -> list[str]:
     for pattern in patterns:
         hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
-            raise ValueError(f"{what} {pattern!r} matches no prunable weight; prunable weights are: {', '.join(names)}")
+            raise PruneError(f"{what} {pattern!r} matches no prunable weight",
+                             f"use a parameter name or pattern from: {_listing(names)}")
         chosen += [n for n in hits if n not in chosen]
     return chosen
 
@@ -49,7 +63,8 @@ def select_targets(model: nn.Module, scheme: "Scheme | dict[str, Scheme]", layer
     if isinstance(scheme, dict):
         for name in scheme:
             if name not in found:
-                raise ValueError(f"no prunable weight named {name!r}; prunable weights are: {', '.join(names)}")
+                raise PruneError(f"no prunable weight named {name!r}",
+                                 f"use a parameter name from: {_listing(names)}")
         rules = {n: s for n, s in scheme.items() if n not in excluded}
     elif layers is not None:
         rules = {n: scheme for n in _match(names, layers, "layer") if n not in excluded}
@@ -66,8 +81,10 @@ def select_targets(model: nn.Module, scheme: "Scheme | dict[str, Scheme]", layer
         if skipped:
             warnings.warn("left dense: " + " | ".join(skipped), stacklevel=3)
     if not rules:
-        raise ValueError(f"nothing to prune: no layer of the model takes this scheme; prunable weights are: "
-                         f"{', '.join(names)}")
+        if not names:
+            raise PruneError("nothing to prune: the model has no prunable layer", f"prune a model with layers; {PRUNABLE}")
+        raise PruneError("nothing to prune: no layer of the model takes this scheme",
+                         f"pick a scheme for these weights (see docs/pruning.md): {_listing(names)}")
     return [Target(found[n], s.resolve(found[n].weight, found[n].desc)) for n, s in rules.items()]
 
 
