@@ -169,21 +169,21 @@ def compile_text(text: str, target: Target, output: Path, dense_flags: str = "tu
 
     target_flags replaces the target's own device flags (multi-target modules name two devices)."""
     text = declare_device(text, target)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(keep) if keep else Path(tmp) / "input.mlir"
-        source.write_text(text)
-        workaround = CUSTOM_DISPATCH_FLAGS if "flow.dispatch @" in text else []
-        device_flags = compile_flags(target, dense_flags) if target_flags is None else target_flags
-        command = [tool("iree-compile"), str(source), "-o", str(output)] + device_flags + \
-            workaround + list(extra_flags or [])
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip()[:300])
-            saved = Path(tempfile.mkdtemp(prefix="bcr-iree-")) / "input.mlir"
-            saved.write_text(text)
-            raise BcrError(f"iree-compile failed for {'multi-target' if target_flags else target.name}: {first.strip()[:400]}",
-                           f"reproduce with: {' '.join(command[:1] + [str(saved)] + command[2:])}")
-        return command
+    if keep:
+        Path(keep).write_text(text)
+    workaround = CUSTOM_DISPATCH_FLAGS if "flow.dispatch @" in text else []
+    device_flags = compile_flags(target, dense_flags) if target_flags is None else target_flags
+    # The text goes in on stdin: IREE embeds its input's file name in the module, and a fresh
+    # temporary path per compile would make the same model compile to different bytes.
+    command = [tool("iree-compile"), "-", "-o", str(output)] + device_flags + workaround + list(extra_flags or [])
+    result = subprocess.run(command, input=text, capture_output=True, text=True)
+    if result.returncode != 0:
+        first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip()[:300])
+        saved = Path(tempfile.mkdtemp(prefix="bcr-iree-")) / "input.mlir"
+        saved.write_text(text)
+        raise BcrError(f"iree-compile failed for {'multi-target' if target_flags else target.name}: {first.strip()[:400]}",
+                       f"reproduce with: {' '.join(command[:1] + [str(saved)] + command[2:])}")
+    return command
 
 
 # ---- Running modules -----------------------------------------------------------------------------

@@ -8,18 +8,15 @@
   input and the module; the saved files are complete: iree-compile on the saved input rebuilds the
   same module, and bcr-opt on the first one reruns the pipeline.
 
-Known and left as strict xfails: the .vmfb embeds the path of a fresh temporary file (see NONDETERMINISM),
-so byte identity fails while the module content (all but that path) is identical.
+The suite found one bug: iree-compile embeds its input's file name in the module, and compile_text gave
+it a fresh temporary file per compile, so equal inputs gave different bytes; the input now goes in on
+stdin.
 """
 from __future__ import annotations
 
-import io
 import os
-import re
-import struct
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -52,37 +49,6 @@ def _compile_here(case: Case, target: str):
         return bcr_mlir.compile(model, (x,), target=target), model, x
 
 
-# iree-compile records the path of its input file in the module (source map, executable debug
-# info); bcr_mlir.backends.iree.compile_text gives it a fresh temporary folder on every compile.
-TEMP_SOURCE = re.compile(rb"/[^\x00\s\"]*?/tmp[\w]{8}/input\.mlir")
-NONDETERMINISM = ("the .vmfb embeds the absolute path of iree-compile's input, a fresh temporary folder per "
-                  "compile (backends/iree.py compile_text)")
-
-
-def _loaded_sections(elf: bytes) -> bytes:
-    """The sections of an ELF64 that are loaded to run (code, data), without debug info and symbol
-    tables: the path changes their string tables, so their offsets."""
-    (shoff,) = struct.unpack_from("<Q", elf, 0x28)
-    entsize, count = struct.unpack_from("<HH", elf, 0x3A)
-    out = []
-    for index in range(count):
-        _, kind, flags, _, offset, size = struct.unpack_from("<IIQQQQ", elf, shoff + index * entsize)
-        if flags & 0x2 and kind != 8:  # SHF_ALLOC, not NOBITS
-            out.append(elf[offset:offset + size])
-    return b"".join(out)
-
-
-def _module_content(vmfb: bytes) -> bytes:
-    """What the .vmfb (a zip) runs: bytecode, constants and executables, the temporary input path replaced
-    by a fixed one, and of ELF executables only the loaded sections."""
-    parts = []
-    with zipfile.ZipFile(io.BytesIO(vmfb)) as archive:
-        for name in sorted(archive.namelist()):
-            data = archive.read(name)
-            parts.append(_loaded_sections(data) if data.startswith(b"\x7fELF") else data)
-    return TEMP_SOURCE.sub(b"/TMP/input.mlir", b"".join(parts))
-
-
 @pytest.fixture(scope="module")
 def concurrent_compiles(tmp_path_factory):
     """Four fresh processes compiling at once (x86 twice with two hash seeds, arm64, Vulkan), and the same
@@ -109,10 +75,6 @@ def concurrent_compiles(tmp_path_factory):
 @pytest.mark.vulkan
 def test_concurrent_compiles_do_not_interfere(concurrent_compiles):
     alone, results = concurrent_compiles
-    for target, vmfb in results:
-        compiled = alone[target][0]
-        assert _module_content(vmfb) == _module_content(compiled.vmfb), \
-            f"{target}: a compile in a concurrent process built a different module for {CASES[target]!r}"
     for target, (compiled, model, x) in alone.items():
         assert compiled.report.sparse_layers, f"{target}: the case should exercise sparse layers"
         with torch.no_grad():
@@ -122,11 +84,11 @@ def test_concurrent_compiles_do_not_interfere(concurrent_compiles):
 
 @pytest.mark.arm64
 @pytest.mark.vulkan
-@pytest.mark.xfail(strict=True, reason=NONDETERMINISM)
 def test_concurrent_compiles_are_byte_identical(concurrent_compiles):
     alone, results = concurrent_compiles
     for target, vmfb in results:
-        assert vmfb == alone[target][0].vmfb, f"{target}: {CASES[target]!r}"
+        assert vmfb == alone[target][0].vmfb, \
+            f"{target}: a compile in a concurrent process built a different module for {CASES[target]!r}"
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +97,6 @@ def compiled_twice():
     return _compile_here(case, "x86-host")[0].vmfb, _compile_here(case, "x86-host")[0].vmfb
 
 
-def test_recompiling_builds_the_same_module(compiled_twice):
-    """Everything but the embedded temporary path is deterministic (the regression net until the xfail goes)."""
-    first, second = compiled_twice
-    assert _module_content(first) == _module_content(second)
-
-
-@pytest.mark.xfail(strict=True, reason=NONDETERMINISM)
 def test_recompiling_in_process_is_byte_identical(compiled_twice):
     first, second = compiled_twice
     assert first == second
@@ -167,12 +122,13 @@ def test_save_temps_keeps_every_intermediate_file(tmp_path, monkeypatch):
     assert (temps / "module.vmfb").read_bytes() == compiled.vmfb
     assert not [n for n in names if n.startswith("bcr-failure")], names
 
-    # The IREE input is complete: iree-compile with the recorded flags rebuilds the same module.
+    # The IREE input is complete: iree-compile with the recorded flags rebuilds the same module (the
+    # input on stdin, as compile_text passes it: a file name would be embedded in the module).
     from bcr_mlir.backends.iree import tool
 
     rebuilt = tmp_path / "rebuilt.vmfb"
-    subprocess.run([tool("iree-compile"), str(temps / "iree_input.mlir"), "-o", str(rebuilt), *compiled.flags],
-                   check=True, capture_output=True)
+    subprocess.run([tool("iree-compile"), "-", "-o", str(rebuilt), *compiled.flags],
+                   input=(temps / "iree_input.mlir").read_bytes(), check=True, capture_output=True)
     assert rebuilt.read_bytes() == compiled.vmfb
     # The first saved IR is the imported model, weights included: the pipeline runs on it again.
     first = next(temps / n for n in names if n.startswith("before-00-"))
