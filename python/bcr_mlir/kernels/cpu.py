@@ -15,6 +15,11 @@ kernel never materialises im2col. Two schedules:
   stay contiguous. Widths that no vector divides end in a masked vector.
 * lanes over rows (vector_axis 1, matmuls and small convs): one vector load of BR packed weights
   feeds TP accumulators, one per output position, each fed by a broadcast input scalar.
+* flattened positions (vector_axis 2, 2-D convs with outputs narrower than a vector): several output
+  rows read as one run of the input, so consecutive rows share vectors (see conv_flattened).
+
+`tile[2]`, when present (axes 0 and 2), keeps that many independent sets of accumulators in the loop
+over packed columns (more FMA chains in flight for small register blocks), summed at the end.
 
 The kernel is a func.func whose first three arguments are the workgroup ids; bcr_mlir.backends.iree
 wraps it into an IREE stream.executable. Bias and ReLU/ReLU6 are fused into the epilogue.
@@ -195,14 +200,15 @@ def _prologue(e: _Emitter, g: GatherGemm):
     return xf, yf, j0, j1, row0
 
 
-def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body, unroll: int = 1) -> list[str]:
+def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body, unroll: int = 1,
+               split: int = 1) -> list[str]:
     """Emits the loop over packed columns j in [j0, j1) carrying the accumulators `inits`.
 
     `body(j, accumulators) -> updated accumulators` emits one column's loads and FMAs. With
-    unroll > 1 the main loop runs `unroll` columns per iteration and a second loop takes the rest.
-    Returns the names of the final accumulators.
+    unroll > 1 the main loop runs `unroll` columns per iteration and a second loop takes the rest; with
+    split > 1 it also keeps `split` independent sets of accumulators. Returns the names of the final accumulators.
     """
-    def loop(lo: str, hi: str, step: int, carried: list[str]) -> list[str]:
+    def loop(lo: str, hi: str, step: int, carried: list[str], body=body) -> list[str]:
         results, j = e.fresh("acc"), e.fresh("j")
         names = [f"{results}_in{i}" for i in range(len(carried))]
         args = ", ".join(f"{n} = {c}" for n, c in zip(names, carried))
@@ -218,12 +224,35 @@ def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body
         e.emit("}")
         return [f"{results}#{i}" for i in range(len(carried))]
 
-    if unroll <= 1:
+    if unroll <= 1 and split <= 1:
         return loop(j0, j1, 1, inits)
+    step = max(unroll, split)
     count = e.op(f"arith.subi {j1}, {j0} : index")
-    whole = e.op(f"arith.muli {e.op(f'arith.divui {count}, {e.index(unroll)} : index')}, {e.index(unroll)} : index")
+    whole = e.op(f"arith.muli {e.op(f'arith.divui {count}, {e.index(step)} : index')}, {e.index(step)} : index")
     middle = e.add(j0, whole)
-    return loop(middle, j1, 1, loop(j0, middle, unroll, inits))
+    if split <= 1:
+        return loop(middle, j1, 1, loop(j0, middle, step, inits))
+    # `split` independent accumulator sets, column k of each step feeding set k % split: more FMA chains
+    # in flight when a register block has few accumulators. The sets are summed after the loop.
+    n = len(inits)
+    zero = e.op(f"arith.constant dense<0.0> : {vtype}")
+
+    def split_body(j: str, carried: list[str]) -> list[str]:
+        k = split_body.k % split
+        split_body.k += 1
+        part = body(j, carried[k * n:(k + 1) * n])
+        return carried[:k * n] + part + carried[(k + 1) * n:]
+    split_body.k = 0
+    sets = loop(j0, middle, step, list(inits) + [zero] * (n * (split - 1)), split_body)
+    total = sets[:n]
+    for k in range(1, split):
+        total = [e.op(f"arith.addf {a}, {b} : {vtype}") for a, b in zip(total, sets[k * n:(k + 1) * n])]
+    return loop(middle, j1, 1, total)
+
+
+def _split(s: Schedule) -> int:
+    """Independent accumulator sets: `tile[2]` of a lanes-over-positions or flattened schedule (default 1)."""
+    return int(s.tile[2]) if s.vector_axis in (0, 2) and len(s.tile) > 2 and s.tile[2] > 1 else 1
 
 
 def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
@@ -315,7 +344,8 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
                     updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {accumulators[r * len(tiles) + k]} : {vtype}"))
             return updated
 
-        results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll)
+        results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll,
+                             _split(s))
         for r in range(br):
             packed, out_base, _ = out_rows[r]
             close = _guard(e, g, packed, r)
@@ -426,7 +456,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
             updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[p]} : {vtype}"))
         return updated
 
-    results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll)
+    results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, _split(s))
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
     for p in range(tp):
         result = _activation(e, results[p], vtype, g.activation, d)
@@ -449,3 +479,78 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
             close()
     positions = g.outer if position_offsets is None else tp
     return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)
+
+
+def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 2 (2-D convs with unit stride and a narrow output): lanes over flattened positions.
+
+    An output of width OW < vector width leaves most lanes of a lanes-over-positions vector idle. Here the
+    `tile[0]` = TH output rows of a workgroup are read as one run of the input: virtual position
+    q = t * P + w (P = the input row pitch, w < P) reads the input at q + the column's offset, so
+    consecutive output rows share vectors; lanes with w >= OW compute values that are never stored.
+    The run is L = (TH - 1) * P + OW lanes, `tile[1]` = ceil(L / VW) vectors, the last one masked to
+    the run's end, which keeps every load inside the input. Accumulators: BR rows x tile[1] vectors.
+    Each output row's lanes are sliced out of the accumulators and stored whole.
+    """
+    e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
+    th = max(1, s.tile[0])
+    pitch, width = g.in_outer_strides[-1], g.inner
+    if len(g.outer_dims) != 1 or g.outer % th or g.in_inner_stride != 1 or pitch < width or any(g.out_pad):
+        raise ValueError("flattened positions need a 2-D unit-stride conv, a tile dividing the output rows, "
+                         "and an unpadded output")
+    run = (th - 1) * pitch + width
+    vectors = -(-run // vw)
+    if len(s.tile) > 1 and s.tile[1] and s.tile[1] != vectors:
+        raise ValueError(f"tile {tuple(s.tile)} does not match {vectors} vectors for {th} rows")
+    tail = run - (vectors - 1) * vw
+    vtype = f"vector<{vw}x{ACCUMULATE}>"
+    xflat = _memref((math.prod(g.x_shape),), d)
+    yflat = _memref((math.prod(g.y_shape),), d)
+    xf, yf, j0, j1, row0 = _prologue(e, g)
+    first = e.mul("%wg1", e.index(th)) if th > 1 else "%wg1"
+    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), e.affine([(first, pitch)]))
+    mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
+    out_rows, biases = [], []
+    for r in range(br):
+        packed = e.add(row0, e.index(r)) if r else row0
+        row = _output_row(e, g, packed)
+        if g.identity_rows and g.rows % br:
+            row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
+        bias = _load_scalar(e, "%bias", row, _memref((g.rows,), d), d)
+        biases.append(e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"))
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (first, width)])))
+
+    def column(j: str, accumulators: list[str]) -> list[str]:
+        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+        offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), in_base)
+        loads = []
+        for v in range(vectors):
+            at = e.add(offset, e.index(v * vw)) if v else offset
+            loads.append(_load_vector(e, xf, at, xflat, vw, d, mask if v == vectors - 1 else None))
+        updated = []
+        for r in range(br):
+            w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
+            wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
+            for v in range(vectors):
+                updated.append(e.op(f"vector.fma {wb}, {loads[v]}, {accumulators[r * vectors + v]} : {vtype}"))
+        return updated
+
+    results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in range(vectors)], vtype, column,
+                         s.unroll, _split(s))
+    for r in range(br):
+        packed, out_base = out_rows[r]
+        close = _guard(e, g, packed, r)
+        values = [_activation(e, results[r * vectors + v], vtype, g.activation, d) for v in range(vectors)]
+        for t in range(th):
+            # Output row t is lanes [t * pitch, t * pitch + OW) of the run, spread over one or two vectors.
+            lo, hi = t * pitch, t * pitch + width
+            for v in range(lo // vw, (hi - 1) // vw + 1):
+                a, b = max(lo, v * vw), min(hi, (v + 1) * vw)
+                piece = values[v] if (a, b) == (v * vw, (v + 1) * vw) else e.op(
+                    f"vector.shuffle {values[v]}, {values[v]} [{', '.join(str(i - v * vw) for i in range(a, b))}] "
+                    f": {vtype}, {vtype}")
+                delta = t * width + (a - lo)
+                at = e.add(out_base, e.index(delta)) if delta else out_base
+                _store_vector(e, piece, yf, at, yflat, b - a, d)
+        close()
+    return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)

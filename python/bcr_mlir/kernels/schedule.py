@@ -14,6 +14,9 @@ from bcr_mlir.dialect import Schedule
 from bcr_mlir.targets import Target
 
 VECTOR_CHOICES = (4, 8, 16)
+# Tallest tile of outer positions (output rows) per workgroup: a 1-row register block (PatDNN patterns)
+# fits a whole 14-row output in 32 registers, and more accumulators hide the FMA latency.
+MAX_TILE_ROWS = 16
 
 
 def positions_vector_width(width: int, target: Target) -> int:
@@ -28,7 +31,8 @@ def conv_schedule(block_rows: int, out_width: int, outer_rows: int, positions: i
     if out_width >= 4 or positions > 16:
         vw = positions_vector_width(out_width, target)
         chunks = -(-out_width // vw)
-        candidates = [(th, tw) for th in range(1, 9) if outer_rows % th == 0 for tw in range(1, min(chunks, 8) + 1)
+        candidates = [(th, tw) for th in range(1, MAX_TILE_ROWS + 1) if outer_rows % th == 0
+                      for tw in range(1, min(chunks, 8) + 1)
                       if (block_rows + 1) * th * tw + 1 <= target.vector_registers] or [(1, 1)]
 
         def preference(tile):

@@ -142,6 +142,9 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 def describe_schedule(s: Schedule) -> str:
     if s.vector_axis == 0:
         return f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs"
+    if s.vector_axis == 2:
+        return (f"cpu kernel: {s.block_rows} rows x {s.tile[0]} output rows flattened into "
+                f"{s.tile[1]}x{s.vector_width} lanes")
     return f"cpu kernel: {s.vector_width} rows in lanes x {s.tile[0]} positions"
 
 
@@ -206,6 +209,10 @@ class LowerToKernels(Pass):
                     dtype=dtype)
         if lowered.schedule.vector_axis == 0:
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
+        elif lowered.schedule.vector_axis == 2:
+            if op.name != "bcr.packed_conv2d":
+                raise BcrError(f"layer '{layer}': flattened positions (vector axis 2) are for 2-D convs only")
+            text, grid = cpu.conv_flattened(g, lowered.schedule, "NAME")
         else:
             text, grid = cpu.lanes_over_rows(g, lowered.schedule, "NAME", lowered.position_offsets)
         name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)

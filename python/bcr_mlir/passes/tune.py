@@ -3,9 +3,13 @@ unroll) by compiling candidates and timing them with iree-benchmark-module on th
 
 Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
-then timed single-threaded. The winner is written into the op's #bcr.schedule and kept in a JSON
+then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
+(the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
+widths, unrolling, other register blocks, and for narrow outputs flattened positions and lanes over
+rows. The winner is written into the op's #bcr.schedule and kept in a JSON
 cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
-same model costs nothing (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
+same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
+generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
 
 Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
 keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
@@ -31,12 +35,17 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
-from bcr_mlir.kernels.schedule import VECTOR_CHOICES, conv_schedule, matmul_schedule
+from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.structure import GROUP_CHOICES
 from bcr_mlir.targets import host_cpu_flags
 from bcr_mlir.weights import WeightTable
+
+
+# Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
+# which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
+GENERATOR_VERSION = 2
 
 
 def default_cache() -> Path:
@@ -47,6 +56,7 @@ def default_cache() -> Path:
 def layer_key(op: ir.Operation, weight: np.ndarray) -> str:
     """Identifies what a schedule's speed depends on: shapes, attributes, where the nonzeros are, the CPU."""
     digest = hashlib.sha1()
+    digest.update(f"generator {GENERATOR_VERSION}".encode())
     for part in (op.name, shape_of(op.operands[0]), shape_of(op.result), weight.shape,
                  *(str(op.attributes[n]) for n in ("strides", "dilations", "activation", "row_order") if n in op.attributes),
                  sorted(host_cpu_flags() & {"avx2", "avx512f", "fma"})):
@@ -77,13 +87,20 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
             base = conv_schedule(g, width, outer_rows, positions, target)
             found.append(base)
             if base.vector_axis == 0:
+                def fits(th, tw):
+                    return outer_rows % th == 0 and (g + 1) * th * tw + 1 <= target.vector_registers
+                # The tallest one-vector-wide tile: most accumulators per row, contiguous loads.
+                tall = max((th for th in range(1, MAX_TILE_ROWS + 1) if fits(th, 1)), default=1)
+                if (tall, 1) != tuple(base.tile[:2]):
+                    found.append(replace(base, tile=(tall, 1)))
                 found.append(replace(base, unroll=2))
                 for vw in VECTOR_CHOICES:
                     if vw != base.vector_width and vw <= target.vector_width(32) and vw <= 2 * width:
                         found.append(replace(conv_schedule(g, width, outer_rows, positions, target), vector_width=vw))
                 for th in (1, 2, 4):
-                    if outer_rows % th == 0 and (g + 1) * th * base.tile[1] + 1 <= target.vector_registers:
+                    if fits(th, base.tile[1]):
                         found.append(replace(base, tile=(th, base.tile[1])))
+        extra += flattened_candidates(op, [g for g in (block_rows, block_rows * 2) if g in blocks], target)
         if positions <= 16:
             # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
             for g in (8, 16):
@@ -94,6 +111,30 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
         if schedule not in unique and schedule not in extra:
             unique.append(schedule)
     return unique[:max(1, limit - len(extra))] + extra
+
+
+def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
+    """Flattened-position schedules (vector_axis 2) for a 2-D conv whose output rows are narrower than the
+    widest vector: the tallest tile of output rows whose flattened run fits the registers, per block."""
+    out_shape, x_shape = shape_of(op.result), shape_of(op.operands[0])
+    strides = list(ir.DenseI64ArrayAttr(op.attributes["strides"])) if "strides" in op.attributes else [1, 1]
+    vw = target.vector_width(32)
+    if op.name != "bcr.sparse_conv2d" or len(out_shape) != 4 or strides[-1] != 1 or out_shape[-1] >= vw:
+        return []
+    outer_rows, width, pitch = out_shape[2], out_shape[3], strides[0] * x_shape[-1]
+    found = []
+    for g in blocks:
+        def vectors(th):
+            return -(-((th - 1) * pitch + width) // vw)
+        fitting = [th for th in range(1, outer_rows + 1)
+                   if outer_rows % th == 0 and (g + 1) * vectors(th) + 1 <= target.vector_registers]
+        if fitting:
+            th = max(fitting)
+            found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th)), vector_axis=2))
+            if g * vectors(th) <= 8 and (2 * g + 1) * vectors(th) + 1 <= target.vector_registers:
+                # Few accumulators: a second set keeps more FMAs in flight.
+                found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th), 2), vector_axis=2))
+    return found
 
 
 def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
@@ -122,18 +163,53 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
     return context, module, table, x_shape
 
 
-def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int) -> float:
+def build_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, path: Path) -> np.ndarray:
+    """Compiles the layer alone with `schedule` into `path`; returns a random input for it."""
     from bcr_mlir.backends import iree
     from bcr_mlir.pipelines import run_pipeline
     context, module, table, x_shape = _standalone(op, weights, schedule)
     with context, ir.Location.unknown():
         run_pipeline(module, "bcr-compress-weights,bcr-lower-to-kernels", PassContext(table, target), verify_each=False)
         text = iree.to_iree_text(module)
+    iree.compile_text(text, target, path)
+    return np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
+
+
+def _time(path: Path, x: np.ndarray, repeats: int) -> float:
+    from bcr_mlir.backends import iree
+    return iree.benchmark(path, [x], threads=1, repeats=repeats, min_time=0.02)
+
+
+def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "layer.vmfb"
-        iree.compile_text(text, target, path)
-        x = np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
-        return iree.benchmark(path, [x], threads=1, repeats=repeats, min_time=0.02)
+        x = build_schedule(op, weights, schedule, target, path)
+        return _time(path, x, repeats)
+
+
+def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
+                    finalists: int = 3, rounds: int = 2) -> list[tuple[float, Schedule]]:
+    """(seconds, schedule) for every candidate that builds, in candidate order.
+
+    Every candidate is timed once; the `finalists` fastest are then timed `rounds` more times,
+    interleaved, and scored by their median, so one noisy sample (the host may be shared) does not
+    pick the schedule."""
+    with tempfile.TemporaryDirectory() as tmp:
+        built, samples = [], {}
+        for index, schedule in enumerate(schedules):
+            path = Path(tmp) / f"layer{index}.vmfb"
+            try:
+                x = build_schedule(op, weights, schedule, target, path)
+                samples[index] = [_time(path, x, repeats)]
+            except Exception:  # a candidate that fails to build is simply not a candidate
+                continue
+            built.append((index, schedule, path, x))
+        best = sorted(built, key=lambda item: samples[item[0]][0])[:finalists]
+        if len(best) > 1:
+            for _ in range(rounds):
+                for index, _, path, x in best:
+                    samples[index].append(_time(path, x, repeats))
+        return [(float(np.median(samples[index])), schedule) for index, schedule, _, _ in built]
 
 
 @dataclass(frozen=True)
@@ -143,7 +219,7 @@ class Tune(Pass):
 
     measure: bool = True      # time uncached layers (else: cache or default model)
     cache: str = ""           # cache file; default ~/.cache/bcr-mlir/tune.json
-    candidates: int = 6       # at most this many schedules per layer
+    candidates: int = 8       # at most this many schedules per layer
     repeats: int = 5
 
     def run(self, module: ir.Module, context: PassContext) -> None:
@@ -169,12 +245,9 @@ class Tune(Pass):
                 how = "tuned (cached)"
             elif self.measure:
                 started = time.perf_counter()
-                timed = []
-                for candidate in candidates(op, current.block_rows, context.target, self.candidates):
-                    try:
-                        timed.append((time_schedule(op, context.weights, candidate, context.target, self.repeats), candidate))
-                    except Exception:  # a candidate that fails to build is simply not a candidate
-                        continue
+                timed = time_candidates(op, context.weights, candidates(op, current.block_rows, context.target,
+                                                                        self.candidates),
+                                        context.target, self.repeats)
                 if not timed:
                     continue
                 seconds, chosen = min(timed, key=lambda item: item[0])

@@ -1,0 +1,91 @@
+"""Every CPU kernel schedule bcr-tune may pick matches PyTorch, forced through a tune cache.
+
+bcr-tune times candidate schedules and keeps the fastest, so which kernel a layer gets depends on the
+host's timings; here each schedule kind is forced (a cache holding just that schedule) on layers with
+the awkward cases: ragged register blocks, reordered rows (patterns), strides, batch > 1, ReLU.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+
+import bcr_mlir
+from bcr_mlir.dialect import Schedule
+from bcr_mlir.importer import import_model
+from bcr_mlir.passes.matching import sparse_ops_with_weights
+from bcr_mlir.passes.registry import PassContext
+from bcr_mlir.passes.tune import layer_key
+from bcr_mlir.pipelines import run_pipeline
+from bcr_mlir.targets import parse_target
+from helpers import assert_matches_torch, reference
+from bcr_mlir import ir
+
+
+def _layer(cin, cout, hw, stride, scheme, batch=1, relu=False, **options):
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(cin, cout, 3, stride, 1)] + ([torch.nn.ReLU()] if relu else [])
+    model = torch.nn.Sequential(*layers).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, scheme, **options)
+    return model, torch.randn(batch, cin, hw, hw)
+
+
+def _key(model, x) -> str:
+    """The tune-cache key of the model's one sparse layer, as the compile pipeline computes it."""
+    imported = import_model(model, (x,))
+    context = PassContext(imported.weights, parse_target("x86-host"))
+    with imported.context, ir.Location.unknown():
+        run_pipeline(imported.module, "bcr-raise-sparse-layers,canonicalize,bcr-reorder-filters,"
+                                      "bcr-eliminate-redundant-loads", context)
+        (op, weight), = list(sparse_ops_with_weights(imported.module, imported.weights))
+        return layer_key(op, weight)
+
+
+def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch):
+    cache = tmp_path / "bcr-mlir" / "tune.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"vector_width": schedule.vector_width, "block_rows": schedule.block_rows, "tile": list(schedule.tile),
+             "unroll": schedule.unroll, "vector_axis": schedule.vector_axis}
+    cache.write_text(json.dumps({_key(model, x): {"schedule": entry}}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return bcr_mlir.compile(model, (x,), "x86-host", tune="cache")
+
+
+LAYERS = {
+    # name: (cin, cout, hw, stride, scheme, batch, relu, options)
+    "bcr 7x7": (16, 20, 7, 1, "bcr", 1, True, {"rate": 4}),          # 20 rows: ragged 8-row blocks
+    "bcr 4x4 batch 2": (32, 16, 4, 1, "bcr", 2, False, {"rate": 4}),
+    "bcr 14 -> 7 stride 2": (16, 16, 14, 2, "bcr", 1, True, {"rate": 4}),
+    "pattern 7x7": (24, 20, 7, 1, "pattern", 1, False, {"connectivity_rate": 2.0}),  # reordered rows
+}
+
+SCHEDULES = {
+    # flattened positions: 7 rows of pitch 9 (or 4 of pitch 6) in 16-lane vectors
+    "flattened": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16)), 1, 2),
+    "flattened split": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16), 2), 1, 2),
+    "flattened 1 row": lambda hw, br: Schedule(8, br, (1, 1), 2, 2),
+    "positions split": lambda hw, br: Schedule(8, br, (1, 1, 2), 1, 0),
+    "positions tall": lambda hw, br: Schedule(8, br, (hw, 1), 1, 0),
+}
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
+    cin, cout, hw, stride, scheme, batch, relu, options = LAYERS[layer]
+    model, x = _layer(cin, cout, hw, stride, scheme, batch, relu, **options)
+    out = (hw - 1) // stride + 1
+    if schedule.startswith("flattened") and stride != 1:
+        pytest.skip("flattened positions need a unit horizontal stride")
+    block_rows = 1 if scheme == "pattern" else 8
+    forced = SCHEDULES[schedule](out, block_rows)
+    compiled = _forced(model, x, forced, tmp_path, monkeypatch)
+    (layer_report,) = compiled.report.sparse_layers
+    assert "tuned (cached)" in layer_report.reason
+    assert {"flattened": "flattened", "positions": "outputs"}[schedule.split()[0]] \
+        in layer_report.kernel
+    assert_matches_torch(compiled(x), reference(model, x))
