@@ -68,6 +68,8 @@ SCHEDULES = {
     "flattened": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16)), 1, 2),
     "flattened split": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16), 2), 1, 2),
     "flattened 1 row": lambda hw, br: Schedule(8, br, (1, 1), 2, 2),
+    "im2col": lambda hw, br: Schedule(16, br, (1, -(-hw * hw // 16)), 1, 3),
+    "im2col split": lambda hw, br: Schedule(8, br, (1, -(-hw * hw // 8), 3), 1, 3),
     "positions split": lambda hw, br: Schedule(8, br, (1, 1, 2), 1, 0),
     "positions tall": lambda hw, br: Schedule(8, br, (hw, 1), 1, 0),
 }
@@ -86,6 +88,23 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     compiled = _forced(model, x, forced, tmp_path, monkeypatch)
     (layer_report,) = compiled.report.sparse_layers
     assert "tuned (cached)" in layer_report.reason
-    assert {"flattened": "flattened", "positions": "outputs"}[schedule.split()[0]] \
+    assert {"flattened": "flattened", "im2col": "im2col", "positions": "outputs"}[schedule.split()[0]] \
         in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x))
+
+
+@pytest.mark.parametrize("schedule", ["flattened", "im2col"])
+def test_forced_schedule_f16(schedule, tmp_path, monkeypatch):
+    """f16 storage (widened on load, f32 accumulation) through the flattened and im2col kernels."""
+    model, x = _layer(16, 20, 7, 1, "bcr", 1, True, rate=4)
+    forced = SCHEDULES[schedule](7, 8)
+    cache = tmp_path / "bcr-mlir" / "tune.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"vector_width": forced.vector_width, "block_rows": forced.block_rows, "tile": list(forced.tile),
+             "unroll": forced.unroll, "vector_axis": forced.vector_axis}
+    cache.write_text(json.dumps({_key(model, x): {"schedule": entry}}))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="cache", dtype="f16")
+    (layer_report,) = compiled.report.sparse_layers
+    assert schedule in layer_report.kernel
+    assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)

@@ -69,6 +69,46 @@ def phase_split_text(shape: tuple[int, ...], stride: int, dtype: str = "f32") ->
     return text, result
 
 
+def im2col_text(shape: tuple[int, ...], kernel, strides, dilations, out, padded: int,
+                dtype: str = "f32") -> tuple[str, tuple[int, ...]]:
+    """A function gathering a 2-D conv's padded input [N, C, Hp, Wp] into [N, C*KH*KW, padded]: row k
+    (input channel, kernel position) holds the input each of the OH*OW outputs reads for it, then zeros."""
+    n, channels = shape[:2]
+    kh, kw = kernel
+    oh, ow = out
+    positions = oh * ow
+    full = (n, channels, kh, kw, oh, ow)
+    result = (n, channels * kh * kw, padded)
+    collapsed = (n, channels * kh * kw, positions)
+
+    def tt(dims):
+        return tensor_type_text(dims, dtype)
+    read = (f"affine_map<(n, c, i, j, h, w) -> (n, c, h * {strides[0]} + i * {dilations[0]}, "
+            f"w * {strides[1]} + j * {dilations[1]})>")
+    pad = ""
+    final = "%c"
+    if padded > positions:
+        pad = f"""
+  %zero = arith.constant 0.0 : {dtype}
+  %p = tensor.pad %c low[0, 0, 0] high[0, 0, {padded - positions}] {{
+  ^bb0(%i0: index, %i1: index, %i2: index):
+    tensor.yield %zero : {dtype}
+  }} : {tt(collapsed)} to {tt(result)}"""
+        final = "%p"
+    text = f"""func.func private @NAME(%x: {tt(shape)}) -> {tt(result)} {{
+  %init = tensor.empty() : {tt(full)}
+  %g = linalg.generic {{indexing_maps = [{read}, affine_map<(n, c, i, j, h, w) -> (n, c, i, j, h, w)>],
+                        iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]}}
+       ins(%x : {tt(shape)}) outs(%init : {tt(full)}) {{
+  ^bb0(%in: {dtype}, %o: {dtype}):
+    linalg.yield %in : {dtype}
+  }} -> {tt(full)}
+  %c = tensor.collapse_shape %g [[0], [1, 2, 3], [4, 5]] : {tt(full)} into {tt(collapsed)}{pad}
+  return {final} : {tt(result)}
+}}"""
+    return text, result
+
+
 @dataclass
 class _Lowered:
     gemm: cpu.GatherGemm
@@ -76,6 +116,7 @@ class _Lowered:
     input_offsets: np.ndarray
     position_offsets: list[int] | None
     phase_stride: int
+    im2col: tuple | None = None     # (kernel, strides, dilations, out, padded positions) for vector_axis 3
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -85,6 +126,9 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
     spatial = len(kernel)
     positions = math.prod(out)
     schedule = schedule or conv_schedule(block_rows, out[-1], out[-2] if len(out) > 1 else 1, positions, target)
+    if schedule.vector_axis == 3:
+        return _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
+                            schedule)
     # Column k of the weight matrix is (input channel, kernel position) in PyTorch order.
     coords = np.unravel_index(indices.astype(np.int64), (channels, *kernel))
     if schedule.vector_axis == 0 and strides[-1] > 1:
@@ -126,6 +170,30 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
     return _Lowered(gemm, schedule, offsets.astype(np.int64), position_offsets, phase)
 
 
+def _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
+                 schedule: Schedule) -> _Lowered:
+    """vector_axis 3 (small 2-D outputs): the input is first gathered im2col-style into [N, K, P'] (P' = the
+    OH*OW positions rounded up to whole vectors), so a column's input is one contiguous, aligned run and
+    every lane of a vector is an output position; the kernel is then lanes over positions with one outer
+    position of P outputs (tile = (1, P' / VW))."""
+    n, channels, *_ = x_shape
+    _, rows, *out = y_shape
+    if len(kernel) != 2:
+        raise BcrError(f"layer '{layer}': im2col positions (vector axis 3) are for 2-D convs only")
+    positions = math.prod(out)
+    vw = schedule.vector_width
+    padded = -(-positions // vw) * vw
+    depth = channels * math.prod(kernel)
+    gemm = cpu.GatherGemm(
+        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=(n, depth, padded),
+        y_shape=(n, rows, *out), x_batch_stride=depth * padded, y_batch_stride=rows * positions,
+        y_row_stride=positions, y_position_stride=1, outer=1, inner=positions, outer_dims=(1,),
+        in_outer_strides=(0,), in_inner_stride=1, activation=activation)
+    kernel_schedule = replace(schedule, vector_axis=0, tile=(1, padded // vw, *schedule.tile[2:]))
+    return _Lowered(gemm, kernel_schedule, indices.astype(np.int64) * padded, None, 1,
+                    (tuple(kernel), tuple(strides), tuple(dilations), tuple(out), padded))
+
+
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
                 schedule: Schedule | None) -> _Lowered:
     positions, depth = x_shape
@@ -142,6 +210,8 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 def describe_schedule(s: Schedule) -> str:
     if s.vector_axis == 0:
         return f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs"
+    if s.vector_axis == 3:
+        return f"cpu kernel: {s.block_rows} rows x im2col positions in {s.tile[1]}x{s.vector_width} lanes"
     if s.vector_axis == 2:
         return (f"cpu kernel: {s.block_rows} rows x {s.tile[0]} output rows flattened into "
                 f"{s.tile[1]}x{s.vector_width} lanes")
@@ -198,7 +268,7 @@ class LowerToKernels(Pass):
             conv_args = (layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
                          int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
             lowered = plan_conv(*conv_args)
-            pad_op, out_pad = self._foldable_pad(op, lowered)
+            pad_op, out_pad = self._foldable_pad(op, lowered) if lowered.im2col is None else (None, (0, 0, 0, 0))
             if pad_op is not None:
                 lowered = plan_conv(*conv_args, out_pad=out_pad)
         if lowered.input_offsets.size and int(lowered.input_offsets.max()) >= 2**31:
@@ -218,6 +288,11 @@ class LowerToKernels(Pass):
         name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
         with ir.InsertionPoint(op), op.location:
             kernel_input = x
+            if lowered.im2col is not None:
+                gather_text, gather_shape = im2col_text(x_shape, *lowered.im2col, dtype)
+                gather = add_function(module, gather_text, "bcr_im2col", glue)
+                element = ir.RankedTensorType(x.type).element_type
+                kernel_input = call(gather, [x], ir.RankedTensorType.get(list(gather_shape), element))
             if lowered.phase_stride > 1:
                 split_text, split_shape = phase_split_text(x_shape, lowered.phase_stride, dtype)
                 split = add_function(module, split_text, "bcr_phase_split", glue)
@@ -239,4 +314,4 @@ class LowerToKernels(Pass):
         op.erase()
         decision = context.report.find(layer)
         if decision is not None:
-            decision.kernel = describe_schedule(lowered.schedule)
+            decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule)

@@ -6,7 +6,7 @@ bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with t
 then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
 (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
 widths, unrolling, other register blocks, and for narrow outputs flattened positions and lanes over
-rows. The winner is written into the op's #bcr.schedule and kept in a JSON
+rows or im2col positions. The winner is written into the op's #bcr.schedule and kept in a JSON
 cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
 same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
 generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
@@ -45,7 +45,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def default_cache() -> Path:
@@ -100,7 +100,7 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
                 for th in (1, 2, 4):
                     if fits(th, base.tile[1]):
                         found.append(replace(base, tile=(th, base.tile[1])))
-        extra += flattened_candidates(op, [g for g in (block_rows, block_rows * 2) if g in blocks], target)
+        extra += flattened_candidates(op, blocks, target)
         if positions <= 16:
             # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
             for g in (8, 16):
@@ -113,17 +113,24 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
     return unique[:max(1, limit - len(extra))] + extra
 
 
+# Largest im2col-gathered input (bytes) worth trying: it should stay in the L2 cache.
+IM2COL_MAX_BYTES = 1 << 19
+
+
 def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
-    """Flattened-position schedules (vector_axis 2) for a 2-D conv whose output rows are narrower than the
-    widest vector: the tallest tile of output rows whose flattened run fits the registers, per block."""
+    """Schedules for a 2-D conv whose output rows are narrower than the widest vector, per block.
+
+    Flattened positions (vector_axis 2, unit horizontal stride): the tallest tile of output rows whose
+    flattened run fits the registers. im2col positions (vector_axis 3): every lane an output position,
+    when the gathered input stays small."""
     out_shape, x_shape = shape_of(op.result), shape_of(op.operands[0])
     strides = list(ir.DenseI64ArrayAttr(op.attributes["strides"])) if "strides" in op.attributes else [1, 1]
     vw = target.vector_width(32)
-    if op.name != "bcr.sparse_conv2d" or len(out_shape) != 4 or strides[-1] != 1 or out_shape[-1] >= vw:
+    if op.name != "bcr.sparse_conv2d" or len(out_shape) != 4 or out_shape[-1] >= vw:
         return []
     outer_rows, width, pitch = out_shape[2], out_shape[3], strides[0] * x_shape[-1]
     found = []
-    for g in blocks:
+    for g in blocks if strides[-1] == 1 else []:
         def vectors(th):
             return -(-((th - 1) * pitch + width) // vw)
         fitting = [th for th in range(1, outer_rows + 1)
@@ -134,6 +141,13 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
             if g * vectors(th) <= 8 and (2 * g + 1) * vectors(th) + 1 <= target.vector_registers:
                 # Few accumulators: a second set keeps more FMAs in flight.
                 found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th), 2), vector_axis=2))
+    positions = outer_rows * width
+    depth = math.prod(shape_of(op.operands[1])[1:])
+    padded = -(-positions // vw) * vw
+    if positions * 2 > vw and depth * padded * 4 <= IM2COL_MAX_BYTES:
+        for g in blocks:
+            if (g + 1) * (padded // vw) + 1 <= target.vector_registers:
+                found.append(Schedule(vector_width=vw, block_rows=g, tile=(1, padded // vw), vector_axis=3))
     return found
 
 
