@@ -45,7 +45,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 def default_cache() -> Path:
@@ -83,9 +83,11 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
     else:
         spatial = out_shape[2:]
         positions, width, outer_rows = math.prod(spatial), spatial[-1], spatial[-2] if len(spatial) > 1 else 1
-        for g in [block_rows] + [b for b in blocks if b != block_rows]:
+        groups = [block_rows] + [b for b in blocks if b != block_rows]
+        # The default model's schedule for every register block first, then variations of each.
+        found += [conv_schedule(g, width, outer_rows, positions, target) for g in groups]
+        for g in groups:
             base = conv_schedule(g, width, outer_rows, positions, target)
-            found.append(base)
             if base.vector_axis == 0:
                 def fits(th, tw):
                     return outer_rows % th == 0 and (g + 1) * th * tw + 1 <= target.vector_registers
@@ -110,11 +112,15 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
     for schedule in found:
         if schedule not in unique and schedule not in extra:
             unique.append(schedule)
-    return unique[:max(1, limit - len(extra))] + extra
+    return unique[:max(min(MIN_REGULAR, limit), limit - len(extra))] + extra
 
 
-# Largest im2col-gathered input (bytes) worth trying: it should stay in the L2 cache.
-IM2COL_MAX_BYTES = 1 << 19
+# Regular (lanes over positions) candidates timed even when the special ones fill the limit.
+MIN_REGULAR = 3
+
+
+# Largest im2col-gathered input (bytes) worth trying: it should stay in the L2 cache (1 MB here).
+IM2COL_MAX_BYTES = 1 << 20
 
 
 def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
@@ -202,7 +208,7 @@ def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, ta
 
 
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
-                    finalists: int = 3, rounds: int = 2) -> list[tuple[float, Schedule]]:
+                    finalists: int = 3, rounds: int = 3) -> list[tuple[float, Schedule]]:
     """(seconds, schedule) for every candidate that builds, in candidate order.
 
     Every candidate is timed once; the `finalists` fastest are then timed `rounds` more times,
