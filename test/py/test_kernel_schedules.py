@@ -75,14 +75,16 @@ SCHEDULES = {
 }
 
 
-@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
-@pytest.mark.parametrize("layer", sorted(LAYERS))
+# flattened positions need a unit horizontal stride: those pairs are not generated at all
+PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES)
+         if not (schedule.startswith("flattened") and LAYERS[layer][3] != 1)]
+
+
+@pytest.mark.parametrize("layer, schedule", PAIRS)
 def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     cin, cout, hw, stride, scheme, batch, relu, options = LAYERS[layer]
     model, x = _layer(cin, cout, hw, stride, scheme, batch, relu, **options)
     out = (hw - 1) // stride + 1
-    if schedule.startswith("flattened") and stride != 1:
-        pytest.skip("flattened positions need a unit horizontal stride")
     block_rows = 1 if scheme == "pattern" else 8
     forced = SCHEDULES[schedule](out, block_rows)
     compiled = _forced(model, x, forced, tmp_path, monkeypatch)

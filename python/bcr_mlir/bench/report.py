@@ -127,6 +127,8 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
              f"Outputs are checked against PyTorch eager: max|y - y_torch| <= {ATOL:g} + {RTOL:g} x max|y_torch|. "
              "Ratios are speed-ups of bcr-mlir sparse (baseline ms / sparse ms); only engines whose output matched count "
              "as baselines. IREE dense = the faster of its tuned and default flags, per model and thread count.", ""]
+    if meta.get("note"):  # e.g. a results.json merged from runs of different models
+        lines += [meta["note"], ""]
     cores = meta["machine"].get("cores") or 1
     busiest = max(list(meta["machine"].get("load_average", [0])) + list(meta.get("load_average_after", [])))
     if busiest > cores:
