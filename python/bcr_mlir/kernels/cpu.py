@@ -290,6 +290,20 @@ def _outer_input_offset(e: _Emitter, g: GatherGemm, outer: str) -> str:
     return e.affine(terms)
 
 
+def _block_rows(e: _Emitter, g: GatherGemm, br: int, row0: str, vtype: str, d: str) -> list[tuple[str, str, str]]:
+    """Each row of a register block: (packed row, output row, its bias broadcast to `vtype`)."""
+    rows = []
+    for r in range(br):
+        packed = e.add(row0, e.index(r)) if r else row0
+        row = _output_row(e, g, packed)
+        if g.identity_rows and g.rows % br:
+            # Padding rows of a ragged last group read a valid bias and are never stored.
+            row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
+        bias = _load_scalar(e, "%bias", row, _memref((g.rows,), d), d)
+        rows.append((packed, row, e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}")))
+    return rows
+
+
 def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 0: each workgroup computes BR rows x `tile[0]` outer positions x their `inner` outputs.
 
@@ -308,14 +322,8 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     first = e.mul("%wg1", e.index(th)) if th > 1 else "%wg1"  # first outer position of this workgroup
     in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), _outer_input_offset(e, g, first))
     out_rows, biases = [], []
-    for r in range(br):
-        packed = e.add(row0, e.index(r)) if r else row0
-        row = _output_row(e, g, packed)
-        if g.identity_rows and g.rows % br:
-            # Padding rows of a ragged last group read a valid bias and are never stored.
-            row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
-        bias = _load_scalar(e, "%bias", row, _memref((g.rows,), d), d)
-        biases.append(e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"))
+    for packed, row, bias in _block_rows(e, g, br, row0, vtype, d):
+        biases.append(bias)
         row_base = e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])
         out_rows.append((packed, e.affine([(row_base, 1), (first, g.out_row_width)],
                                           g.out_pad[0] * g.out_row_width + g.out_pad[2]), row_base))
@@ -511,13 +519,8 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
     in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), e.affine([(first, pitch)]))
     mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
     out_rows, biases = [], []
-    for r in range(br):
-        packed = e.add(row0, e.index(r)) if r else row0
-        row = _output_row(e, g, packed)
-        if g.identity_rows and g.rows % br:
-            row = e.op(f"arith.minui {row}, {e.index(g.rows - 1)} : index")
-        bias = _load_scalar(e, "%bias", row, _memref((g.rows,), d), d)
-        biases.append(e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"))
+    for packed, row, bias in _block_rows(e, g, br, row0, vtype, d):
+        biases.append(bias)
         out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (first, width)])))
 
     def column(j: str, accumulators: list[str]) -> list[str]:
