@@ -179,11 +179,15 @@ def load(path, target: str | Target | None = None) -> CompiledModule:
     if meta.get("target") and meta["target"] != target.name:
         raise BcrError(f"{path} was compiled for {meta['target']}, not {target.name}", f"load it with target='{meta['target']}'")
     with _metadata_errors(meta_path):
-        inputs = [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
+        inputs = _input_specs(meta)
         module = CompiledModule(vmfb, target, inputs, int(meta.get("results", 1)), _report_of(meta.get("report", {})),
                                 meta.get("flags", []))
     module._path = path
     return module
+
+
+def _input_specs(meta: dict) -> list[InputSpec]:
+    return [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
 
 
 def _report_of(data: dict) -> Report:
@@ -202,7 +206,7 @@ def _metadata_errors(meta_path: Path):
 def _load_multi_target(path: Path, vmfb: bytes, meta: dict, meta_path: Path, target) -> CompiledModule:
     with _metadata_errors(meta_path):
         variants = [parse_target(spec) for spec in meta["targets"]]
-        inputs = [InputSpec(tuple(int(d) for d in i["shape"]), str(np.dtype(i["dtype"]))) for i in meta.get("inputs", [])]
+        inputs = _input_specs(meta)
         reports = {name: _report_of(data) for name, data in meta.get("reports", {}).items()}
         module = CompiledModule(vmfb, variants[0], inputs, int(meta.get("results", 1)), _report_of(meta.get("report", {})),
                                 meta.get("flags", []), variants=variants, reports=reports)
@@ -520,9 +524,10 @@ def _compile_variants(import_once, targets: list[Target], *, sparse: bool, dense
     """One multi-target module: every target lowered by its own pipeline, then merged (backends/multi_target.py)."""
     from bcr_mlir.backends import multi_target
     multi_target.check_variants(targets, dtype)
+    flags = dense_flags or "tuned"
     texts, reports = [], {}
     for target in targets:
-        flags, temps = _check_options(target, sparse, dense_flags or "tuned", save_temps)
+        _, temps = _check_options(target, sparse, flags, save_temps)
         text, specs, results, report = _lower(import_once(), target, sparse, temps and str(Path(temps) / target.name), tune)
         texts.append((target, text))
         reports[target.name] = report

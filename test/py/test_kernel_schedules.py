@@ -17,7 +17,7 @@ from bcr_mlir.dialect import Schedule
 from bcr_mlir.importer import import_model
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import PassContext
-from bcr_mlir.passes.tune import layer_key
+from bcr_mlir.passes.tune import cache_entry, layer_key
 from bcr_mlir.pipelines import run_pipeline
 from bcr_mlir.targets import parse_target
 from helpers import assert_matches_torch, reference
@@ -45,14 +45,13 @@ def _key(model, x) -> str:
         return layer_key(op, weight)
 
 
-def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch):
+def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch, **compile_options):
+    """The model compiled with `schedule` for its sparse layer, through a tune cache holding only that."""
     cache = tmp_path / "bcr-mlir" / "tune.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"vector_width": schedule.vector_width, "block_rows": schedule.block_rows, "tile": list(schedule.tile),
-             "unroll": schedule.unroll, "vector_axis": schedule.vector_axis}
-    cache.write_text(json.dumps({_key(model, x): {"schedule": entry}}))
+    cache.write_text(json.dumps({_key(model, x): {"schedule": cache_entry(schedule)}}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    return bcr_mlir.compile(model, (x,), "x86-host", tune="cache")
+    return bcr_mlir.compile(model, (x,), "x86-host", tune="cache", **compile_options)
 
 
 LAYERS = {
@@ -99,14 +98,7 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
 def test_forced_schedule_f16(schedule, tmp_path, monkeypatch):
     """f16 storage (widened on load, f32 accumulation) through the flattened and im2col kernels."""
     model, x = _layer(16, 20, 7, 1, "bcr", 1, True, rate=4)
-    forced = SCHEDULES[schedule](7, 8)
-    cache = tmp_path / "bcr-mlir" / "tune.json"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"vector_width": forced.vector_width, "block_rows": forced.block_rows, "tile": list(forced.tile),
-             "unroll": forced.unroll, "vector_axis": forced.vector_axis}
-    cache.write_text(json.dumps({_key(model, x): {"schedule": entry}}))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="cache", dtype="f16")
+    compiled = _forced(model, x, SCHEDULES[schedule](7, 8), tmp_path, monkeypatch, dtype="f16")
     (layer_report,) = compiled.report.sparse_layers
     assert schedule in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)

@@ -5,6 +5,7 @@ used in `-p` pipelines, and the dataclass fields are its options (`bcr-tune{thre
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib
 from dataclasses import dataclass, field
@@ -57,12 +58,13 @@ def memo_key(stage: str, op: ir.Operation, *extra) -> tuple:
 
 
 @dataclass(frozen=True)
-class Pass:
+class Pass(abc.ABC):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
 
-    def run(self, module: ir.Module, context: PassContext) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        """Rewrites `module` in place; every pass defines it."""
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> "Pass":

@@ -53,6 +53,14 @@ def default_cache() -> Path:
     return base / "bcr-mlir" / "tune.json"
 
 
+CACHE_FIELDS = ("vector_width", "block_rows", "tile", "unroll", "vector_axis")
+
+
+def cache_entry(schedule: Schedule) -> dict:
+    """A schedule as the tune cache stores it (JSON)."""
+    return {name: list(getattr(schedule, name)) if name == "tile" else getattr(schedule, name) for name in CACHE_FIELDS}
+
+
 def layer_key(op: ir.Operation, weight: np.ndarray) -> str:
     """Identifies what a schedule's speed depends on: shapes, attributes, where the nonzeros are, the CPU."""
     digest = hashlib.sha1()
@@ -260,8 +268,7 @@ class Tune(Pass):
             key = layer_key(op, weight)
             decision = context.report.find(string_attr(op, "layer"))
             if key in cache:
-                chosen = Schedule.from_params([cache[key]["schedule"][k] for k in
-                                               ("vector_width", "block_rows", "tile", "unroll", "vector_axis")])
+                chosen = Schedule.from_params([cache[key]["schedule"][k] for k in CACHE_FIELDS])
                 how = "tuned (cached)"
             elif self.measure:
                 started = time.perf_counter()
@@ -271,10 +278,7 @@ class Tune(Pass):
                 if not timed:
                     continue
                 seconds, chosen = min(timed, key=lambda item: item[0])
-                cache[key] = {"schedule": {"vector_width": chosen.vector_width, "block_rows": chosen.block_rows,
-                                           "tile": list(chosen.tile), "unroll": chosen.unroll,
-                                           "vector_axis": chosen.vector_axis},
-                              "ms": seconds * 1e3, "candidates": len(timed),
+                cache[key] = {"schedule": cache_entry(chosen), "ms": seconds * 1e3, "candidates": len(timed),
                               "default_ms": timed[0][0] * 1e3}
                 changed = True
                 how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s"
