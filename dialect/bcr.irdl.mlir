@@ -73,7 +73,11 @@ irdl.dialect @bcr {
   //   block_rows     output rows (channels) whose accumulators share one input load
   //   tile           output tile per workgroup, array<i64: rows_of_output, cols_of_output>
   //   unroll         unroll factor of the reduction loop
-  //   vector_axis    0: lanes run along output positions; 1: lanes run along output channels
+  //   vector_axis    0: lanes run along output positions; 1: lanes run along output channels;
+  //                  2: along several output rows flattened; 3: along im2col-gathered positions;
+  //                  4: along the whole unpadded output, columns grouped by kernel tap;
+  //                  5: along output channels, columns grouped by tap, border products skipped;
+  //                  6: along output positions, stride-2 input read by two loads and a shuffle
   irdl.attribute @schedule {
     %vw = irdl.base "#builtin.integer"
     %br = irdl.base "#builtin.integer"

@@ -58,7 +58,9 @@ LAYERS = {
     # name: (cin, cout, hw, stride, scheme, batch, relu, options)
     "bcr 7x7": (16, 20, 7, 1, "bcr", 1, True, {"rate": 4}),          # 20 rows: ragged 8-row blocks
     "bcr 4x4 batch 2": (32, 16, 4, 1, "bcr", 2, False, {"rate": 4}),
+    "bcr 2x2": (128, 20, 2, 1, "bcr", 1, True, {"rate": 4}),
     "bcr 14 -> 7 stride 2": (16, 16, 14, 2, "bcr", 1, True, {"rate": 4}),
+    "bcr 36 -> 18 stride 2 batch 2": (16, 24, 36, 2, "bcr", 2, False, {"rate": 4}),  # 18 = 16 + a tail of 2
     "pattern 7x7": (24, 20, 7, 1, "pattern", 1, False, {"connectivity_rate": 2.0}),  # reordered rows
 }
 
@@ -71,12 +73,31 @@ SCHEDULES = {
     "im2col split": lambda hw, br: Schedule(8, br, (1, -(-hw * hw // 8), 3), 1, 3),
     "positions split": lambda hw, br: Schedule(8, br, (1, 1, 2), 1, 0),
     "positions tall": lambda hw, br: Schedule(8, br, (hw, 1), 1, 0),
+    # tap segments on the unpadded input: the whole output in 16- or 8-lane vectors, or rows in lanes
+    "taps": lambda hw, br: Schedule(16, br, (1, -(-hw * hw // 16)), 1, 4),
+    "taps split": lambda hw, br: Schedule(8, br, (1, -(-hw * hw // 8), 2), 1, 4),
+    "taps rows": lambda hw, br: Schedule(8, 8, (hw * hw, 1), 1, 5),
+    # stride 2 from the padded input, two loads and an even-lane shuffle per vector (a tail on 7 wide)
+    "strided loads": lambda hw, br: Schedule(8, br, (1, 1), 1, 6),
+    "strided loads tall": lambda hw, br: Schedule(16, br, (hw, 1), 1, 6),
 }
 
 
-# flattened positions need a unit horizontal stride: those pairs are not generated at all
-PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES)
-         if not (schedule.startswith("flattened") and LAYERS[layer][3] != 1)]
+def _applies(layer: str, schedule: str) -> bool:
+    """Flattened positions and tap segments need a unit stride, tap rows at most 16 positions, and the
+    8-lane tap vectors at most 32 (4 vectors); strided loads are for stride 2: other pairs are not
+    generated at all."""
+    hw, stride = LAYERS[layer][2], LAYERS[layer][3]
+    if schedule.startswith(("flattened", "taps")) and stride != 1:
+        return False
+    if schedule.startswith("strided") and stride != 2:
+        return False
+    return not (schedule == "taps rows" and hw * hw > 16) and not (schedule == "taps split" and hw * hw > 32)
+
+
+PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES) if _applies(layer, schedule)]
+KERNEL_TEXT = {"flattened": "flattened", "im2col": "im2col", "positions": "outputs", "taps": "columns by tap",
+               "strided": "deinterleaved"}
 
 
 @pytest.mark.parametrize("layer, schedule", PAIRS)
@@ -89,16 +110,26 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     compiled = _forced(model, x, forced, tmp_path, monkeypatch)
     (layer_report,) = compiled.report.sparse_layers
     assert "tuned (cached)" in layer_report.reason
-    assert {"flattened": "flattened", "im2col": "im2col", "positions": "outputs"}[schedule.split()[0]] \
-        in layer_report.kernel
+    assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x))
 
 
-@pytest.mark.parametrize("schedule", ["flattened", "im2col"])
-def test_forced_schedule_f16(schedule, tmp_path, monkeypatch):
-    """f16 storage (widened on load, f32 accumulation) through the flattened and im2col kernels."""
-    model, x = _layer(16, 20, 7, 1, "bcr", 1, True, rate=4)
-    compiled = _forced(model, x, SCHEDULES[schedule](7, 8), tmp_path, monkeypatch, dtype="f16")
+def test_tap_segments_need_a_same_padded_input(tmp_path, monkeypatch):
+    """A cached tap-segment schedule on a stride-2 layer (no "same" pad to skip) falls back to the
+    default model and still matches."""
+    model, x = _layer(16, 16, 14, 2, "bcr", rate=4)
+    compiled = _forced(model, x, SCHEDULES["taps"](7, 8), tmp_path, monkeypatch)
     (layer_report,) = compiled.report.sparse_layers
-    assert schedule in layer_report.kernel
+    assert "by tap" not in layer_report.kernel
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
+@pytest.mark.parametrize("schedule, cin, hw", [("flattened", 16, 7), ("im2col", 16, 7), ("taps", 16, 7),
+                                               ("taps rows", 64, 4)])
+def test_forced_schedule_f16(schedule, cin, hw, tmp_path, monkeypatch):
+    """f16 storage (widened on load, f32 accumulation) through the flattened, im2col and tap kernels."""
+    model, x = _layer(cin, 20, hw, 1, "bcr", 1, True, rate=4)
+    compiled = _forced(model, x, SCHEDULES[schedule](hw, 8), tmp_path, monkeypatch, dtype="f16")
+    (layer_report,) = compiled.report.sparse_layers
+    assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)

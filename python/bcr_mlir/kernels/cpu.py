@@ -17,8 +17,11 @@ kernel never materialises im2col. Two schedules:
   feeds TP accumulators, one per output position, each fed by a broadcast input scalar.
 * flattened positions (vector_axis 2, 2-D convs with outputs narrower than a vector): several output
   rows read as one run of the input, so consecutive rows share vectors (see conv_flattened).
+* tap segments (vector_axis 4, small 2-D "same" convs): the whole output, flattened, in as few vectors
+  as hold it, read from the unpadded input; each block-row's columns are grouped by kernel tap, and
+  each tap's constant lane mask stands in for the zero padding (see conv_tap_segments).
 
-`tile[2]`, when present (axes 0 and 2), keeps that many independent sets of accumulators in the loop
+`tile[2]`, when present (axes 0, 2, 4 and 6), keeps that many independent sets of accumulators in the loop
 over packed columns (more FMA chains in flight for small register blocks), summed at the end.
 
 The kernel is a func.func whose first three arguments are the workgroup ids; bcr_mlir.backends.iree
@@ -62,6 +65,8 @@ class GatherGemm:
     # Output written straight into the next conv's zero-padded input (lanes over positions, 2-D convs):
     # (top, bottom, left, right) border widths; the kernel also writes the zero borders.
     out_pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # Segments per block-row in %off (vector_axis 4: one per kernel tap, the block-row's columns grouped by tap).
+    taps: int = 1
 
     @property
     def out_row_width(self) -> int:
@@ -184,7 +189,7 @@ def _signature(g: GatherGemm, name: str) -> str:
     d = g.dtype
     return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
             f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((g.rows,), d)}, "
-            f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
+            f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count * g.taps + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
             f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref((math.prod(g.y_shape),), d)})")
 
 
@@ -192,12 +197,24 @@ def _prologue(e: _Emitter, g: GatherGemm):
     """The block-row's packed range [j0, j1)."""
     xf, yf = "%x", "%y"
     b1 = e.add("%wg0", e.index(1))
-    lo = e.op(f"memref.load %off[%wg0] : {_memref((g.block_row_count + 1,), 'i32')}")
-    hi = e.op(f"memref.load %off[{b1}] : {_memref((g.block_row_count + 1,), 'i32')}")
+    offsets = _memref((g.block_row_count * g.taps + 1,), "i32")
+    lo = e.op(f"memref.load %off[%wg0] : {offsets}")
+    hi = e.op(f"memref.load %off[{b1}] : {offsets}")
     j0 = e.op(f"arith.index_cast {lo} : i32 to index")
     j1 = e.op(f"arith.index_cast {hi} : i32 to index")
     row0 = e.mul("%wg0", e.index(g.block_rows))
     return xf, yf, j0, j1, row0
+
+
+def _tap_bounds(e: _Emitter, g: GatherGemm) -> list[str]:
+    """The g.taps + 1 segment starts of this workgroup's block-row in %off (its columns grouped by tap)."""
+    offsets = _memref((g.block_row_count * g.taps + 1,), "i32")
+    first = e.mul("%wg0", e.index(g.taps))
+    bounds = []
+    for t in range(g.taps + 1):
+        at = e.add(first, e.index(t)) if t else first
+        bounds.append(e.op(f"arith.index_cast {e.op(f'memref.load %off[{at}] : {offsets}')} : i32 to index"))
+    return bounds
 
 
 def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body, unroll: int = 1,
@@ -252,7 +269,7 @@ def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body
 
 def _split(s: Schedule) -> int:
     """Independent accumulator sets: `tile[2]` of a lanes-over-positions or flattened schedule (default 1)."""
-    return int(s.tile[2]) if s.vector_axis in (0, 2) and len(s.tile) > 2 and s.tile[2] > 1 else 1
+    return int(s.tile[2]) if s.vector_axis in (0, 2, 4, 6) and len(s.tile) > 2 and s.tile[2] > 1 else 1
 
 
 def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
@@ -309,6 +326,10 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
 
     Accumulators: BR rows x TH outer positions x TW vectors. Per packed column the kernel loads
     TH x TW input vectors and BR weights, for BR x TH x TW FMAs.
+    vector_axis 6 (g.in_inner_stride 2, the padded input as it is): each input vector of a stride-2
+    conv is two contiguous loads and one shuffle keeping the even lanes, instead of a phase-split copy
+    of the input (one dispatch and one pass over memory fewer); the second load stops at the last
+    element read, so no lane reads past the row.
     """
     e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
     th = max(1, s.tile[0])
@@ -327,23 +348,39 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         row_base = e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])
         out_rows.append((packed, e.affine([(row_base, 1), (first, g.out_row_width)],
                                           g.out_pad[0] * g.out_row_width + g.out_pad[2]), row_base))
-    # Tile positions (outer t, vector v): input offset t * stride + v * vw, output offset t * inner + v * vw.
-    in_step = g.in_outer_strides[-1]
+    # Tile positions (outer t, vector v): input offset t * stride + v * vw * inner stride, output offset
+    # t * inner + v * vw.
+    in_step, step_in = g.in_outer_strides[-1], g.in_inner_stride
+    if step_in not in (1, 2):
+        raise ValueError(f"lanes over positions read inner strides 1 and 2, not {step_in}")
 
     def block(w0: str, vectors: int, tail: int) -> None:
         """Accumulate TH x `vectors` vectors from inner position w0 (the last vector of a row masked to `tail`)."""
         mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail else None
-        base = e.add(in_base, w0)
+        base = e.add(in_base, e.mul(w0, e.index(step_in)) if step_in > 1 else w0)
         tiles = [(t, v) for t in range(th) for v in range(vectors)]
+        # Stride 2: output lanes [0, n) of a vector read 2n - 1 inputs, split over two loads.
+        reads = [2 * (tail if tail and v == vectors - 1 else vw) - 1 for v in range(vectors)]
+        halves = {count: (e.op(f"vector.constant_mask [{min(count, vw)}] : vector<{vw}xi1>") if count < vw else None,
+                          e.op(f"vector.constant_mask [{count - vw}] : vector<{vw}xi1>") if count > vw else None)
+                  for count in set(reads)} if step_in == 2 else {}
+        evens = ", ".join(str(2 * i) for i in range(vw))
 
         def column(j: str, accumulators: list[str]) -> list[str]:
             o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
             offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
             loads = {}
             for t, v in tiles:
-                delta = t * in_step + v * vw
+                delta = t * in_step + v * vw * step_in
                 at = e.add(offset, e.index(delta)) if delta else offset
-                loads[t, v] = _load_vector(e, xf, at, xflat, vw, d, mask if tail and v == vectors - 1 else None)
+                if step_in == 1:
+                    loads[t, v] = _load_vector(e, xf, at, xflat, vw, d, mask if tail and v == vectors - 1 else None)
+                    continue
+                low_mask, high_mask = halves[reads[v]]
+                low = _load_vector(e, xf, at, xflat, vw, d, low_mask)
+                high = _load_vector(e, xf, e.add(at, e.index(vw)), xflat, vw, d, high_mask) if reads[v] > vw \
+                    else low
+                loads[t, v] = e.op(f"vector.shuffle {low}, {high} [{evens}] : {vtype}, {vtype}")
             updated = []
             for r in range(br):
                 w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
@@ -416,12 +453,16 @@ def _zero_borders(e: _Emitter, g: GatherGemm, out_rows, first: str, th: int) -> 
         close()
 
 
-def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
-                    position_offsets: list[int] | None = None) -> tuple[str, tuple[int, int, int]]:
+def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: list[int] | None = None,
+                    tap_positions: list[list[int]] | None = None) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 1: lanes are the BR rows of a block-row; TP output positions per workgroup.
 
     For a matmul, positions are the rows of x (offset p * in_outer_stride, output stride y_position_stride).
     For a small conv, `position_offsets` lists each output position's static input offset (one tile).
+    vector_axis 5 (small "same" convs on the unpadded input): %off splits each block-row's columns into
+    g.taps segments, one per kernel tap, and `tap_positions[t]` lists the positions whose read of tap t
+    falls inside the input; the others read padding, so their loads and FMAs are not emitted at all
+    (a 2x2 output under a 3x3 kernel does 16 of its 36 position-tap products).
     """
     e, d, br = _Emitter(), g.dtype, g.block_rows
     vtype = f"vector<{br}x{ACCUMULATE}>"
@@ -451,20 +492,29 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str,
     else:
         starts = [e.add(x_base, e.index(position_offsets[p])) for p in range(tp)]
 
-    def column(j: str, accumulators: list[str]) -> list[str]:
+    def column(j: str, accumulators: list[str], positions=range(tp)) -> list[str]:
         o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
         offset = e.op(f"arith.index_cast {o32} : i32 to index")
         w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, vector<{br}x{d}>")
         if d != ACCUMULATE:
             w = e.op(f"arith.extf {w} : vector<{br}x{d}> to {vtype}")
         updated = []
-        for p in range(tp):
+        for k, p in enumerate(positions):
             scalar = _load_scalar(e, xf, e.add(offset, starts[p]), xflat, d)
             broadcast = e.op(f"vector.broadcast {scalar} : {ACCUMULATE} to {vtype}")
-            updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[p]} : {vtype}"))
+            updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[k]} : {vtype}"))
         return updated
 
-    results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, _split(s))
+    if tap_positions is None:
+        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, _split(s))
+    else:
+        results, bounds = [bias] * tp, _tap_bounds(e, g)
+        for t, valid in enumerate(tap_positions):
+            if valid:
+                updated = _reduction(e, bounds[t], bounds[t + 1], [results[p] for p in valid], vtype,
+                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll)
+                for p, value in zip(valid, updated):
+                    results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
     for p in range(tp):
         result = _activation(e, results[p], vtype, g.activation, d)
@@ -557,3 +607,75 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
                 _store_vector(e, piece, yf, at, yflat, b - a, d)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
+
+
+def conv_tap_segments(g: GatherGemm, s: Schedule, name: str,
+                      tap_masks: list[list[tuple[bool, ...]]]) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 4 (2-D stride-1 "same" convs with small outputs): one workgroup computes BR rows x
+    every output position, the OH*OW positions flattened into `tile[1]` = V vectors.
+
+    With no padding in the input, output position q = oh * OW + ow reads input q + (the column's
+    offset), the offset being c*H*W + (kh*dh - ph)*W + (kw*dw - pw) (negative for the first taps), so
+    every lane is an output position (the padded-input kernels waste the lanes over the border). The
+    lanes whose read falls in the padding depend only on the tap, so %off splits each block-row's
+    columns into one segment per tap (g.taps of them) and segment t loads its vectors under the
+    constant mask tap_masks[t][v]: masked-off lanes read nothing and add zero. A vector no lane of a
+    tap can use is skipped for that tap: small outputs under a 3x3 kernel skip most border work.
+    The input needs no zero-padding pass. Accumulators: BR rows x V vectors.
+    """
+    e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
+    positions = g.inner
+    vectors = -(-positions // vw)
+    if g.outer != 1 or len(tap_masks) != g.taps or any(len(m) != vectors for m in tap_masks):
+        raise ValueError("tap segments need the whole output as one run and one mask per tap and vector")
+    vtype = f"vector<{vw}x{ACCUMULATE}>"
+    xf, xflat = "%x", _memref((math.prod(g.x_shape),), d)
+    yflat = _memref((math.prod(g.y_shape),), d)
+    in_base = e.mul("%wg2", e.index(g.x_batch_stride))
+    row0 = e.mul("%wg0", e.index(br))
+    bounds = _tap_bounds(e, g)
+    out_rows, accumulators = [], []
+    for packed, row, bias in _block_rows(e, g, br, row0, vtype, d):
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])))
+        accumulators += [bias] * vectors
+    for t, masks in enumerate(tap_masks):
+        active = [v for v in range(vectors) if any(masks[v])]
+        if not active:
+            continue
+        lane_masks = {}
+        for v in active:
+            if not all(masks[v]):
+                lanes = ", ".join("true" if lane else "false" for lane in masks[v])
+                lane_masks[v] = e.op(f"arith.constant dense<[{lanes}]> : vector<{vw}xi1>")
+
+        def column(j: str, carried: list[str], active=active, lane_masks=lane_masks) -> list[str]:
+            o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+            offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), in_base)
+            loads = []
+            for v in active:
+                at = e.add(offset, e.index(v * vw)) if v else offset
+                loads.append(_load_vector(e, xf, at, xflat, vw, d, lane_masks.get(v)))
+            updated = []
+            for r in range(br):
+                w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
+                wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
+                for k in range(len(active)):
+                    updated.append(e.op(f"vector.fma {wb}, {loads[k]}, {carried[r * len(active) + k]} : {vtype}"))
+            return updated
+
+        selected = [accumulators[r * vectors + v] for r in range(br) for v in active]
+        results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, _split(s))
+        for r in range(br):
+            for k, v in enumerate(active):
+                accumulators[r * vectors + v] = results[r * len(active) + k]
+    tail = positions - (vectors - 1) * vw
+    mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
+    for r in range(br):
+        packed, out_base = out_rows[r]
+        close = _guard(e, g, packed, r)
+        for v in range(vectors):
+            result = _activation(e, accumulators[r * vectors + v], vtype, g.activation, d)
+            at = e.add(out_base, e.index(v * vw)) if v else out_base
+            _store_vector(e, result, "%y", at, yflat, vw, d, mask if v == vectors - 1 else None)
+        close()
+    return e.function(_signature(g, name)), (g.block_row_count, 1, g.batch)

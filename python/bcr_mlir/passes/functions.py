@@ -54,3 +54,14 @@ def call(name: str, arguments: list[ir.Value], result_type: ir.Type) -> ir.Value
 
 def tensor_type_text(shape, dtype: str = "f32") -> str:
     return f"tensor<{'x'.join(str(d) for d in shape)}x{dtype}>"
+
+
+def zero_pad(value: ir.Value, low: list[int], high: list[int], result_type: ir.RankedTensorType) -> ir.Value:
+    """A static tensor.pad of `value` with 0.0 (at the current insertion point)."""
+    element = result_type.element_type
+    zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
+    pad = ir.tensor.PadOp(result_type, value, [], [], ir.DenseI64ArrayAttr.get(low), ir.DenseI64ArrayAttr.get(high))
+    block = pad.region.blocks.append(*[ir.IndexType.get()] * len(low))
+    with ir.InsertionPoint(block):
+        ir.tensor.YieldOp(zero)
+    return pad.result

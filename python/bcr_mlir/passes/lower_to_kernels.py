@@ -4,7 +4,11 @@ The kernel (bcr_mlir.kernels.cpu) is specialised to the layer: its shapes, strid
 schedule (the op's `schedule` attribute from bcr-tune, or the default model) are constants. The
 column indices become input offsets for this layer's geometry, so the kernel adds one integer per
 packed column and never builds im2col. Convs with a horizontal stride read a phase-split copy of the
-input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous.
+input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous, or, when bcr-tune
+finds it faster (schedule axis 6), the padded input itself, two loads and a shuffle per vector.
+Small stride-1 "same" convs scheduled as tap segments (axes 4 and 5) read the unpadded input: each
+block-row's columns are regrouped by kernel tap, the tap's lane masks stand in for the zero border,
+and the tensor.pad feeding the layer disappears.
 
 Before:
     %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "relu", layer = "fc", layout = ...}
@@ -28,7 +32,7 @@ from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
-from bcr_mlir.passes.matching import single_user, zero_pad_amounts
+from bcr_mlir.passes.matching import defining_op, single_user, users, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 
 
@@ -117,6 +121,10 @@ class _Lowered:
     position_offsets: list[int] | None
     phase_stride: int
     im2col: tuple | None = None     # (kernel, strides, dilations, out, padded positions) for vector_axis 3
+    # vector_axis 4: the block-rows' columns regrouped by tap, with their segment starts and lane masks
+    segments: np.ndarray | None = None
+    values: np.ndarray | None = None
+    tap_masks: list | None = None
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -157,7 +165,7 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
     if schedule.vector_axis == 1:
         grid = np.stack(np.unravel_index(np.arange(positions), out), axis=1)
         position_offsets = [int(sum(int(c) * strides[d] * element[2 + d] for d, c in enumerate(p))) for p in grid]
-    elif inner_stride != 1:
+    elif inner_stride != 1 and not (schedule.vector_axis == 6 and inner_stride == 2):
         raise BcrError(f"layer '{layer}': internal error: lanes over positions need unit inner stride")
     padded_out = tuple(out) if not any(out_pad) else (out[0] + out_pad[0] + out_pad[1], out[1] + out_pad[2] + out_pad[3])
     padded_positions = math.prod(padded_out)
@@ -194,6 +202,78 @@ def _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, b
                     (tuple(kernel), tuple(strides), tuple(dilations), tuple(out), padded))
 
 
+# Schedules whose kernel reads the unpadded input, its columns grouped by kernel tap.
+TAP_SEGMENT_AXES = (4, 5)
+
+
+def same_padding(x_shape, y_shape, kernel, strides, dilations, pad_amounts) -> tuple[int, int] | None:
+    """(ph, pw) when a 2-D conv's input is a zero pad of its source by exactly the amounts that keep
+    the output the source's size at stride 1 (a "same" conv), else None."""
+    if pad_amounts is None or len(kernel) != 2 or tuple(strides) != (1, 1):
+        return None
+    low, high = pad_amounts
+    if any(low[:2]) or any(high[:2]) or low[2:] != high[2:]:
+        return None
+    source = [x - lo - hi for x, lo, hi in zip(x_shape[2:], low[2:], high[2:])]
+    if list(y_shape[2:]) != source:
+        return None
+    return low[2], low[3]
+
+
+def tap_segments_fit(schedule: Schedule, positions: int) -> bool:
+    """Whether a whole output of `positions` fits a tap-segment kernel's accumulators: at most 4 vectors
+    per row (vector_axis 4), at most 16 positions (vector_axis 5, one accumulator each)."""
+    if schedule.vector_axis == 4:
+        return -(-positions // schedule.vector_width) <= 4
+    return schedule.vector_axis == 5 and positions <= 16
+
+
+def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding, indices, block_starts, values,
+                       block_rows, activation, schedule: Schedule) -> _Lowered:
+    """vector_axis 4 and 5: regroup each block-row's packed columns by kernel tap (a sum does not care
+    about order), turn each column into its offset in the unpadded input, and find for every tap the
+    output positions whose read stays inside the input: axis 4 as lane masks over the flattened
+    output's vectors, axis 5 as position lists."""
+    n, channels, height, width = source_shape
+    _, rows, *out = y_shape
+    taps = math.prod(kernel)
+    positions = height * width
+    order, segments = [], [0]
+    for b in range(len(block_starts) - 1):
+        columns = np.arange(block_starts[b], block_starts[b + 1])
+        tap_of = indices[columns] % taps
+        order.append(columns[np.argsort(tap_of, kind="stable")])
+        segments += list(segments[-1] + np.cumsum(np.bincount(tap_of, minlength=taps)))
+    order = np.concatenate(order) if order else np.zeros(0, np.int64)
+    packed = indices[order].astype(np.int64)
+    channel, tap = packed // taps, packed % taps
+    rise = (tap // kernel[1]) * dilations[0] - padding[0]
+    shift = (tap % kernel[1]) * dilations[1] - padding[1]
+    offsets = channel * positions + rise * width + shift
+    lanes = schedule.vector_width if schedule.vector_axis == 4 else 1
+    vectors = -(-positions // lanes)
+    q = np.arange(vectors * lanes)
+    oh, ow = q // width, q % width
+    valid = []
+    for t in range(taps):
+        dy, dx = (t // kernel[1]) * dilations[0] - padding[0], (t % kernel[1]) * dilations[1] - padding[1]
+        valid.append((q < positions) & (oh + dy >= 0) & (oh + dy < height) & (ow + dx >= 0) & (ow + dx < width))
+    gemm = cpu.GatherGemm(
+        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
+        y_shape=(n, rows, *out), x_batch_stride=channels * positions, y_batch_stride=rows * positions,
+        y_row_stride=positions, y_position_stride=1, outer=1, inner=positions, outer_dims=(1,),
+        in_outer_strides=(0,), in_inner_stride=1, activation=activation, taps=taps)
+    lowered = _Lowered(gemm, schedule, offsets, None, 1, segments=np.asarray(segments, np.int64), values=values[order])
+    if schedule.vector_axis == 4:
+        lowered.schedule = replace(schedule, tile=(1, vectors, *schedule.tile[2:]))
+        lowered.tap_masks = [[tuple(bool(b) for b in v[k * lanes:(k + 1) * lanes]) for k in range(vectors)] for v in valid]
+    else:
+        lowered.schedule = replace(schedule, tile=(positions, 1))
+        lowered.position_offsets = list(range(positions))
+        lowered.tap_masks = [[int(p) for p in np.flatnonzero(v)] for v in valid]
+    return lowered
+
+
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
                 schedule: Schedule | None) -> _Lowered:
     positions, depth = x_shape
@@ -210,8 +290,16 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 def describe_schedule(s: Schedule) -> str:
     if s.vector_axis == 0:
         return f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs"
+    if s.vector_axis == 6:
+        return (f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs, "
+                f"stride-2 loads deinterleaved")
     if s.vector_axis == 3:
         return f"cpu kernel: {s.block_rows} rows x im2col positions in {s.tile[1]}x{s.vector_width} lanes"
+    if s.vector_axis == 4:
+        return (f"cpu kernel: {s.block_rows} rows x unpadded output in {s.tile[1]}x{s.vector_width} lanes, "
+                f"columns by tap")
+    if s.vector_axis == 5:
+        return f"cpu kernel: {s.vector_width} rows in lanes x {s.tile[0]} unpadded positions, columns by tap"
     if s.vector_axis == 2:
         return (f"cpu kernel: {s.block_rows} rows x {s.tile[0]} output rows flattened into "
                 f"{s.tile[1]}x{s.vector_width} lanes")
@@ -238,12 +326,29 @@ class LowerToKernels(Pass):
             self._lower(module, op, context, kernels, glue)
 
     @staticmethod
+    def _tap_segment_input(op, schedule: Schedule):
+        """(unpadded input, (ph, pw)) when a 2-D conv can run the tap-segment kernel, else None."""
+        if op.name != "bcr.packed_conv2d":
+            return None
+        pad = defining_op(op.operands[0])
+        padding = same_padding(shape_of(op.operands[0]), shape_of(op.result), int_array(op, "kernel"),
+                               int_array(op, "strides"), int_array(op, "dilations"), zero_pad_amounts(pad))
+        positions = math.prod(shape_of(op.result)[2:])
+        if padding is None or not tap_segments_fit(schedule, positions):
+            return None
+        return pad.operands[0], padding
+
+    @staticmethod
     def _foldable_pad(op, lowered: "_Lowered"):
         """The tensor.pad (and its amounts) to fold into a 2-D conv kernel that writes whole rows."""
         pad = single_user(op.result)
         amounts = zero_pad_amounts(pad)
-        if amounts is None or lowered.schedule.vector_axis != 0 or len(shape_of(op.result)) != 4:
+        if amounts is None or lowered.schedule.vector_axis not in (0, 6) or len(shape_of(op.result)) != 4:
             return None, (0, 0, 0, 0)
+        consumer = single_user(pad.result)
+        if consumer is not None and "schedule" in consumer.attributes and \
+                parse_attr(consumer.attributes["schedule"]).vector_axis in TAP_SEGMENT_AXES:
+            return None, (0, 0, 0, 0)  # the consumer reads the unpadded tensor itself
         low, high = amounts
         if any(low[:2]) or any(high[:2]):
             return None, (0, 0, 0, 0)
@@ -264,7 +369,17 @@ class LowerToKernels(Pass):
         pad_op, out_pad = None, (0, 0, 0, 0)
         if op.name == "bcr.packed_matmul":
             lowered = plan_matmul(layer, x_shape, y_shape, index_array, block_rows, activation, context.target, schedule)
+        elif schedule is not None and schedule.vector_axis in TAP_SEGMENT_AXES and \
+                self._tap_segment_input(op, schedule) is not None:
+            source, padding = self._tap_segment_input(op, schedule)
+            lowered = _plan_tap_segments(layer, shape_of(source), y_shape, int_array(op, "kernel"),
+                                         int_array(op, "dilations"), padding, index_array,
+                                         context.weights.array(offsets), context.weights.array(values), block_rows,
+                                         activation, schedule)
+            x = source
         else:
+            if schedule is not None and schedule.vector_axis in TAP_SEGMENT_AXES:
+                schedule = None  # a cached tap-segment schedule whose layer has no "same" zero pad here
             conv_args = (layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
                          int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
             lowered = plan_conv(*conv_args)
@@ -277,12 +392,16 @@ class LowerToKernels(Pass):
         dtype = str(ir.RankedTensorType(values.type).element_type)
         g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))),
                     dtype=dtype)
-        if lowered.schedule.vector_axis == 0:
+        if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
+        elif lowered.schedule.vector_axis == 4:
+            text, grid = cpu.conv_tap_segments(g, lowered.schedule, "NAME", lowered.tap_masks)
         elif lowered.schedule.vector_axis == 2:
             if op.name != "bcr.packed_conv2d":
                 raise BcrError(f"layer '{layer}': flattened positions (vector axis 2) are for 2-D convs only")
             text, grid = cpu.conv_flattened(g, lowered.schedule, "NAME")
+        elif lowered.schedule.vector_axis == 5:
+            text, grid = cpu.lanes_over_rows(g, lowered.schedule, "NAME", lowered.position_offsets, lowered.tap_masks)
         else:
             text, grid = cpu.lanes_over_rows(g, lowered.schedule, "NAME", lowered.position_offsets)
         name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
@@ -298,6 +417,9 @@ class LowerToKernels(Pass):
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))
+            if lowered.segments is not None:
+                offsets = context.weights.constant(lowered.segments.astype(np.int32), f"{layer}.tap_segments")
+                values = context.weights.constant(lowered.values, f"{layer}.values_by_tap")
             if op.name == "bcr.packed_matmul":
                 # A matmul's columns are its input offsets: reuse the packed indices (one constant for
                 # all 100 uses of an RNN's W_hh, instead of one copy per time step).
@@ -311,7 +433,10 @@ class LowerToKernels(Pass):
         replaced.result.replace_all_uses_with(dispatch.result)
         if pad_op is not None:
             pad_op.erase()
+        padded_input = defining_op(op.operands[0])
         op.erase()
+        if lowered.segments is not None and padded_input is not None and not users(padded_input.result):
+            padded_input.erase()  # the zero pad the tap-segment kernel made unnecessary
         decision = context.report.find(layer)
         if decision is not None:
             decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule)

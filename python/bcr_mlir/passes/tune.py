@@ -5,8 +5,10 @@ Every candidate is the layer alone (its real weights, a random input of its shap
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
 then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
 (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
-widths, unrolling, other register blocks, and for narrow outputs flattened positions and lanes over
-rows or im2col positions. The winner is written into the op's #bcr.schedule and kept in a JSON
+widths, unrolling, other register blocks, for narrow outputs flattened positions and lanes over
+rows or im2col positions, for small "same" convs tap segments on the unpadded input, and for stride-2
+convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
+do without it are credited. The winner is written into the op's #bcr.schedule and kept in a JSON
 cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
 same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
 generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
@@ -36,7 +38,9 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
-from bcr_mlir.passes.matching import sparse_ops_with_weights
+from bcr_mlir.passes.lower_to_kernels import same_padding, tap_segments_fit
+from bcr_mlir.passes.functions import zero_pad
+from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.structure import GROUP_CHOICES
 from bcr_mlir.targets import host_cpu_flags
@@ -45,7 +49,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 
 def default_cache() -> Path:
@@ -110,6 +114,12 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
                 for th in (1, 2, 4):
                     if fits(th, base.tile[1]):
                         found.append(replace(base, tile=(th, base.tile[1])))
+        if _per_dim(op, "strides")[-1] == 2:
+            # Stride 2 read straight from the padded input, even lanes kept by a shuffle (vector_axis 6),
+            # for the default and the tall tile of every register block.
+            for schedule in list(found):
+                if schedule.vector_axis == 0 and schedule.unroll == 1 and len(schedule.tile) == 2:
+                    extra.append(replace(schedule, vector_axis=6))
         extra += flattened_candidates(op, blocks, target)
         if positions <= 16:
             # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
@@ -138,7 +148,7 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
     flattened run fits the registers. im2col positions (vector_axis 3): every lane an output position,
     when the gathered input stays small."""
     out_shape, x_shape = shape_of(op.result), shape_of(op.operands[0])
-    strides = list(ir.DenseI64ArrayAttr(op.attributes["strides"])) if "strides" in op.attributes else [1, 1]
+    strides = _per_dim(op, "strides")
     vw = target.vector_width(32)
     if op.name != "bcr.sparse_conv2d" or len(out_shape) != 4 or out_shape[-1] >= vw:
         return []
@@ -156,6 +166,20 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
                 # Few accumulators: a second set keeps more FMAs in flight.
                 found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th), 2), vector_axis=2))
     positions = outer_rows * width
+    if _same_padding(op) is not None:
+        # Tap segments on the unpadded input: the whole output in the fewest vectors that hold it
+        # (vector_axis 4), or for tiny outputs lanes over rows, skipping the border products (axis 5).
+        for lanes in VECTOR_CHOICES:
+            count = -(-positions // lanes)
+            schedule = Schedule(vector_width=lanes, block_rows=0, tile=(1, count), vector_axis=4)
+            if lanes <= vw and (lanes == vw or positions <= lanes) and tap_segments_fit(schedule, positions):
+                found += [replace(schedule, block_rows=g) for g in blocks
+                          if (g + 1) * count + 1 <= target.vector_registers]
+        rows = shape_of(op.operands[1])[0]
+        for g in (8, 16):
+            schedule = Schedule(vector_width=g, block_rows=g, tile=(positions, 1), vector_axis=5)
+            if g <= rows and g <= vw and positions + 2 <= target.vector_registers and tap_segments_fit(schedule, positions):
+                found.append(schedule)
     depth = math.prod(shape_of(op.operands[1])[1:])
     padded = -(-positions // vw) * vw
     if positions * 2 > vw and depth * padded * 4 <= IM2COL_MAX_BYTES:
@@ -165,30 +189,53 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
     return found
 
 
+def _per_dim(op: ir.Operation, name: str) -> list[int]:
+    """A conv's strides or dilations (1, 1 when absent)."""
+    return list(ir.DenseI64ArrayAttr(op.attributes[name])) if name in op.attributes else [1, 1]
+
+
+def _same_padding(op: ir.Operation) -> tuple[int, int] | None:
+    """(ph, pw) when a 2-D conv reads a "same" zero pad of its input (tap segments can skip the pad)."""
+    if op.name != "bcr.sparse_conv2d":
+        return None
+    weight = shape_of(op.operands[1])
+    return same_padding(shape_of(op.operands[0]), shape_of(op.result), weight[2:], _per_dim(op, "strides"),
+                        _per_dim(op, "dilations"), zero_pad_amounts(defining_op(op.operands[0])))
+
+
 def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
-    """The layer alone, as a module of its own, with the candidate schedule."""
+    """The layer alone, as a module of its own, with the candidate schedule. A layer whose input is a
+    zero pad gets that pad too, so every candidate is timed with the padding it costs."""
+    padding = _same_padding(op)
     context = new_context()
     table = WeightTable()
     arrays = [weights.array(op.operands[i]) for i in (1, 2)]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
     attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "activation", "layer",
                                                                "row_order") if name in op.attributes}
+    source_shape = list(x_shape)
+    if padding is not None:
+        source_shape[2:] = [size - 2 * amount for size, amount in zip(x_shape[2:], padding)]
     with context, ir.Location.unknown():
         module = ir.Module.create()
         with ir.InsertionPoint(module.body):
             x_type = ir.RankedTensorType.get(list(x_shape), ir.F32Type.get())
             y_type = ir.RankedTensorType.get(list(y_shape), ir.F32Type.get())
-            function = ir.func.FuncOp("main", ir.FunctionType.get([x_type], [y_type]))
+            source_type = ir.RankedTensorType.get(source_shape, ir.F32Type.get())
+            function = ir.func.FuncOp("main", ir.FunctionType.get([source_type], [y_type]))
             block = function.add_entry_block()
             with ir.InsertionPoint(block):
+                x = block.arguments[0]
+                if padding is not None:
+                    x = zero_pad(x, [0, 0, *padding], [0, 0, *padding], x_type)
                 weight = table.constant(arrays[0], "weight")
                 bias = table.constant(arrays[1], "bias")
                 attrs = {k: ir.Attribute.parse(v) for k, v in attributes.items()}
                 attrs["schedule"] = to_attr(schedule)
-                layer = ir.Operation.create(op.name, results=[y_type], operands=[block.arguments[0], weight, bias],
+                layer = ir.Operation.create(op.name, results=[y_type], operands=[x, weight, bias],
                                             attributes=attrs)
                 ir.func.ReturnOp([layer.result])
-    return context, module, table, x_shape
+    return context, module, table, tuple(source_shape)
 
 
 def build_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, path: Path) -> np.ndarray:

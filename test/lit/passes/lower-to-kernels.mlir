@@ -42,6 +42,39 @@ func.func @conv_then_pad(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor
   return %p : tensor<1x8x10x10xf32>
 }
 
+
+// A small "same" conv scheduled as tap segments (vector_axis 4): the kernel reads the unpadded 4x4 input,
+// so the tensor.pad goes; the block-row's columns are regrouped by tap (9 segments + 1 bound).
+// CHECK-LABEL: func.func @conv_by_tap
+// CHECK-NOT: tensor.pad
+// Columns 2, 4, 10, 13 = (ci, tap) (0, 2), (0, 4), (1, 1), (1, 4) in tap order, each at its offset in the
+// unpadded input: ci*16 + (kh - 1)*4 + (kw - 1).
+// CHECK: arith.constant dense<[12, -3, 0, 16]> : tensor<4xi32>
+// CHECK: "bcr.dispatch"(%arg0, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) {kernel = @bcr_kernel_conv3, layer = "conv3", workgroups = array<i64: 1, 1, 1>}
+// CHECK-SAME: (tensor<1x2x4x4xf32>, tensor<8xf32>, tensor<8xi32>, tensor<10xi32>
+func.func @conv_by_tap(%x: tensor<1x2x4x4xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x4x4xf32> to tensor<1x2x6x6xf32>
+  %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
+  %0 = "bcr.sparse_conv2d"(%p, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "conv3", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, schedule = #bcr.schedule<4 : i64, 8 : i64, array<i64: 1, 4>, 1 : i64, 4 : i64>, strides = array<i64: 1, 1>} : (tensor<1x2x6x6xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
+// A stride-2 conv scheduled as deinterleaved loads (vector_axis 6): no phase split; the kernel reads the
+// padded input directly (column (ci, kh, kw) at ci*100 + kh*10 + kw).
+// CHECK-LABEL: func.func @conv_strided_loads
+// CHECK-NOT: bcr_phase_split
+// CHECK: arith.constant dense<[2, 11, 101, 111]> : tensor<4xi32>
+// CHECK: "bcr.dispatch"{{.*}}kernel = @bcr_kernel_conv4
+func.func @conv_strided_loads(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
+  %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "conv4", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, schedule = #bcr.schedule<4 : i64, 8 : i64, array<i64: 1, 1>, 1 : i64, 6 : i64>, strides = array<i64: 2, 2>} : (tensor<1x2x10x10xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
 // The matmul kernel: workgroup ids first, then one memref per dispatch operand and the output.
 // CHECK: func.func private @bcr_kernel_fc1(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<128xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<6xi32>, %{{.*}}: memref<6x8xf32>, %{{.*}}: memref<64xf32>)
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
@@ -61,3 +94,18 @@ func.func @conv_then_pad(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> tensor
 // The phase split: pad the width to a multiple of the stride, then put each phase's columns together.
 // CHECK: func.func private @bcr_phase_split
 // CHECK: linalg.transpose {{.*}} permutation = [0, 1, 2, 4, 3]
+
+// The tap-segment kernel: one loop per tap over that tap's columns; each vector is one output row here.
+// Tap (0, 0) skips row 0 (it reads padding only) and masks lane ow = 0 of the other three; tap (0, 1)
+// needs no mask; tap (0, 2) masks ow = 3.
+// CHECK: func.func private @bcr_kernel_conv3({{.*}} memref<32xf32>
+// CHECK: arith.constant dense<[false, true, true, true]> : vector<4xi1>
+// CHECK: scf.for
+// CHECK-COUNT-3: vector.maskedload
+// CHECK: scf.for
+// CHECK-COUNT-3: vector.load {{.*}} : memref<32xf32>, vector<4xf32>
+// CHECK: arith.constant dense<[true, true, true, false]> : vector<4xi1>
+
+// The strided-load kernel: two loads per vector of 4 outputs, even lanes kept.
+// CHECK: func.func private @bcr_kernel_conv4({{.*}} memref<200xf32>
+// CHECK: vector.shuffle {{.*}} [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
