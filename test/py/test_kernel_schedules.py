@@ -133,3 +133,13 @@ def test_forced_schedule_f16(schedule, cin, hw, tmp_path, monkeypatch):
     (layer_report,) = compiled.report.sparse_layers
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)
+
+
+def test_tune_cache_keeps_every_concurrent_writer(tmp_path):
+    """Compiles tuning at the same time each add their layers to the cache; none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+    from bcr_mlir.passes import tune
+    path = tmp_path / "tune.json"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: tune._save(path, {f"layer{i}": {"ms": i}}), range(16)))
+    assert set(json.loads(path.read_text())) == {f"layer{i}" for i in range(16)}

@@ -24,6 +24,7 @@ After:
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -287,6 +288,26 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
         return [(float(np.median(samples[index])), schedule) for index, schedule, _, _ in built]
 
 
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path: Path, entries: dict) -> None:
+    """Adds `entries` to the cache file as it is now: concurrent compiles each add their own layers
+    (under a lock, so neither drops the other's), and readers see the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cache = _load(path)
+        cache.update(entries)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        partial.replace(path)
+
+
 @dataclass(frozen=True)
 class Tune(Pass):
     name = "bcr-tune"
@@ -305,11 +326,8 @@ class Tune(Pass):
                     decision.reason += f"; default schedule model ({context.target.name} cannot be timed here)"
             return
         path = Path(self.cache) if self.cache else default_cache()
-        try:
-            cache = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, ValueError):
-            cache = {}
-        changed = False
+        cache = _load(path)
+        tuned: list[str] = []
         for op, weight in sparse_ops_with_weights(module, context.weights):
             current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
             key = layer_key(op, weight)
@@ -327,15 +345,12 @@ class Tune(Pass):
                 seconds, chosen = min(timed, key=lambda item: item[0])
                 cache[key] = {"schedule": cache_entry(chosen), "ms": seconds * 1e3, "candidates": len(timed),
                               "default_ms": timed[0][0] * 1e3}
-                changed = True
+                tuned.append(key)
                 how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s"
             else:
                 continue
             op.attributes["schedule"] = to_attr(chosen)
             if decision is not None:
                 decision.reason += f"; {how}"
-        if changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.partial")
-            partial.write_text(json.dumps(cache, indent=1, sort_keys=True))
-            partial.replace(path)
+        if tuned:
+            _save(path, {key: cache[key] for key in tuned})
