@@ -398,6 +398,12 @@ def walk(module: ir.Module):
     yield from _walk(module.operation)
 
 
+def ops_named(module: ir.Module, names) -> list[ir.Operation]:
+    """The ops of `module` whose name is in `names`, all collected before the caller rewrites any: erasing
+    an op frees the ops nested in its regions, and a handle to one of those must never be touched again."""
+    return [op for op in walk(module) if op.name in names]
+
+
 def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
     """Semantic checks of every bcr op; empty when the module is well formed."""
     diagnostics: list[Diagnostic] = []

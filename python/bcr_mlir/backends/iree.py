@@ -19,7 +19,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.backends import vulkan_extern
-from bcr_mlir.dialect import int_array, walk
+from bcr_mlir.dialect import int_array, ops_named
 from bcr_mlir.errors import BcrError, TargetError
 from bcr_mlir.targets import Target
 
@@ -112,8 +112,8 @@ def to_iree_text(module: ir.Module) -> str:
                  for op in module.body.operations if op.operation.name == "func.func"}
     executables, declared = [], set()
     externs = vulkan_extern.ExternDispatches(module, functions)  # GLSL kernels -> hal.dispatch.extern
-    for op in list(walk(module)):
-        if op.name != "bcr.dispatch" or externs.rewrite(op):
+    for op in ops_named(module, ("bcr.dispatch",)):
+        if externs.rewrite(op):
             continue
         kernel = ir.FlatSymbolRefAttr(op.attributes["kernel"]).value
         if kernel not in declared:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, create_op, parse_attr, string_attr, walk
+from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, create_op, ops_named, parse_attr, string_attr
 from bcr_mlir.errors import BcrError
 from bcr_mlir.passes.registry import Pass, PassContext, memo_key
 from bcr_mlir.storage import RowGroupStorage
@@ -53,9 +53,7 @@ class CompressWeights(Pass):
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         packed: dict[str, tuple] = {}
-        for op in list(walk(module)):
-            if op.name not in SPARSE_OPS:
-                continue
+        for op in ops_named(module, SPARSE_OPS):
             layout = parse_attr(op.attributes["layout"])
             layer = string_attr(op, "layer")
             x, weight, bias = op.operands[0], op.operands[1], op.operands[2]

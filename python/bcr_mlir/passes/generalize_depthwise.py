@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import shape_of, walk
+from bcr_mlir.dialect import ops_named, shape_of
 from bcr_mlir.passes.functions import add_function, call, tensor_type_text
 from bcr_mlir.passes.registry import Pass, PassContext
 
@@ -64,9 +64,7 @@ class GeneralizeDepthwise(Pass):
     def run(self, module: ir.Module, context: PassContext) -> None:
         cache: dict[str, str] = {}
         count = 0
-        for op in list(walk(module)):
-            if op.name != "linalg.depthwise_conv_2d_nchw_chw":
-                continue
+        for op in ops_named(module, ("linalg.depthwise_conv_2d_nchw_chw",)):
             x, w, init = op.operands[0], op.operands[1], op.operands[2]
             dtype = str(ir.RankedTensorType(x.type).element_type)
             acc = str(ir.RankedTensorType(init.type).element_type)

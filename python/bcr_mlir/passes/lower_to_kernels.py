@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, Schedule, create_op, int_array, parse_attr, shape_of, string_attr, walk
+from bcr_mlir.dialect import PACKED_OPS, Schedule, create_op, int_array, ops_named, parse_attr, shape_of, string_attr
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
@@ -320,9 +320,7 @@ class LowerToKernels(Pass):
                            "use bcr-densify for GPU targets (the vulkan pipeline does)")
         kernels: dict[str, str] = {}
         glue: dict[str, str] = {}
-        for op in list(walk(module)):
-            if op.name not in PACKED_OPS:
-                continue
+        for op in ops_named(module, PACKED_OPS):
             self._lower(module, op, context, kernels, glue)
 
     @staticmethod

@@ -155,9 +155,8 @@ def zero_pad_amounts(op: ir.Operation | None) -> tuple[list[int], list[int]] | N
 
 def sparse_ops_with_weights(module: ir.Module, weights):
     """Every bcr.sparse_* op whose weight is a known constant, with that weight as an array."""
-    from bcr_mlir.dialect import SPARSE_OPS, walk
-    for op in list(walk(module)):
-        if op.name in SPARSE_OPS:
-            array = weights.array(op.operands[1])
-            if array is not None:
-                yield op, array
+    from bcr_mlir.dialect import SPARSE_OPS, ops_named
+    for op in ops_named(module, SPARSE_OPS):
+        array = weights.array(op.operands[1])
+        if array is not None:
+            yield op, array

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSITY_ATTR, create_op, shape_of, walk
+from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of
 from bcr_mlir.dialect import GroupLayout
 from bcr_mlir.passes.matching import (activation_of, bias_add_of, conv_bias, defining_op, single_user, through_collapse,
                                       through_extf, truncf_user)
@@ -106,7 +106,8 @@ class RaiseSparseLayers(Pass):
     def run(self, module: ir.Module, context: PassContext) -> None:
         hints = _hints(module)
         weights = context.weights
-        for op in list(walk(module)):
+        rewritable = {"linalg.depthwise_conv_2d_nchw_chw", "linalg.matmul", *DENSE_ONLY_OPS, *CONV_OPS}
+        for op in ops_named(module, rewritable):
             if op.name == "linalg.depthwise_conv_2d_nchw_chw" and context.target.is_cpu and not self.analyze_only \
                     and self._raise_depthwise(op, context):
                 continue

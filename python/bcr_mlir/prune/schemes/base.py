@@ -64,12 +64,14 @@ def keep_top_units(scores: torch.Tensor, sizes: torch.Tensor, budget: float) -> 
     """Keep the best-scoring units until their total size is as close as possible to `budget`.
 
     `scores`/`sizes` are 1-D; units of size 0 are never kept. At least one unit is kept, so a
-    layer never becomes all zeros.
+    layer never becomes all zeros. A tie (a budget of 67.5 one-element units) keeps more: halves
+    round up.
     """
     scores = scores.masked_fill(sizes == 0, float("-inf"))
     order = torch.sort(scores, descending=True, stable=True).indices
     cumulative = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes[order], 0)]).double()
-    count = max(1, int(torch.argmin((cumulative - budget).abs())))
+    distance = (cumulative - budget).abs()
+    count = max(1, int(torch.nonzero(distance == distance.min()).max()))
     keep = torch.zeros_like(sizes, dtype=torch.bool)
     keep[order[:count]] = True
     return keep & (sizes > 0)
