@@ -149,6 +149,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=("quick", "all"), default="quick")
     parser.add_argument("--only", help="substring filter on case names")
+    parser.add_argument("--exclude", help="leave out the cases whose names contain this")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default="bench/layers")
@@ -156,7 +157,8 @@ def main(argv=None) -> int:
                         help="bcr-tune mode for the sparse builds (default: time candidate schedules, cached)")
     args = parser.parse_args(argv)
     threads = tuple(int(t) for t in args.threads.split(","))
-    selected = [c for c in cases(args.suite) if not args.only or args.only in c.name]
+    selected = [c for c in cases(args.suite) if (not args.only or args.only in c.name)
+                and not (args.exclude and args.exclude in c.name)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
