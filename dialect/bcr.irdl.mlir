@@ -75,7 +75,7 @@ irdl.dialect @bcr {
   //   unroll         unroll factor of the reduction loop
   //   vector_axis    0: lanes run along output positions; 1: lanes run along output channels;
   //                  2: along several output rows flattened; 3: along im2col-gathered positions;
-  //                  4: along the whole unpadded output, columns grouped by kernel tap;
+  //                  4: along the unpadded output (tiles of whole rows), columns grouped by kernel tap;
   //                  5: along output channels, columns grouped by tap, border products skipped;
   //                  6: along output positions, stride-2 input read by two loads and a shuffle
   irdl.attribute @schedule {

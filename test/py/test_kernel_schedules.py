@@ -17,6 +17,7 @@ from bcr_mlir.dialect import Schedule
 from bcr_mlir.importer import import_model
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import PassContext
+from bcr_mlir.passes.lower_to_kernels import tap_segments_fit
 from bcr_mlir.passes.tune import cache_entry, layer_key
 from bcr_mlir.pipelines import run_pipeline
 from bcr_mlir.targets import parse_target
@@ -59,6 +60,7 @@ LAYERS = {
     "bcr 7x7": (16, 20, 7, 1, "bcr", 1, True, {"rate": 4}),          # 20 rows: ragged 8-row blocks
     "bcr 4x4 batch 2": (32, 16, 4, 1, "bcr", 2, False, {"rate": 4}),
     "bcr 2x2": (128, 20, 2, 1, "bcr", 1, True, {"rate": 4}),
+    "bcr 14x14": (16, 20, 14, 1, "bcr", 1, True, {"rate": 4}),
     "bcr 14 -> 7 stride 2": (16, 16, 14, 2, "bcr", 1, True, {"rate": 4}),
     "bcr 36 -> 18 stride 2 batch 2": (16, 24, 36, 2, "bcr", 2, False, {"rate": 4}),  # 18 = 16 + a tail of 2
     "pattern 7x7": (24, 20, 7, 1, "pattern", 1, False, {"connectivity_rate": 2.0}),  # reordered rows
@@ -74,8 +76,11 @@ SCHEDULES = {
     "positions split": lambda hw, br: Schedule(8, br, (1, 1, 2), 1, 0),
     "positions tall": lambda hw, br: Schedule(8, br, (hw, 1), 1, 0),
     # tap segments on the unpadded input: the whole output in 16- or 8-lane vectors, or rows in lanes
-    "taps": lambda hw, br: Schedule(16, br, (1, -(-hw * hw // 16)), 1, 4),
-    "taps split": lambda hw, br: Schedule(8, br, (1, -(-hw * hw // 8), 2), 1, 4),
+    "taps": lambda hw, br: Schedule(16, br, (hw, -(-hw * hw // 16)), 1, 4),
+    "taps split": lambda hw, br: Schedule(8, br, (hw, -(-hw * hw // 8), 2), 1, 4),
+    # tap segments, one output row per workgroup: the top and bottom rows masked at run time
+    "taps row tiles": lambda hw, br: Schedule(16, br, (1, -(-hw // 16)), 1, 4),
+    "taps two-row tiles": lambda hw, br: Schedule(16, br, (2, -(-2 * hw // 16)), 1, 4),
     "taps rows": lambda hw, br: Schedule(8, 8, (hw * hw, 1), 1, 5),
     # stride 2 from the padded input, two loads and an even-lane shuffle per vector (a tail on 7 wide)
     "strided loads": lambda hw, br: Schedule(8, br, (1, 1), 1, 6),
@@ -84,15 +89,15 @@ SCHEDULES = {
 
 
 def _applies(layer: str, schedule: str) -> bool:
-    """Flattened positions and tap segments need a unit stride, tap rows at most 16 positions, and the
-    8-lane tap vectors at most 32 (4 vectors); strided loads are for stride 2: other pairs are not
-    generated at all."""
+    """Flattened positions and tap segments need a unit stride, and tap segments an output their tile
+    fits (tap_segments_fit); strided loads are for stride 2: other pairs are not generated at all."""
     hw, stride = LAYERS[layer][2], LAYERS[layer][3]
     if schedule.startswith(("flattened", "taps")) and stride != 1:
         return False
     if schedule.startswith("strided") and stride != 2:
         return False
-    return not (schedule == "taps rows" and hw * hw > 16) and not (schedule == "taps split" and hw * hw > 32)
+    block_rows = 1 if LAYERS[layer][4] == "pattern" else 8
+    return not schedule.startswith("taps") or tap_segments_fit(SCHEDULES[schedule](hw, block_rows), hw, hw)
 
 
 PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES) if _applies(layer, schedule)]

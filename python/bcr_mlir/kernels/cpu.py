@@ -609,10 +609,10 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
 
 
-def conv_tap_segments(g: GatherGemm, s: Schedule, name: str,
-                      tap_masks: list[list[tuple[bool, ...]]]) -> tuple[str, tuple[int, int, int]]:
-    """vector_axis 4 (2-D stride-1 "same" convs with small outputs): one workgroup computes BR rows x
-    every output position, the OH*OW positions flattened into `tile[1]` = V vectors.
+def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[list[tuple[bool, ...]]],
+                      tap_rows: list[int] | None = None) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 4 (2-D stride-1 "same" convs): one workgroup computes BR rows x `tile[0]` = TH
+    output rows, their TH*OW positions flattened into `tile[1]` = V vectors (g.outer = OH, g.inner = OW).
 
     With no padding in the input, output position q = oh * OW + ow reads input q + (the column's
     offset), the offset being c*H*W + (kh*dh - ph)*W + (kw*dw - pw) (negative for the first taps), so
@@ -622,31 +622,61 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str,
     constant mask tap_masks[t][v]: masked-off lanes read nothing and add zero. A vector no lane of a
     tap can use is skipped for that tap: small outputs under a 3x3 kernel skip most border work.
     The input needs no zero-padding pass. Accumulators: BR rows x V vectors.
+    When the tile is part of the output (TH < OH), tap_masks[t] covers the horizontal border only and
+    `tap_rows[t]` is the tap's row offset dy: the rows of the tile that read outside the input for
+    that tap depend on the workgroup, so their lanes are masked off at run time, once per segment.
     """
     e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
-    positions = g.inner
+    rows_per_tile = max(1, s.tile[0])
+    positions = rows_per_tile * g.inner
     vectors = -(-positions // vw)
-    if g.outer != 1 or len(tap_masks) != g.taps or any(len(m) != vectors for m in tap_masks):
-        raise ValueError("tap segments need the whole output as one run and one mask per tap and vector")
+    tiled = rows_per_tile < g.outer
+    if g.outer % rows_per_tile or len(tap_masks) != g.taps or any(len(m) != vectors for m in tap_masks) or \
+            (tiled and (tap_rows is None or len(tap_rows) != g.taps)):
+        raise ValueError("tap segments need a tile of whole output rows dividing the output, and one mask "
+                         "per tap and vector (and each tap's row offset when the output is tiled)")
     vtype = f"vector<{vw}x{ACCUMULATE}>"
     xf, xflat = "%x", _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
-    in_base = e.mul("%wg2", e.index(g.x_batch_stride))
+    first_row = e.mul("%wg1", e.index(rows_per_tile))
+    tile_start = e.mul(first_row, e.index(g.inner))
+    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), tile_start)
     row0 = e.mul("%wg0", e.index(br))
     bounds = _tap_bounds(e, g)
     out_rows, accumulators = [], []
     for packed, row, bias in _block_rows(e, g, br, row0, vtype, d):
-        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride)])))
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (tile_start, 1)])))
         accumulators += [bias] * vectors
+
+    def clamp(value: str, low: str, high: str) -> str:
+        return e.op(f"arith.minsi {e.op(f'arith.maxsi {value}, {low} : index')}, {high} : index")
+
     for t, masks in enumerate(tap_masks):
         active = [v for v in range(vectors) if any(masks[v])]
         if not active:
             continue
         lane_masks = {}
+        if tiled:
+            # Tile rows [a, b) read input rows inside the image for this tap: a = -(first + dy),
+            # b = OH - first - dy, both clamped to the tile; lanes [a*OW, b*OW) are live.
+            shifted = e.add(first_row, e.index(tap_rows[t])) if tap_rows[t] else first_row
+            zero, count = e.index(0), e.index(rows_per_tile)
+            a = clamp(e.op(f"arith.subi {zero}, {shifted} : index"), zero, count)
+            b = clamp(e.op(f"arith.subi {e.index(g.outer)}, {shifted} : index"), a, count)
+            live_from, live_to = e.mul(a, e.index(g.inner)), e.mul(b, e.index(g.inner))
         for v in active:
             if not all(masks[v]):
                 lanes = ", ".join("true" if lane else "false" for lane in masks[v])
                 lane_masks[v] = e.op(f"arith.constant dense<[{lanes}]> : vector<{vw}xi1>")
+            if tiled:
+                start, lanes_in = e.index(v * vw), e.index(vw)
+                upto = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_to}, {start} : index'), zero, lanes_in)} "
+                            f": vector<{vw}xi1>")
+                below = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_from}, {start} : index'), zero, lanes_in)} "
+                             f": vector<{vw}xi1>")
+                rows_live = e.op(f"arith.xori {upto}, {below} : vector<{vw}xi1>")
+                lane_masks[v] = e.op(f"arith.andi {lane_masks[v]}, {rows_live} : vector<{vw}xi1>") \
+                    if v in lane_masks else rows_live
 
         def column(j: str, carried: list[str], active=active, lane_masks=lane_masks) -> list[str]:
             o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
@@ -678,4 +708,4 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str,
             at = e.add(out_base, e.index(v * vw)) if v else out_base
             _store_vector(e, result, "%y", at, yflat, vw, d, mask if v == vectors - 1 else None)
         close()
-    return e.function(_signature(g, name)), (g.block_row_count, 1, g.batch)
+    return e.function(_signature(g, name)), (g.block_row_count, g.outer // rows_per_tile, g.batch)

@@ -6,7 +6,7 @@ column indices become input offsets for this layer's geometry, so the kernel add
 packed column and never builds im2col. Convs with a horizontal stride read a phase-split copy of the
 input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous, or, when bcr-tune
 finds it faster (schedule axis 6), the padded input itself, two loads and a shuffle per vector.
-Small stride-1 "same" convs scheduled as tap segments (axes 4 and 5) read the unpadded input: each
+Stride-1 "same" convs scheduled as tap segments (axes 4 and 5) read the unpadded input: each
 block-row's columns are regrouped by kernel tap, the tap's lane masks stand in for the zero border,
 and the tensor.pad feeding the layer disappears.
 
@@ -125,6 +125,7 @@ class _Lowered:
     segments: np.ndarray | None = None
     values: np.ndarray | None = None
     tap_masks: list | None = None
+    tap_rows: list | None = None     # axis 4 with a tile of some output rows: each tap's row offset
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -220,12 +221,14 @@ def same_padding(x_shape, y_shape, kernel, strides, dilations, pad_amounts) -> t
     return low[2], low[3]
 
 
-def tap_segments_fit(schedule: Schedule, positions: int) -> bool:
-    """Whether a whole output of `positions` fits a tap-segment kernel's accumulators: at most 4 vectors
-    per row (vector_axis 4), at most 16 positions (vector_axis 5, one accumulator each)."""
+def tap_segments_fit(schedule: Schedule, height: int, width: int) -> bool:
+    """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
+    them when tile[0] is 0 or OH) in at most 4 vectors per block row (vector_axis 4); at most 16
+    positions (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis == 4:
-        return -(-positions // schedule.vector_width) <= 4
-    return schedule.vector_axis == 5 and positions <= 16
+        rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
+        return height % rows == 0 and -(-rows * width // schedule.vector_width) <= 4
+    return schedule.vector_axis == 5 and height * width <= 16
 
 
 def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding, indices, block_starts, values,
@@ -251,21 +254,30 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding,
     shift = (tap % kernel[1]) * dilations[1] - padding[1]
     offsets = channel * positions + rise * width + shift
     lanes = schedule.vector_width if schedule.vector_axis == 4 else 1
-    vectors = -(-positions // lanes)
+    # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
+    # checked against the image's top and bottom at run time, so its masks hold the side borders only.
+    tile_rows = schedule.tile[0] if schedule.vector_axis == 4 and 0 < schedule.tile[0] < height else height
+    tiled = tile_rows < height
+    vectors = -(-tile_rows * width // lanes)
     q = np.arange(vectors * lanes)
     oh, ow = q // width, q % width
-    valid = []
+    valid, tap_rows = [], []
     for t in range(taps):
         dy, dx = (t // kernel[1]) * dilations[0] - padding[0], (t % kernel[1]) * dilations[1] - padding[1]
-        valid.append((q < positions) & (oh + dy >= 0) & (oh + dy < height) & (ow + dx >= 0) & (ow + dx < width))
+        rows_inside = True if tiled else (oh + dy >= 0) & (oh + dy < height)
+        valid.append((q < tile_rows * width) & rows_inside & (ow + dx >= 0) & (ow + dx < width))
+        tap_rows.append(int(dy))
+    whole = schedule.vector_axis == 5 or not tiled
     gemm = cpu.GatherGemm(
         name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
         y_shape=(n, rows, *out), x_batch_stride=channels * positions, y_batch_stride=rows * positions,
-        y_row_stride=positions, y_position_stride=1, outer=1, inner=positions, outer_dims=(1,),
-        in_outer_strides=(0,), in_inner_stride=1, activation=activation, taps=taps)
+        y_row_stride=positions, y_position_stride=1, outer=1 if schedule.vector_axis == 5 else height,
+        inner=positions if schedule.vector_axis == 5 else width, outer_dims=(1,) if schedule.vector_axis == 5 else (height,),
+        in_outer_strides=(width,), in_inner_stride=1, activation=activation, taps=taps)
     lowered = _Lowered(gemm, schedule, offsets, None, 1, segments=np.asarray(segments, np.int64), values=values[order])
+    lowered.tap_rows = None if whole else tap_rows
     if schedule.vector_axis == 4:
-        lowered.schedule = replace(schedule, tile=(1, vectors, *schedule.tile[2:]))
+        lowered.schedule = replace(schedule, tile=(tile_rows, vectors, *schedule.tile[2:]))
         lowered.tap_masks = [[tuple(bool(b) for b in v[k * lanes:(k + 1) * lanes]) for k in range(vectors)] for v in valid]
     else:
         lowered.schedule = replace(schedule, tile=(positions, 1))
@@ -331,8 +343,7 @@ class LowerToKernels(Pass):
         pad = defining_op(op.operands[0])
         padding = same_padding(shape_of(op.operands[0]), shape_of(op.result), int_array(op, "kernel"),
                                int_array(op, "strides"), int_array(op, "dilations"), zero_pad_amounts(pad))
-        positions = math.prod(shape_of(op.result)[2:])
-        if padding is None or not tap_segments_fit(schedule, positions):
+        if padding is None or not tap_segments_fit(schedule, *shape_of(op.result)[2:]):
             return None
         return pad.operands[0], padding
 
@@ -393,7 +404,7 @@ class LowerToKernels(Pass):
         if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
         elif lowered.schedule.vector_axis == 4:
-            text, grid = cpu.conv_tap_segments(g, lowered.schedule, "NAME", lowered.tap_masks)
+            text, grid = cpu.conv_tap_segments(g, lowered.schedule, "NAME", lowered.tap_masks, lowered.tap_rows)
         elif lowered.schedule.vector_axis == 2:
             if op.name != "bcr.packed_conv2d":
                 raise BcrError(f"layer '{layer}': flattened positions (vector axis 2) are for 2-D convs only")

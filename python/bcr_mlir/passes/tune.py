@@ -50,7 +50,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 
 def default_cache() -> Path:
@@ -121,7 +121,7 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
             for schedule in list(found):
                 if schedule.vector_axis == 0 and schedule.unroll == 1 and len(schedule.tile) == 2:
                     extra.append(replace(schedule, vector_axis=6))
-        extra += flattened_candidates(op, blocks, target)
+        extra += flattened_candidates(op, blocks, target) + tap_candidates(op, blocks, target)
         if positions <= 16:
             # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
             for g in (8, 16):
@@ -167,26 +167,40 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
                 # Few accumulators: a second set keeps more FMAs in flight.
                 found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th), 2), vector_axis=2))
     positions = outer_rows * width
-    if _same_padding(op) is not None:
-        # Tap segments on the unpadded input: the whole output in the fewest vectors that hold it
-        # (vector_axis 4), or for tiny outputs lanes over rows, skipping the border products (axis 5).
-        for lanes in VECTOR_CHOICES:
-            count = -(-positions // lanes)
-            schedule = Schedule(vector_width=lanes, block_rows=0, tile=(1, count), vector_axis=4)
-            if lanes <= vw and (lanes == vw or positions <= lanes) and tap_segments_fit(schedule, positions):
-                found += [replace(schedule, block_rows=g) for g in blocks
-                          if (g + 1) * count + 1 <= target.vector_registers]
-        rows = shape_of(op.operands[1])[0]
-        for g in (8, 16):
-            schedule = Schedule(vector_width=g, block_rows=g, tile=(positions, 1), vector_axis=5)
-            if g <= rows and g <= vw and positions + 2 <= target.vector_registers and tap_segments_fit(schedule, positions):
-                found.append(schedule)
     depth = math.prod(shape_of(op.operands[1])[1:])
     padded = -(-positions // vw) * vw
     if positions * 2 > vw and depth * padded * 4 <= IM2COL_MAX_BYTES:
         for g in blocks:
             if (g + 1) * (padded // vw) + 1 <= target.vector_registers:
                 found.append(Schedule(vector_width=vw, block_rows=g, tile=(1, padded // vw), vector_axis=3))
+    return found
+
+
+def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
+    """Tap segments on the unpadded input of a 2-D "same" conv (its zero pad, and the pad's dispatch,
+    disappear): the whole output in the fewest vectors that hold it, or the tallest tile of whole rows
+    that fits 4 vectors (vector_axis 4); for tiny outputs, lanes over rows that skip the border
+    products (axis 5)."""
+    if _same_padding(op) is None:
+        return []
+    height, width = shape_of(op.result)[2:]
+    widest, found = target.vector_width(32), []
+    for lanes in VECTOR_CHOICES:
+        if lanes > widest or (lanes < widest and height * width > lanes):
+            continue
+        fitting = [th for th in range(1, height + 1)
+                   if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width)]
+        for g in blocks:
+            usable = [th for th in fitting if (g + 1) * -(-th * width // lanes) + 1 <= target.vector_registers]
+            if usable:
+                th = max(usable)
+                found.append(Schedule(vector_width=lanes, block_rows=g, tile=(th, -(-th * width // lanes)), vector_axis=4))
+    rows = shape_of(op.operands[1])[0]
+    for g in (8, 16):
+        schedule = Schedule(vector_width=g, block_rows=g, tile=(height * width, 1), vector_axis=5)
+        if g <= rows and g <= widest and height * width + 2 <= target.vector_registers and \
+                tap_segments_fit(schedule, height, width):
+            found.append(schedule)
     return found
 
 
