@@ -70,7 +70,7 @@ SCHEDULES = {
     # flattened positions: 7 rows of pitch 9 (or 4 of pitch 6) in 16-lane vectors
     "flattened": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16)), 1, 2),
     "flattened split": lambda hw, br: Schedule(16, br, (hw, -(-((hw - 1) * (hw + 2) + hw) // 16), 2), 1, 2),
-    "flattened 1 row": lambda hw, br: Schedule(8, br, (1, 1), 2, 2),
+    "flattened 1 row": lambda hw, br: Schedule(8, br, (1, -(-hw // 8)), 2, 2),
     "im2col": lambda hw, br: Schedule(16, br, (1, -(-hw * hw // 16)), 1, 3),
     "im2col split": lambda hw, br: Schedule(8, br, (1, -(-hw * hw // 8), 3), 1, 3),
     "positions split": lambda hw, br: Schedule(8, br, (1, 1, 2), 1, 0),
