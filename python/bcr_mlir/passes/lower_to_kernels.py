@@ -268,11 +268,12 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding,
         valid.append((q < tile_rows * width) & rows_inside & (ow + dx >= 0) & (ow + dx < width))
         tap_rows.append(int(dy))
     whole = schedule.vector_axis == 5 or not tiled
+    # Axis 5 sees the output as one run of positions; axis 4 as OH rows of OW.
+    outer, inner = (1, positions) if schedule.vector_axis == 5 else (height, width)
     gemm = cpu.GatherGemm(
         name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
         y_shape=(n, rows, *out), x_batch_stride=channels * positions, y_batch_stride=rows * positions,
-        y_row_stride=positions, y_position_stride=1, outer=1 if schedule.vector_axis == 5 else height,
-        inner=positions if schedule.vector_axis == 5 else width, outer_dims=(1,) if schedule.vector_axis == 5 else (height,),
+        y_row_stride=positions, y_position_stride=1, outer=outer, inner=inner, outer_dims=(outer,),
         in_outer_strides=(width,), in_inner_stride=1, activation=activation, taps=taps)
     lowered = _Lowered(gemm, schedule, offsets, None, 1, segments=np.asarray(segments, np.int64), values=values[order])
     lowered.tap_rows = None if whole else tap_rows
@@ -376,18 +377,19 @@ class LowerToKernels(Pass):
         activation = string_attr(op, "activation", "none")
         x_shape, y_shape = shape_of(x), shape_of(op.result)
         pad_op, out_pad = None, (0, 0, 0, 0)
+        tap_schedule = schedule is not None and schedule.vector_axis in TAP_SEGMENT_AXES
+        tap_input = self._tap_segment_input(op, schedule) if tap_schedule else None
         if op.name == "bcr.packed_matmul":
             lowered = plan_matmul(layer, x_shape, y_shape, index_array, block_rows, activation, context.target, schedule)
-        elif schedule is not None and schedule.vector_axis in TAP_SEGMENT_AXES and \
-                self._tap_segment_input(op, schedule) is not None:
-            source, padding = self._tap_segment_input(op, schedule)
+        elif tap_input is not None:
+            source, padding = tap_input
             lowered = _plan_tap_segments(layer, shape_of(source), y_shape, int_array(op, "kernel"),
                                          int_array(op, "dilations"), padding, index_array,
                                          context.weights.array(offsets), context.weights.array(values), block_rows,
                                          activation, schedule)
             x = source
         else:
-            if schedule is not None and schedule.vector_axis in TAP_SEGMENT_AXES:
+            if tap_schedule:
                 schedule = None  # a cached tap-segment schedule whose layer has no "same" zero pad here
             conv_args = (layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
                          int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
