@@ -25,9 +25,9 @@ from helpers import assert_matches_torch, reference
 from bcr_mlir import ir
 
 
-def _layer(cin, cout, hw, stride, scheme, batch=1, relu=False, **options):
+def _layer(cin, cout, hw, stride, scheme, batch=1, relu=False, padding=1, **options):
     torch.manual_seed(0)
-    layers = [torch.nn.Conv2d(cin, cout, 3, stride, 1)] + ([torch.nn.ReLU()] if relu else [])
+    layers = [torch.nn.Conv2d(cin, cout, 3, stride, padding)] + ([torch.nn.ReLU()] if relu else [])
     model = torch.nn.Sequential(*layers).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -63,6 +63,7 @@ LAYERS = {
     "bcr 14x14": (16, 20, 14, 1, "bcr", 1, True, {"rate": 4}),
     "bcr 14 -> 7 stride 2": (16, 16, 14, 2, "bcr", 1, True, {"rate": 4}),
     "bcr 36 -> 18 stride 2 batch 2": (16, 24, 36, 2, "bcr", 2, False, {"rate": 4}),  # 18 = 16 + a tail of 2
+    "bcr 7 -> 4 stride 2": (64, 20, 7, 2, "bcr", 1, True, {"rate": 4}),  # odd input: the last column reads past it
     "pattern 7x7": (24, 20, 7, 1, "pattern", 1, False, {"connectivity_rate": 2.0}),  # reordered rows
 }
 
@@ -89,15 +90,18 @@ SCHEDULES = {
 
 
 def _applies(layer: str, schedule: str) -> bool:
-    """Flattened positions and tap segments need a unit stride, and tap segments an output their tile
-    fits (tap_segments_fit); strided loads are for stride 2: other pairs are not generated at all."""
+    """Flattened positions need a unit stride, tap segments an output their tile fits
+    (tap_segments_fit: stride-1 tiles flatten their rows, stride-2 ones give each row its vectors);
+    strided loads are for stride 2: other pairs are not generated at all."""
     hw, stride = LAYERS[layer][2], LAYERS[layer][3]
-    if schedule.startswith(("flattened", "taps")) and stride != 1:
+    out = (hw - 1) // stride + 1
+    if schedule.startswith("flattened") and stride != 1:
         return False
     if schedule.startswith("strided") and stride != 2:
         return False
     block_rows = 1 if LAYERS[layer][4] == "pattern" else 8
-    return not schedule.startswith("taps") or tap_segments_fit(SCHEDULES[schedule](hw, block_rows), hw, hw)
+    return not schedule.startswith("taps") or \
+        tap_segments_fit(SCHEDULES[schedule](out, block_rows), out, out, flattened=stride == 1)
 
 
 PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES) if _applies(layer, schedule)]
@@ -119,22 +123,23 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     assert_matches_torch(compiled(x), reference(model, x))
 
 
-def test_tap_segments_need_a_same_padded_input(tmp_path, monkeypatch):
-    """A cached tap-segment schedule on a stride-2 layer (no "same" pad to skip) falls back to the
+def test_tap_segments_need_a_padded_input(tmp_path, monkeypatch):
+    """A cached tap-segment schedule on an unpadded conv (no zero pad to skip) falls back to the
     default model and still matches."""
-    model, x = _layer(16, 16, 14, 2, "bcr", rate=4)
+    model, x = _layer(16, 16, 9, 1, "bcr", padding=0, rate=4)
     compiled = _forced(model, x, SCHEDULES["taps"](7, 8), tmp_path, monkeypatch)
     (layer_report,) = compiled.report.sparse_layers
     assert "by tap" not in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x))
 
 
-@pytest.mark.parametrize("schedule, cin, hw", [("flattened", 16, 7), ("im2col", 16, 7), ("taps", 16, 7),
-                                               ("taps rows", 64, 4)])
-def test_forced_schedule_f16(schedule, cin, hw, tmp_path, monkeypatch):
+@pytest.mark.parametrize("schedule, cin, hw, stride", [("flattened", 16, 7, 1), ("im2col", 16, 7, 1),
+                                                       ("taps", 16, 7, 1), ("taps rows", 64, 4, 1),
+                                                       ("taps row tiles", 16, 14, 2)])
+def test_forced_schedule_f16(schedule, cin, hw, stride, tmp_path, monkeypatch):
     """f16 storage (widened on load, f32 accumulation) through the flattened, im2col and tap kernels."""
-    model, x = _layer(cin, 20, hw, 1, "bcr", 1, True, rate=4)
-    compiled = _forced(model, x, SCHEDULES[schedule](hw, 8), tmp_path, monkeypatch, dtype="f16")
+    model, x = _layer(cin, 20, hw, stride, "bcr", 1, True, rate=4)
+    compiled = _forced(model, x, SCHEDULES[schedule]((hw - 1) // stride + 1, 8), tmp_path, monkeypatch, dtype="f16")
     (layer_report,) = compiled.report.sparse_layers
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)

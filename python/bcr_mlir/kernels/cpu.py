@@ -7,7 +7,7 @@ output position `p` is
 
 over the packed columns j of the row's block-row. `in_offset[j]` is where column j's input starts (a
 conv column is an (input channel, kernel position) pair; a matmul column is an input feature), so the
-kernel never materialises im2col. Two schedules:
+kernel never materialises im2col. The schedules (`vector_axis` of the layer's #bcr.schedule):
 
 * lanes over positions (vector_axis 0, convs with a wide enough output): one vector load of
   consecutive outputs' inputs feeds BR accumulators, one per row of the block-row (the register-level
@@ -17,9 +17,10 @@ kernel never materialises im2col. Two schedules:
   feeds TP accumulators, one per output position, each fed by a broadcast input scalar.
 * flattened positions (vector_axis 2, 2-D convs with outputs narrower than a vector): several output
   rows read as one run of the input, so consecutive rows share vectors (see conv_flattened).
-* tap segments (vector_axis 4, small 2-D "same" convs): the whole output, flattened, in as few vectors
-  as hold it, read from the unpadded input; each block-row's columns are grouped by kernel tap, and
-  each tap's constant lane mask stands in for the zero padding (see conv_tap_segments).
+* tap segments (vector_axis 4, zero-padded 2-D convs of stride 1 or 2): a tile of output rows read
+  from the unpadded input, flattened into as few vectors as hold it ("same" stride 1) or a run of
+  vectors per row (stride 2, two loads and an even-lane shuffle each); each block-row's columns are
+  grouped by kernel tap, and each tap's lane masks stand in for the zero padding (see conv_tap_segments).
 
 `tile[2]`, when present (axes 0, 2, 4 and 6), keeps that many independent sets of accumulators in the loop
 over packed columns (more FMA chains in flight for small register blocks), summed at the end.
@@ -321,6 +322,26 @@ def _block_rows(e: _Emitter, g: GatherGemm, br: int, row0: str, vtype: str, d: s
     return rows
 
 
+def _column_offset(e: _Emitter, g: GatherGemm, j: str, base: str | None = None) -> str:
+    """Where packed column j's input starts: its offset in %idx, plus `base` when given."""
+    o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
+    offset = e.op(f"arith.index_cast {o32} : i32 to index")
+    return e.add(offset, base) if base else offset
+
+
+def _column_fmas(e: _Emitter, g: GatherGemm, j: str, inputs: list[str], accumulators: list[str], vtype: str) -> list[str]:
+    """Packed column j's products: each of its BR weights, broadcast, times every input vector, added to
+    accumulators[r * len(inputs) + k] (row r, input k). One input load serves all BR rows."""
+    br, d = g.block_rows, g.dtype
+    updated = []
+    for r in range(br):
+        w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
+        wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
+        for k, value in enumerate(inputs):
+            updated.append(e.op(f"vector.fma {wb}, {value}, {accumulators[r * len(inputs) + k]} : {vtype}"))
+    return updated
+
+
 def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 0: each workgroup computes BR rows x `tile[0]` outer positions x their `inner` outputs.
 
@@ -367,8 +388,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
         evens = ", ".join(str(2 * i) for i in range(vw))
 
         def column(j: str, accumulators: list[str]) -> list[str]:
-            o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
-            offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), base)
+            offset = _column_offset(e, g, j, base)
             loads = {}
             for t, v in tiles:
                 delta = t * in_step + v * vw * step_in
@@ -381,13 +401,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
                 high = _load_vector(e, xf, e.add(at, e.index(vw)), xflat, vw, d, high_mask) if reads[v] > vw \
                     else low
                 loads[t, v] = e.op(f"vector.shuffle {low}, {high} [{evens}] : {vtype}, {vtype}")
-            updated = []
-            for r in range(br):
-                w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
-                wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
-                for k, (t, v) in enumerate(tiles):
-                    updated.append(e.op(f"vector.fma {wb}, {loads[t, v]}, {accumulators[r * len(tiles) + k]} : {vtype}"))
-            return updated
+            return _column_fmas(e, g, j, [loads[tile] for tile in tiles], accumulators, vtype)
 
         results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll,
                              _split(s))
@@ -493,8 +507,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         starts = [e.add(x_base, e.index(position_offsets[p])) for p in range(tp)]
 
     def column(j: str, accumulators: list[str], positions=range(tp)) -> list[str]:
-        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
-        offset = e.op(f"arith.index_cast {o32} : i32 to index")
+        offset = _column_offset(e, g, j)
         w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, vector<{br}x{d}>")
         if d != ACCUMULATE:
             w = e.op(f"arith.extf {w} : vector<{br}x{d}> to {vtype}")
@@ -574,19 +587,12 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
         out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (first, width)])))
 
     def column(j: str, accumulators: list[str]) -> list[str]:
-        o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
-        offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), in_base)
+        offset = _column_offset(e, g, j, in_base)
         loads = []
         for v in range(vectors):
             at = e.add(offset, e.index(v * vw)) if v else offset
             loads.append(_load_vector(e, xf, at, xflat, vw, d, mask if v == vectors - 1 else None))
-        updated = []
-        for r in range(br):
-            w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
-            wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
-            for v in range(vectors):
-                updated.append(e.op(f"vector.fma {wb}, {loads[v]}, {accumulators[r * vectors + v]} : {vtype}"))
-        return updated
+        return _column_fmas(e, g, j, loads, accumulators, vtype)
 
     results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in range(vectors)], vtype, column,
                          s.unroll, _split(s))
@@ -609,103 +615,152 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
 
 
-def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[list[tuple[bool, ...]]],
-                      tap_rows: list[int] | None = None) -> tuple[str, tuple[int, int, int]]:
-    """vector_axis 4 (2-D stride-1 "same" convs): one workgroup computes BR rows x `tile[0]` = TH
-    output rows, their TH*OW positions flattened into `tile[1]` = V vectors (g.outer = OH, g.inner = OW).
+@dataclass(frozen=True)
+class TapVector:
+    """One vector of a tap-segment tile: the tile-relative output position of its lane 0, the input
+    offset lane 0 reads (before the column's offset), and how many of its lanes are output positions."""
 
-    With no padding in the input, output position q = oh * OW + ow reads input q + (the column's
-    offset), the offset being c*H*W + (kh*dh - ph)*W + (kw*dw - pw) (negative for the first taps), so
-    every lane is an output position (the padded-input kernels waste the lanes over the border). The
-    lanes whose read falls in the padding depend only on the tap, so %off splits each block-row's
-    columns into one segment per tap (g.taps of them) and segment t loads its vectors under the
-    constant mask tap_masks[t][v]: masked-off lanes read nothing and add zero. A vector no lane of a
-    tap can use is skipped for that tap: small outputs under a 3x3 kernel skip most border work.
+    position: int
+    input: int
+    lanes: int
+
+
+def tap_rows_flattened(g: GatherGemm) -> bool:
+    """Whether a tap-segment tile's rows run on as one flattened vector run: unit stride and an input
+    row as wide as the output row ("same" padding), so output q reads input q + the column's offset."""
+    return g.in_inner_stride == 1 and g.in_outer_strides[0] == g.inner
+
+
+def tap_vectors(g: GatherGemm, rows_per_tile: int, vw: int) -> list[TapVector]:
+    """The vectors of a tile of `rows_per_tile` output rows: the rows flattened into as few vectors as
+    hold them, or (strided or narrowed outputs) each row in its own run of vectors."""
+    if tap_rows_flattened(g):
+        positions = rows_per_tile * g.inner
+        return [TapVector(v * vw, v * vw, min(vw, positions - v * vw)) for v in range(-(-positions // vw))]
+    pitch, stride = g.in_outer_strides[0], g.in_inner_stride
+    return [TapVector(t * g.inner + u * vw, t * pitch + u * vw * stride, min(vw, g.inner - u * vw))
+            for t in range(rows_per_tile) for u in range(-(-g.inner // vw))]
+
+
+def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[list[tuple[bool, ...]]],
+                      tap_rows: list[tuple[int, int]] | None = None) -> tuple[str, tuple[int, int, int]]:
+    """vector_axis 4 (2-D convs reading the unpadded input): one workgroup computes BR rows x `tile[0]`
+    = TH output rows (g.outer = OH, g.inner = OW), laid out in the vectors of tap_vectors().
+
+    With no padding in the input, output (oh, ow) reads input (oh*sy + dy, ow*sx + dx) for the kernel
+    tap at offset (dy, dx) from the padded origin, so column (c, tap) starts at c*H*W + dy*W + dx
+    (negative for the first taps). Stride 1 with "same" padding flattens the tile's rows: output q reads
+    input q + that offset, every lane an output position. Otherwise each output row gets its own
+    vectors, and at stride 2 each vector is two loads (input lanes 2i of 2*VW) and an even-lane shuffle.
+    The lanes whose read falls in the padding depend only on the tap, so %off splits each block-row's
+    columns into one segment per tap (g.taps of them) and segment t loads vector v under the constant
+    mask tap_masks[t][v] over its VW * sx input lanes: masked-off lanes read nothing and add zero. A
+    vector no lane of a tap can use is skipped for that tap: small outputs skip most border work.
     The input needs no zero-padding pass. Accumulators: BR rows x V vectors.
     When the tile is part of the output (TH < OH), tap_masks[t] covers the horizontal border only and
-    `tap_rows[t]` is the tap's row offset dy: the rows of the tile that read outside the input for
-    that tap depend on the workgroup, so their lanes are masked off at run time, once per segment.
+    tap_rows[t] = (first, end) are the output rows whose read of the tap stays inside the input: the
+    tile rows outside them depend on the workgroup, so their lanes are masked off at run time, once
+    per segment.
     """
     e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
     rows_per_tile = max(1, s.tile[0])
-    positions = rows_per_tile * g.inner
-    vectors = -(-positions // vw)
+    stride = g.in_inner_stride
+    layout = tap_vectors(g, rows_per_tile, vw)
+    vectors = len(layout)
     tiled = rows_per_tile < g.outer
-    if g.outer % rows_per_tile or len(tap_masks) != g.taps or any(len(m) != vectors for m in tap_masks) or \
+    if g.outer % rows_per_tile or stride not in (1, 2) or len(tap_masks) != g.taps or \
+            any(len(m) != vectors or any(len(lanes) != vw * stride for lanes in m) for m in tap_masks) or \
             (tiled and (tap_rows is None or len(tap_rows) != g.taps)):
-        raise ValueError("tap segments need a tile of whole output rows dividing the output, and one mask "
-                         "per tap and vector (and each tap's row offset when the output is tiled)")
-    vtype = f"vector<{vw}x{ACCUMULATE}>"
+        raise ValueError("tap segments need a tile of whole output rows dividing the output, a stride of 1 or 2, "
+                         "one mask per tap and vector (and each tap's rows inside the input when the output is tiled)")
+    vtype, mtype = f"vector<{vw}x{ACCUMULATE}>", f"vector<{vw}xi1>"
     xf, xflat = "%x", _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
     first_row = e.mul("%wg1", e.index(rows_per_tile))
-    tile_start = e.mul(first_row, e.index(g.inner))
-    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), tile_start)
+    in_base = e.add(e.mul("%wg2", e.index(g.x_batch_stride)), e.mul(first_row, e.index(g.in_outer_strides[0])))
+    out_start = e.mul(first_row, e.index(g.inner))
     row0 = e.mul("%wg0", e.index(br))
     bounds = _tap_bounds(e, g)
     out_rows, accumulators = [], []
     for packed, row, bias in _block_rows(e, g, br, row0, vtype, d):
-        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (tile_start, 1)])))
+        out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (out_start, 1)])))
         accumulators += [bias] * vectors
+    evens = ", ".join(str(2 * i) for i in range(vw))
+    no_lanes = e.op(f"arith.constant dense<false> : {mtype}") if tiled or stride == 2 else None
+    zeros = e.op(f"arith.constant dense<0.0> : {vtype}") if stride == 2 else None
 
     def clamp(value: str, low: str, high: str) -> str:
         return e.op(f"arith.minsi {e.op(f'arith.maxsi {value}, {low} : index')}, {high} : index")
+
+    def constant_mask(lanes: tuple[bool, ...]) -> str | None:
+        if all(lanes):
+            return None
+        if not any(lanes):
+            return no_lanes
+        return e.op(f"arith.constant dense<[{', '.join('true' if lane else 'false' for lane in lanes)}]> : {mtype}")
+
+    def and_masks(a: str | None, b: str) -> str:
+        return b if a is None else e.op(f"arith.andi {a}, {b} : {mtype}")
 
     for t, masks in enumerate(tap_masks):
         active = [v for v in range(vectors) if any(masks[v])]
         if not active:
             continue
-        lane_masks = {}
         if tiled:
-            # Tile rows [a, b) read input rows inside the image for this tap: a = -(first + dy),
-            # b = OH - first - dy, both clamped to the tile; lanes [a*OW, b*OW) are live.
-            shifted = e.add(first_row, e.index(tap_rows[t])) if tap_rows[t] else first_row
+            # Tile rows [a, b) read input rows inside the image for this tap: a = first - (the tile's
+            # first row), b = end - (the tile's first row), both clamped to the tile.
             zero, count = e.index(0), e.index(rows_per_tile)
-            a = clamp(e.op(f"arith.subi {zero}, {shifted} : index"), zero, count)
-            b = clamp(e.op(f"arith.subi {e.index(g.outer)}, {shifted} : index"), a, count)
+            a = clamp(e.op(f"arith.subi {e.index(tap_rows[t][0])}, {first_row} : index"), zero, count)
+            b = clamp(e.op(f"arith.subi {e.index(tap_rows[t][1])}, {first_row} : index"), a, count)
             live_from, live_to = e.mul(a, e.index(g.inner)), e.mul(b, e.index(g.inner))
+        # Per active vector, the masks of its one (stride 1) or two (stride 2) loads.
+        load_masks = {}
         for v in active:
-            if not all(masks[v]):
-                lanes = ", ".join("true" if lane else "false" for lane in masks[v])
-                lane_masks[v] = e.op(f"arith.constant dense<[{lanes}]> : vector<{vw}xi1>")
+            halves = [constant_mask(masks[v][k * vw:(k + 1) * vw]) for k in range(stride)]
             if tiled:
-                start, lanes_in = e.index(v * vw), e.index(vw)
-                upto = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_to}, {start} : index'), zero, lanes_in)} "
-                            f": vector<{vw}xi1>")
-                below = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_from}, {start} : index'), zero, lanes_in)} "
-                             f": vector<{vw}xi1>")
-                rows_live = e.op(f"arith.xori {upto}, {below} : vector<{vw}xi1>")
-                lane_masks[v] = e.op(f"arith.andi {lane_masks[v]}, {rows_live} : vector<{vw}xi1>") \
-                    if v in lane_masks else rows_live
+                start = e.index(layout[v].position)
+                if stride == 1:
+                    lanes_in = e.index(vw)
+                    upto = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_to}, {start} : index'), zero, lanes_in)} : {mtype}")
+                    below = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_from}, {start} : index'), zero, lanes_in)} : {mtype}")
+                    halves = [and_masks(halves[0], e.op(f"arith.xori {upto}, {below} : {mtype}"))]
+                else:
+                    # A strided vector lies in one output row: all its lanes are live or none.
+                    live = e.op(f"arith.andi {e.op(f'arith.cmpi sge, {start}, {live_from} : index')}, "
+                                f"{e.op(f'arith.cmpi slt, {start}, {live_to} : index')} : i1")
+                    all_lanes = e.op(f"arith.constant dense<true> : {mtype}")
+                    halves = [h if h is no_lanes else e.op(f"arith.select {live}, {h or all_lanes}, {no_lanes} : i1, {mtype}")
+                              for h in halves]
+            load_masks[v] = halves
 
-        def column(j: str, carried: list[str], active=active, lane_masks=lane_masks) -> list[str]:
-            o32 = e.op(f"memref.load %idx[{j}] : " + _memref((max(g.nnz, 1),), "i32"))
-            offset = e.add(e.op(f"arith.index_cast {o32} : i32 to index"), in_base)
+        def column(j: str, carried: list[str], active=active, load_masks=load_masks) -> list[str]:
+            offset = _column_offset(e, g, j, in_base)
             loads = []
             for v in active:
-                at = e.add(offset, e.index(v * vw)) if v else offset
-                loads.append(_load_vector(e, xf, at, xflat, vw, d, lane_masks.get(v)))
-            updated = []
-            for r in range(br):
-                w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
-                wb = e.op(f"vector.broadcast {w} : {ACCUMULATE} to {vtype}")
-                for k in range(len(active)):
-                    updated.append(e.op(f"vector.fma {wb}, {loads[k]}, {carried[r * len(active) + k]} : {vtype}"))
-            return updated
+                at = e.add(offset, e.index(layout[v].input)) if layout[v].input else offset
+                low_mask, *high = load_masks[v]
+                low = _load_vector(e, xf, at, xflat, vw, d, low_mask)
+                if stride == 1:
+                    loads.append(low)
+                    continue
+                upper = zeros if high[0] is no_lanes else \
+                    _load_vector(e, xf, e.add(at, e.index(vw)), xflat, vw, d, high[0])
+                loads.append(e.op(f"vector.shuffle {low}, {upper} [{evens}] : {vtype}, {vtype}"))
+            return _column_fmas(e, g, j, loads, carried, vtype)
 
         selected = [accumulators[r * vectors + v] for r in range(br) for v in active]
         results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, _split(s))
         for r in range(br):
             for k, v in enumerate(active):
                 accumulators[r * vectors + v] = results[r * len(active) + k]
-    tail = positions - (vectors - 1) * vw
-    mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
+    store_masks = {lanes: e.op(f"vector.constant_mask [{lanes}] : {mtype}")
+                   for lanes in {vector.lanes for vector in layout} if lanes < vw}
     for r in range(br):
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
-        for v in range(vectors):
+        for v, vector in enumerate(layout):
             result = _activation(e, accumulators[r * vectors + v], vtype, g.activation, d)
-            at = e.add(out_base, e.index(v * vw)) if v else out_base
-            _store_vector(e, result, "%y", at, yflat, vw, d, mask if v == vectors - 1 else None)
+            at = e.add(out_base, e.index(vector.position)) if vector.position else out_base
+            _store_vector(e, result, "%y", at, yflat, vw, d, store_masks.get(vector.lanes))
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // rows_per_tile, g.batch)

@@ -6,7 +6,7 @@ column indices become input offsets for this layer's geometry, so the kernel add
 packed column and never builds im2col. Convs with a horizontal stride read a phase-split copy of the
 input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous, or, when bcr-tune
 finds it faster (schedule axis 6), the padded input itself, two loads and a shuffle per vector.
-Stride-1 "same" convs scheduled as tap segments (axes 4 and 5) read the unpadded input: each
+2-D convs of stride 1 or 2 scheduled as tap segments (axes 4 and 5) read the unpadded input: each
 block-row's columns are regrouped by kernel tap, the tap's lane masks stand in for the zero border,
 and the tensor.pad feeding the layer disappears.
 
@@ -125,7 +125,7 @@ class _Lowered:
     segments: np.ndarray | None = None
     values: np.ndarray | None = None
     tap_masks: list | None = None
-    tap_rows: list | None = None     # axis 4 with a tile of some output rows: each tap's row offset
+    tap_rows: list | None = None     # axis 4 with a tile of some output rows: each tap's rows inside the input
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -207,40 +207,46 @@ def _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, b
 TAP_SEGMENT_AXES = (4, 5)
 
 
-def same_padding(x_shape, y_shape, kernel, strides, dilations, pad_amounts) -> tuple[int, int] | None:
-    """(ph, pw) when a 2-D conv's input is a zero pad of its source by exactly the amounts that keep
-    the output the source's size at stride 1 (a "same" conv), else None."""
-    if pad_amounts is None or len(kernel) != 2 or tuple(strides) != (1, 1):
+def unpadded_padding(x_shape, y_shape, kernel, strides, dilations, pad_amounts) -> tuple[int, int] | None:
+    """(ph, pw), the low padding, when a 2-D conv's input is a zero pad of its source on the spatial
+    dims only and the conv's horizontal stride is 1 or 2: a tap-segment kernel can then read the
+    source and mask the border instead. Else None."""
+    if pad_amounts is None or len(kernel) != 2 or strides[-1] not in (1, 2):
         return None
     low, high = pad_amounts
-    if any(low[:2]) or any(high[:2]) or low[2:] != high[2:]:
-        return None
-    source = [x - lo - hi for x, lo, hi in zip(x_shape[2:], low[2:], high[2:])]
-    if list(y_shape[2:]) != source:
+    if any(low[:2]) or any(high[:2]):
         return None
     return low[2], low[3]
 
 
-def tap_segments_fit(schedule: Schedule, height: int, width: int) -> bool:
+def flattened_tap_rows(strides, source_width: int, out_width: int) -> bool:
+    """Whether tap segments flatten a tile's output rows into one run (cpu.tap_rows_flattened): unit
+    horizontal stride and input rows (times the vertical stride) as wide as the output rows."""
+    return strides[-1] == 1 and strides[0] * source_width == out_width
+
+
+def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True) -> bool:
     """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
-    them when tile[0] is 0 or OH) in at most 4 vectors per block row (vector_axis 4); at most 16
-    positions (vector_axis 5, one accumulator each)."""
+    them when tile[0] is 0 or OH) in at most 4 vectors per block row, its rows flattened or each in
+    its own vectors (vector_axis 4); at most 16 positions (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis == 4:
         rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
-        return height % rows == 0 and -(-rows * width // schedule.vector_width) <= 4
+        lanes = schedule.vector_width
+        vectors = -(-rows * width // lanes) if flattened else rows * -(-width // lanes)
+        return height % rows == 0 and vectors <= 4
     return schedule.vector_axis == 5 and height * width <= 16
 
 
-def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding, indices, block_starts, values,
-                       block_rows, activation, schedule: Schedule) -> _Lowered:
+def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations, padding, indices, block_starts,
+                       values, block_rows, activation, schedule: Schedule) -> _Lowered:
     """vector_axis 4 and 5: regroup each block-row's packed columns by kernel tap (a sum does not care
     about order), turn each column into its offset in the unpadded input, and find for every tap the
-    output positions whose read stays inside the input: axis 4 as lane masks over the flattened
-    output's vectors, axis 5 as position lists."""
+    output positions whose read stays inside the input: axis 4 as lane masks over the tile's vectors,
+    axis 5 as position lists."""
     n, channels, height, width = source_shape
-    _, rows, *out = y_shape
+    _, rows, out_h, out_w = y_shape
+    sy, sx = strides
     taps = math.prod(kernel)
-    positions = height * width
     order, segments = [], [0]
     for b in range(len(block_starts) - 1):
         columns = np.arange(block_starts[b], block_starts[b + 1])
@@ -252,38 +258,49 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, dilations, padding,
     channel, tap = packed // taps, packed % taps
     rise = (tap // kernel[1]) * dilations[0] - padding[0]
     shift = (tap % kernel[1]) * dilations[1] - padding[1]
-    offsets = channel * positions + rise * width + shift
-    lanes = schedule.vector_width if schedule.vector_axis == 4 else 1
-    # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
-    # checked against the image's top and bottom at run time, so its masks hold the side borders only.
-    tile_rows = schedule.tile[0] if schedule.vector_axis == 4 and 0 < schedule.tile[0] < height else height
-    tiled = tile_rows < height
-    vectors = -(-tile_rows * width // lanes)
-    q = np.arange(vectors * lanes)
-    oh, ow = q // width, q % width
-    valid, tap_rows = [], []
-    for t in range(taps):
-        dy, dx = (t // kernel[1]) * dilations[0] - padding[0], (t % kernel[1]) * dilations[1] - padding[1]
-        rows_inside = True if tiled else (oh + dy >= 0) & (oh + dy < height)
-        valid.append((q < tile_rows * width) & rows_inside & (ow + dx >= 0) & (ow + dx < width))
-        tap_rows.append(int(dy))
-    whole = schedule.vector_axis == 5 or not tiled
-    # Axis 5 sees the output as one run of positions; axis 4 as OH rows of OW.
-    outer, inner = (1, positions) if schedule.vector_axis == 5 else (height, width)
+    offsets = channel * height * width + rise * width + shift
+    rise_of = [(t // kernel[1]) * dilations[0] - padding[0] for t in range(taps)]
+    shift_of = [(t % kernel[1]) * dilations[1] - padding[1] for t in range(taps)]
     gemm = cpu.GatherGemm(
         name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
-        y_shape=(n, rows, *out), x_batch_stride=channels * positions, y_batch_stride=rows * positions,
-        y_row_stride=positions, y_position_stride=1, outer=outer, inner=inner, outer_dims=(outer,),
-        in_outer_strides=(width,), in_inner_stride=1, activation=activation, taps=taps)
+        y_shape=(n, rows, out_h, out_w), x_batch_stride=channels * height * width, y_batch_stride=rows * out_h * out_w,
+        y_row_stride=out_h * out_w, y_position_stride=1, outer=out_h, inner=out_w, outer_dims=(out_h,),
+        in_outer_strides=(sy * width,), in_inner_stride=sx, activation=activation, taps=taps)
     lowered = _Lowered(gemm, schedule, offsets, None, 1, segments=np.asarray(segments, np.int64), values=values[order])
-    lowered.tap_rows = None if whole else tap_rows
-    if schedule.vector_axis == 4:
-        lowered.schedule = replace(schedule, tile=(tile_rows, vectors, *schedule.tile[2:]))
-        lowered.tap_masks = [[tuple(bool(b) for b in v[k * lanes:(k + 1) * lanes]) for k in range(vectors)] for v in valid]
-    else:
-        lowered.schedule = replace(schedule, tile=(positions, 1))
-        lowered.position_offsets = list(range(positions))
-        lowered.tap_masks = [[int(p) for p in np.flatnonzero(v)] for v in valid]
+
+    def inside(row, column):
+        return (row >= 0) & (row < height) & (column >= 0) & (column < width)
+
+    if schedule.vector_axis == 5:
+        oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
+        lowered.schedule = replace(schedule, tile=(out_h * out_w, 1))
+        lowered.position_offsets = [int(p) for p in oh * sy * width + ow * sx]
+        lowered.tap_masks = [[int(p) for p in np.flatnonzero(inside(oh * sy + dy, ow * sx + dx))]
+                             for dy, dx in zip(rise_of, shift_of)]
+        return lowered
+    # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
+    # checked against the image's top and bottom at run time, so its masks hold the side borders only.
+    tile_rows = schedule.tile[0] if 0 < schedule.tile[0] < out_h else out_h
+    tiled = tile_rows < out_h
+    lanes = schedule.vector_width
+    layout = cpu.tap_vectors(gemm, tile_rows, lanes)
+    k = np.arange(lanes * sx)  # a vector's input lanes
+    masks = []
+    for dy, dx in zip(rise_of, shift_of):
+        tap = []
+        for vector in layout:
+            if cpu.tap_rows_flattened(gemm):  # input lane k is output position vector.position + k
+                oh, ow = np.divmod(vector.position + k, out_w)
+                valid = (k < vector.lanes) & inside(oh * sy + dy if not tiled else 0, ow + dx)
+            else:  # one output row: input lane k is column (first output column) * sx + dx + k
+                oh, ow = divmod(vector.position, out_w)
+                valid = (k <= sx * (vector.lanes - 1)) & inside(oh * sy + dy if not tiled else 0, ow * sx + dx + k)
+            tap.append(tuple(bool(b) for b in valid))
+        masks.append(tap)
+    lowered.schedule = replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:]))
+    lowered.tap_masks = masks
+    # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
+    lowered.tap_rows = [(max(0, -(dy // sy)), min(out_h, -((dy - height) // sy))) for dy in rise_of] if tiled else None
     return lowered
 
 
@@ -342,11 +359,15 @@ class LowerToKernels(Pass):
         if op.name != "bcr.packed_conv2d":
             return None
         pad = defining_op(op.operands[0])
-        padding = same_padding(shape_of(op.operands[0]), shape_of(op.result), int_array(op, "kernel"),
-                               int_array(op, "strides"), int_array(op, "dilations"), zero_pad_amounts(pad))
-        if padding is None or not tap_segments_fit(schedule, *shape_of(op.result)[2:]):
+        strides = int_array(op, "strides")
+        padding = unpadded_padding(shape_of(op.operands[0]), shape_of(op.result), int_array(op, "kernel"), strides,
+                                   int_array(op, "dilations"), zero_pad_amounts(pad))
+        if padding is None:
             return None
-        return pad.operands[0], padding
+        source, (out_h, out_w) = pad.operands[0], shape_of(op.result)[2:]
+        if not tap_segments_fit(schedule, out_h, out_w, flattened_tap_rows(strides, shape_of(source)[-1], out_w)):
+            return None
+        return source, padding
 
     @staticmethod
     def _foldable_pad(op, lowered: "_Lowered"):
@@ -384,13 +405,13 @@ class LowerToKernels(Pass):
         elif tap_input is not None:
             source, padding = tap_input
             lowered = _plan_tap_segments(layer, shape_of(source), y_shape, int_array(op, "kernel"),
-                                         int_array(op, "dilations"), padding, index_array,
+                                         int_array(op, "strides"), int_array(op, "dilations"), padding, index_array,
                                          context.weights.array(offsets), context.weights.array(values), block_rows,
                                          activation, schedule)
             x = source
         else:
             if tap_schedule:
-                schedule = None  # a cached tap-segment schedule whose layer has no "same" zero pad here
+                schedule = None  # a cached tap-segment schedule whose layer has no zero pad to skip here
             conv_args = (layer, x_shape, y_shape, int_array(op, "kernel"), int_array(op, "strides"),
                          int_array(op, "dilations"), index_array, block_rows, activation, context.target, schedule)
             lowered = plan_conv(*conv_args)

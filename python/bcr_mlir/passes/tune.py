@@ -6,8 +6,8 @@ bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with t
 then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
 (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
 widths, unrolling, other register blocks, for narrow outputs flattened positions and lanes over
-rows or im2col positions, for small "same" convs tap segments on the unpadded input, and for stride-2
-convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
+rows or im2col positions, for zero-padded convs of stride 1 or 2 tap segments on the unpadded input,
+and for stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
 do without it are credited. The winner is written into the op's #bcr.schedule and kept in a JSON
 cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
 same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
@@ -39,7 +39,7 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
-from bcr_mlir.passes.lower_to_kernels import same_padding, tap_segments_fit
+from bcr_mlir.passes.lower_to_kernels import flattened_tap_rows, tap_segments_fit, unpadded_padding
 from bcr_mlir.passes.functions import zero_pad
 from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -50,7 +50,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 
 
 def default_cache() -> Path:
@@ -177,24 +177,28 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
 
 
 def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
-    """Tap segments on the unpadded input of a 2-D "same" conv (its zero pad, and the pad's dispatch,
-    disappear): the whole output in the fewest vectors that hold it, or the tallest tile of whole rows
-    that fits 4 vectors (vector_axis 4); for tiny outputs, lanes over rows that skip the border
-    products (axis 5)."""
-    if _same_padding(op) is None:
+    """Tap segments on the unpadded input of a zero-padded 2-D conv of stride 1 or 2 (its zero pad, and
+    the pad's dispatch, disappear): the whole output in the fewest vectors that hold it, or the
+    tallest tile of whole rows that fits 4 vectors (vector_axis 4); for tiny outputs, lanes over rows
+    that skip the border products (axis 5)."""
+    if _unpadded_padding(op) is None:
         return []
     height, width = shape_of(op.result)[2:]
+    flattened = flattened_tap_rows(_per_dim(op, "strides"), _source_shape(op)[-1], width)
     widest, found = target.vector_width(32), []
     for lanes in VECTOR_CHOICES:
-        if lanes > widest or (lanes < widest and height * width > lanes):
+        # Narrower vectors only where they waste fewer lanes: a whole output, or a row, narrower than the widest.
+        if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
             continue
+        def vectors(th):
+            return -(-th * width // lanes) if flattened else th * -(-width // lanes)
         fitting = [th for th in range(1, height + 1)
-                   if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width)]
+                   if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width, flattened)]
         for g in blocks:
-            usable = [th for th in fitting if (g + 1) * -(-th * width // lanes) + 1 <= target.vector_registers]
+            usable = [th for th in fitting if (g + 1) * vectors(th) + 1 <= target.vector_registers]
             if usable:
                 th = max(usable)
-                found.append(Schedule(vector_width=lanes, block_rows=g, tile=(th, -(-th * width // lanes)), vector_axis=4))
+                found.append(Schedule(vector_width=lanes, block_rows=g, tile=(th, vectors(th)), vector_axis=4))
     rows = shape_of(op.operands[1])[0]
     for g in (8, 16):
         schedule = Schedule(vector_width=g, block_rows=g, tile=(height * width, 1), vector_axis=5)
@@ -209,28 +213,33 @@ def _per_dim(op: ir.Operation, name: str) -> list[int]:
     return list(ir.DenseI64ArrayAttr(op.attributes[name])) if name in op.attributes else [1, 1]
 
 
-def _same_padding(op: ir.Operation) -> tuple[int, int] | None:
-    """(ph, pw) when a 2-D conv reads a "same" zero pad of its input (tap segments can skip the pad)."""
+def _unpadded_padding(op: ir.Operation) -> tuple[int, int] | None:
+    """(ph, pw) when a 2-D conv reads a zero pad of its input that tap segments can skip."""
     if op.name != "bcr.sparse_conv2d":
         return None
     weight = shape_of(op.operands[1])
-    return same_padding(shape_of(op.operands[0]), shape_of(op.result), weight[2:], _per_dim(op, "strides"),
-                        _per_dim(op, "dilations"), zero_pad_amounts(defining_op(op.operands[0])))
+    return unpadded_padding(shape_of(op.operands[0]), shape_of(op.result), weight[2:], _per_dim(op, "strides"),
+                            _per_dim(op, "dilations"), zero_pad_amounts(defining_op(op.operands[0])))
+
+
+def _source_shape(op: ir.Operation) -> list[int]:
+    """The shape of the conv's input before the zero pad tap segments can skip (the input's own without one)."""
+    if _unpadded_padding(op) is None:
+        return list(shape_of(op.operands[0]))
+    return list(shape_of(defining_op(op.operands[0]).operands[0]))
 
 
 def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
     """The layer alone, as a module of its own, with the candidate schedule. A layer whose input is a
     zero pad gets that pad too, so every candidate is timed with the padding it costs."""
-    padding = _same_padding(op)
+    pad_amounts = zero_pad_amounts(defining_op(op.operands[0])) if _unpadded_padding(op) is not None else None
     context = new_context()
     table = WeightTable()
     arrays = [weights.array(op.operands[i]) for i in (1, 2)]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
     attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "activation", "layer",
                                                                "row_order") if name in op.attributes}
-    source_shape = list(x_shape)
-    if padding is not None:
-        source_shape[2:] = [size - 2 * amount for size, amount in zip(x_shape[2:], padding)]
+    source_shape = _source_shape(op)
     with context, ir.Location.unknown():
         module = ir.Module.create()
         with ir.InsertionPoint(module.body):
@@ -241,8 +250,8 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
             block = function.add_entry_block()
             with ir.InsertionPoint(block):
                 x = block.arguments[0]
-                if padding is not None:
-                    x = zero_pad(x, [0, 0, *padding], [0, 0, *padding], x_type)
+                if pad_amounts is not None:
+                    x = zero_pad(x, list(pad_amounts[0]), list(pad_amounts[1]), x_type)
                 weight = table.constant(arrays[0], "weight")
                 bias = table.constant(arrays[1], "bias")
                 attrs = {k: ir.Attribute.parse(v) for k, v in attributes.items()}

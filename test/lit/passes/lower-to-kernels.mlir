@@ -75,6 +75,23 @@ func.func @conv_strided_loads(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> t
   return %0 : tensor<1x8x4x4xf32>
 }
 
+// A stride-2 conv scheduled as tap segments in tiles of 2 output rows: the kernel reads the unpadded 8x8
+// input (the tensor.pad goes), column (ci, tap) at ci*64 + (kh - 1)*8 + (kw - 1), in tap order.
+// CHECK-LABEL: func.func @conv_strided_by_tap
+// CHECK-NOT: tensor.pad
+// CHECK: arith.constant dense<[56, -7, 0, 64]> : tensor<4xi32>
+// CHECK: "bcr.dispatch"(%arg0, {{.*}}) {kernel = @bcr_kernel_conv5, layer = "conv5", workgroups = array<i64: 1, 2, 1>}
+func.func @conv_strided_by_tap(%x: tensor<1x2x8x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x8x8xf32> to tensor<1x2x10x10xf32>
+  %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
+  %0 = "bcr.sparse_conv2d"(%p, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "conv5", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, schedule = #bcr.schedule<4 : i64, 8 : i64, array<i64: 2, 0>, 1 : i64, 4 : i64>, strides = array<i64: 2, 2>} : (tensor<1x2x10x10xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
 // The matmul kernel: workgroup ids first, then one memref per dispatch operand and the output.
 // CHECK: func.func private @bcr_kernel_fc1(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<128xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<6xi32>, %{{.*}}: memref<6x8xf32>, %{{.*}}: memref<64xf32>)
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
@@ -108,4 +125,15 @@ func.func @conv_strided_loads(%x: tensor<1x2x10x10xf32>, %b: tensor<8xf32>) -> t
 
 // The strided-load kernel: two loads per vector of 4 outputs, even lanes kept.
 // CHECK: func.func private @bcr_kernel_conv4({{.*}} memref<200xf32>
+// CHECK: vector.shuffle {{.*}} [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+
+// The stride-2 tap-segment kernel: each output row is one vector, two masked loads (input lanes
+// 2i of 8) and an even-lane shuffle; tap (0, 0) masks the input column before the row, the last odd
+// lane is never needed; a tile row reading above the image is masked off at run time.
+// CHECK: func.func private @bcr_kernel_conv5({{.*}} memref<128xf32>
+// CHECK: arith.constant dense<[false, true, true, true]> : vector<4xi1>
+// CHECK: arith.constant dense<[true, true, true, false]> : vector<4xi1>
+// CHECK: arith.select {{.*}} : vector<4xi1>
+// CHECK: scf.for
+// CHECK-COUNT-2: vector.maskedload
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
