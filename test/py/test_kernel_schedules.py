@@ -91,7 +91,8 @@ SCHEDULES = {
 
 def _applies(layer: str, schedule: str) -> bool:
     """Flattened positions need a unit stride, tap segments an output their tile fits
-    (tap_segments_fit: stride-1 tiles flatten their rows, stride-2 ones give each row its vectors);
+    (tap_segments_fit: stride-1 tiles flatten their rows, stride-2 ones put two narrow rows in a
+    vector or give each row its own vectors);
     strided loads are for stride 2: other pairs are not generated at all."""
     hw, stride = LAYERS[layer][2], LAYERS[layer][3]
     out = (hw - 1) // stride + 1
@@ -101,7 +102,7 @@ def _applies(layer: str, schedule: str) -> bool:
         return False
     block_rows = 1 if LAYERS[layer][4] == "pattern" else 8
     return not schedule.startswith("taps") or \
-        tap_segments_fit(SCHEDULES[schedule](out, block_rows), out, out, flattened=stride == 1)
+        tap_segments_fit(SCHEDULES[schedule](out, block_rows), out, out, flattened=stride == 1, stride=stride)
 
 
 PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES) if _applies(layer, schedule)]

@@ -167,6 +167,20 @@ def _store_vector(e: _Emitter, value: str, memory: str, at: str, memref: str, la
         e.emit(f"vector.store {value}, {memory}[{at}] : {memref}, {stored}")
 
 
+def _store_lanes(e: _Emitter, value: str, vtype: str, first: int, count: int, at: str, memref: str, vw: int,
+                 dtype: str, masked: bool = False) -> None:
+    """Stores lanes [first, first + count) of a `vw`-lane vector at `at`: the whole vector when it is all
+    of them, a leading run under a lane mask when `masked`, else the lanes shuffled into a shorter vector."""
+    if masked and first == 0 and count < vw:
+        mask = e.op(f"vector.constant_mask [{count}] : vector<{vw}xi1>")
+        _store_vector(e, value, "%y", at, memref, vw, dtype, mask)
+        return
+    if (first, count) != (0, vw):
+        value = e.op(f"vector.shuffle {value}, {value} [{', '.join(str(i) for i in range(first, first + count))}] "
+                     f": {vtype}, {vtype}")
+    _store_vector(e, value, "%y", at, memref, count, dtype)
+
+
 def _store_scalar(e: _Emitter, value: str, memory: str, at: str, memref: str, dtype: str) -> None:
     if dtype != ACCUMULATE:
         value = e.op(f"arith.truncf {value} : {ACCUMULATE} to {dtype}")
@@ -605,24 +619,29 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
             lo, hi = t * pitch, t * pitch + width
             for v in range(lo // vw, (hi - 1) // vw + 1):
                 a, b = max(lo, v * vw), min(hi, (v + 1) * vw)
-                piece = values[v] if (a, b) == (v * vw, (v + 1) * vw) else e.op(
-                    f"vector.shuffle {values[v]}, {values[v]} [{', '.join(str(i - v * vw) for i in range(a, b))}] "
-                    f": {vtype}, {vtype}")
                 delta = t * width + (a - lo)
                 at = e.add(out_base, e.index(delta)) if delta else out_base
-                _store_vector(e, piece, yf, at, yflat, b - a, d)
+                _store_lanes(e, values[v], vtype, a - v * vw, b - a, at, yflat, vw, d)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
 
 
 @dataclass(frozen=True)
-class TapVector:
-    """One vector of a tap-segment tile: the tile-relative output position of its lane 0, the input
-    offset lane 0 reads (before the column's offset), and how many of its lanes are output positions."""
+class TapPiece:
+    """Output lanes [lane, lane + lanes) of a tap-segment vector: tile positions [position, position + lanes)."""
 
+    lane: int
     position: int
-    input: int
     lanes: int
+
+
+@dataclass(frozen=True)
+class TapVector:
+    """One vector of a tap-segment tile: the tile-relative input offset (before the column's offset)
+    of each of its loads (one, or two at stride 2), and the output pieces its lanes hold."""
+
+    loads: tuple[int, ...]
+    pieces: tuple[TapPiece, ...]
 
 
 def tap_rows_flattened(g: GatherGemm) -> bool:
@@ -632,14 +651,32 @@ def tap_rows_flattened(g: GatherGemm) -> bool:
 
 
 def tap_vectors(g: GatherGemm, rows_per_tile: int, vw: int) -> list[TapVector]:
-    """The vectors of a tile of `rows_per_tile` output rows: the rows flattened into as few vectors as
-    hold them, or (strided or narrowed outputs) each row in its own run of vectors."""
+    """The vectors of a tile of `rows_per_tile` output rows:
+    - flattened ("same" stride 1): the rows in as few vectors as hold them;
+    - stride 2 with rows of at most VW/2 outputs: two rows per vector, one load each (the even lanes of
+      the first load are the first row, those of the second the next row);
+    - otherwise each row in its own run of vectors (at stride 2, two consecutive loads per vector)."""
+    pitch, stride, width = g.in_outer_strides[0], g.in_inner_stride, g.inner
     if tap_rows_flattened(g):
-        positions = rows_per_tile * g.inner
-        return [TapVector(v * vw, v * vw, min(vw, positions - v * vw)) for v in range(-(-positions // vw))]
-    pitch, stride = g.in_outer_strides[0], g.in_inner_stride
-    return [TapVector(t * g.inner + u * vw, t * pitch + u * vw * stride, min(vw, g.inner - u * vw))
-            for t in range(rows_per_tile) for u in range(-(-g.inner // vw))]
+        positions = rows_per_tile * width
+        return [TapVector((v * vw,), (TapPiece(0, v * vw, min(vw, positions - v * vw)),))
+                for v in range(-(-positions // vw))]
+    if stride == 2 and 2 * width <= vw:
+        return [TapVector((t * pitch, (t + 1) * pitch),
+                          tuple(TapPiece(k * vw // 2, (t + k) * width, width) for k in range(min(2, rows_per_tile - t))))
+                for t in range(0, rows_per_tile, 2)]
+    return [TapVector(tuple(t * pitch + u * vw * stride + k * vw for k in range(stride)),
+                      (TapPiece(0, t * width + u * vw, min(vw, width - u * vw)),))
+            for t in range(rows_per_tile) for u in range(-(-width // vw))]
+
+
+def tap_vector_count(rows: int, width: int, vw: int, flattened: bool, stride: int) -> int:
+    """len(tap_vectors(...)) for a tile of `rows` output rows of `width` (a flattened tile, or not, at `stride`)."""
+    if flattened:
+        return -(-rows * width // vw)
+    if stride == 2 and 2 * width <= vw:
+        return -(-rows // 2)
+    return rows * -(-width // vw)
 
 
 def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[list[tuple[bool, ...]]],
@@ -718,34 +755,36 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
         for v in active:
             halves = [constant_mask(masks[v][k * vw:(k + 1) * vw]) for k in range(stride)]
             if tiled:
-                start = e.index(layout[v].position)
+                pieces = layout[v].pieces
+                start = e.index(pieces[0].position)
                 if stride == 1:
                     lanes_in = e.index(vw)
                     upto = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_to}, {start} : index'), zero, lanes_in)} : {mtype}")
                     below = e.op(f"vector.create_mask {clamp(e.op(f'arith.subi {live_from}, {start} : index'), zero, lanes_in)} : {mtype}")
                     halves = [and_masks(halves[0], e.op(f"arith.xori {upto}, {below} : {mtype}"))]
                 else:
-                    # A strided vector lies in one output row: all its lanes are live or none.
-                    live = e.op(f"arith.andi {e.op(f'arith.cmpi sge, {start}, {live_from} : index')}, "
-                                f"{e.op(f'arith.cmpi slt, {start}, {live_to} : index')} : i1")
+                    # Each load of a strided vector reads one output row's input: all its lanes are live
+                    # or none (the second load's row is the second piece's, when there is one).
+                    def live(piece: TapPiece) -> str:
+                        at = e.index(piece.position)
+                        return e.op(f"arith.andi {e.op(f'arith.cmpi sge, {at}, {live_from} : index')}, "
+                                    f"{e.op(f'arith.cmpi slt, {at}, {live_to} : index')} : i1")
                     all_lanes = e.op(f"arith.constant dense<true> : {mtype}")
-                    halves = [h if h is no_lanes else e.op(f"arith.select {live}, {h or all_lanes}, {no_lanes} : i1, {mtype}")
-                              for h in halves]
+                    halves = [h if h is not None and h is no_lanes else
+                              e.op(f"arith.select {live(pieces[min(k, len(pieces) - 1)])}, {h or all_lanes}, "
+                                   f"{no_lanes} : i1, {mtype}")
+                              for k, h in enumerate(halves)]
             load_masks[v] = halves
 
         def column(j: str, carried: list[str], active=active, load_masks=load_masks) -> list[str]:
             offset = _column_offset(e, g, j, in_base)
             loads = []
             for v in active:
-                at = e.add(offset, e.index(layout[v].input)) if layout[v].input else offset
-                low_mask, *high = load_masks[v]
-                low = _load_vector(e, xf, at, xflat, vw, d, low_mask)
-                if stride == 1:
-                    loads.append(low)
-                    continue
-                upper = zeros if high[0] is no_lanes else \
-                    _load_vector(e, xf, e.add(at, e.index(vw)), xflat, vw, d, high[0])
-                loads.append(e.op(f"vector.shuffle {low}, {upper} [{evens}] : {vtype}, {vtype}"))
+                parts = [zeros if mask is not None and mask is no_lanes else
+                         _load_vector(e, xf, e.add(offset, e.index(delta)) if delta else offset, xflat, vw, d, mask)
+                         for delta, mask in zip(layout[v].loads, load_masks[v])]
+                loads.append(parts[0] if stride == 1 else
+                             e.op(f"vector.shuffle {parts[0]}, {parts[1]} [{evens}] : {vtype}, {vtype}"))
             return _column_fmas(e, g, j, loads, carried, vtype)
 
         selected = [accumulators[r * vectors + v] for r in range(br) for v in active]
@@ -753,14 +792,13 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
         for r in range(br):
             for k, v in enumerate(active):
                 accumulators[r * vectors + v] = results[r * len(active) + k]
-    store_masks = {lanes: e.op(f"vector.constant_mask [{lanes}] : {mtype}")
-                   for lanes in {vector.lanes for vector in layout} if lanes < vw}
     for r in range(br):
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
         for v, vector in enumerate(layout):
             result = _activation(e, accumulators[r * vectors + v], vtype, g.activation, d)
-            at = e.add(out_base, e.index(vector.position)) if vector.position else out_base
-            _store_vector(e, result, "%y", at, yflat, vw, d, store_masks.get(vector.lanes))
+            for piece in vector.pieces:
+                at = e.add(out_base, e.index(piece.position)) if piece.position else out_base
+                _store_lanes(e, result, vtype, piece.lane, piece.lanes, at, yflat, vw, d, masked=True)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // rows_per_tile, g.batch)

@@ -225,15 +225,14 @@ def flattened_tap_rows(strides, source_width: int, out_width: int) -> bool:
     return strides[-1] == 1 and strides[0] * source_width == out_width
 
 
-def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True) -> bool:
+def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True, stride: int = 1) -> bool:
     """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
-    them when tile[0] is 0 or OH) in at most 4 vectors per block row, its rows flattened or each in
-    its own vectors (vector_axis 4); at most 16 positions (vector_axis 5, one accumulator each)."""
+    them when tile[0] is 0 or OH) in at most 4 vectors per block row (cpu.tap_vectors: flattened rows,
+    row pairs at stride 2, or rows in vectors of their own; vector_axis 4); at most 16 positions
+    (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis == 4:
         rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
-        lanes = schedule.vector_width
-        vectors = -(-rows * width // lanes) if flattened else rows * -(-width // lanes)
-        return height % rows == 0 and vectors <= 4
+        return height % rows == 0 and cpu.tap_vector_count(rows, width, schedule.vector_width, flattened, stride) <= 4
     return schedule.vector_axis == 5 and height * width <= 16
 
 
@@ -284,17 +283,23 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
     tiled = tile_rows < out_h
     lanes = schedule.vector_width
     layout = cpu.tap_vectors(gemm, tile_rows, lanes)
-    k = np.arange(lanes * sx)  # a vector's input lanes
     masks = []
     for dy, dx in zip(rise_of, shift_of):
         tap = []
         for vector in layout:
-            if cpu.tap_rows_flattened(gemm):  # input lane k is output position vector.position + k
-                oh, ow = np.divmod(vector.position + k, out_w)
-                valid = (k < vector.lanes) & inside(oh * sy + dy if not tiled else 0, ow + dx)
-            else:  # one output row: input lane k is column (first output column) * sx + dx + k
-                oh, ow = divmod(vector.position, out_w)
-                valid = (k <= sx * (vector.lanes - 1)) & inside(oh * sy + dy if not tiled else 0, ow * sx + dx + k)
+            valid = np.zeros(lanes * sx, bool)  # the vector's input lanes (both loads' at stride 2)
+            for piece in vector.pieces:
+                # Output lane piece.lane + i is tile position piece.position + i; at stride sx it reads
+                # input lane sx * (piece.lane + i), and the lanes between are read when inside the row.
+                first, span = sx * piece.lane, sx * (piece.lanes - 1) + 1
+                k = np.arange(span)
+                if cpu.tap_rows_flattened(gemm):
+                    oh, ow = np.divmod(piece.position + k, out_w)
+                    column = ow + dx
+                else:
+                    oh, ow = divmod(piece.position, out_w)
+                    column = ow * sx + dx + k
+                valid[first:first + span] = inside(oh * sy + dy if not tiled else 0, column)
             tap.append(tuple(bool(b) for b in valid))
         masks.append(tap)
     lowered.schedule = replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:]))
@@ -365,7 +370,8 @@ class LowerToKernels(Pass):
         if padding is None:
             return None
         source, (out_h, out_w) = pad.operands[0], shape_of(op.result)[2:]
-        if not tap_segments_fit(schedule, out_h, out_w, flattened_tap_rows(strides, shape_of(source)[-1], out_w)):
+        if not tap_segments_fit(schedule, out_h, out_w, flattened_tap_rows(strides, shape_of(source)[-1], out_w),
+                                strides[-1]):
             return None
         return source, padding
 
