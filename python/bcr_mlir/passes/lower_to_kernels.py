@@ -265,18 +265,17 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         y_shape=(n, rows, out_h, out_w), x_batch_stride=channels * height * width, y_batch_stride=rows * out_h * out_w,
         y_row_stride=out_h * out_w, y_position_stride=1, outer=out_h, inner=out_w, outer_dims=(out_h,),
         in_outer_strides=(sy * width,), in_inner_stride=sx, activation=activation, taps=taps)
-    lowered = _Lowered(gemm, schedule, offsets, None, 1, segments=np.asarray(segments, np.int64), values=values[order])
+    by_tap = {"segments": np.asarray(segments, np.int64), "values": values[order]}
 
     def inside(row, column):
         return (row >= 0) & (row < height) & (column >= 0) & (column < width)
 
     if schedule.vector_axis == 5:
         oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
-        lowered.schedule = replace(schedule, tile=(out_h * out_w, 1))
-        lowered.position_offsets = [int(p) for p in oh * sy * width + ow * sx]
-        lowered.tap_masks = [[int(p) for p in np.flatnonzero(inside(oh * sy + dy, ow * sx + dx))]
-                             for dy, dx in zip(rise_of, shift_of)]
-        return lowered
+        positions = [[int(p) for p in np.flatnonzero(inside(oh * sy + dy, ow * sx + dx))]
+                     for dy, dx in zip(rise_of, shift_of)]
+        return _Lowered(gemm, replace(schedule, tile=(out_h * out_w, 1)), offsets,
+                        [int(p) for p in oh * sy * width + ow * sx], 1, tap_masks=positions, **by_tap)
     # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
     # checked against the image's top and bottom at run time, so its masks hold the side borders only.
     tile_rows = schedule.tile[0] if 0 < schedule.tile[0] < out_h else out_h
@@ -302,11 +301,10 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
                 valid[first:first + span] = inside(oh * sy + dy if not tiled else 0, column)
             tap.append(tuple(bool(b) for b in valid))
         masks.append(tap)
-    lowered.schedule = replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:]))
-    lowered.tap_masks = masks
     # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
-    lowered.tap_rows = [(max(0, -(dy // sy)), min(out_h, -((dy - height) // sy))) for dy in rise_of] if tiled else None
-    return lowered
+    tap_rows = [(max(0, -(dy // sy)), min(out_h, -((dy - height) // sy))) for dy in rise_of] if tiled else None
+    return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None, 1,
+                    tap_masks=masks, tap_rows=tap_rows, **by_tap)
 
 
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
