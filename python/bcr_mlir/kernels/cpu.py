@@ -650,39 +650,35 @@ def tap_rows_flattened(g: GatherGemm) -> bool:
     return g.in_inner_stride == 1 and g.in_outer_strides[0] == g.inner
 
 
-def tap_vectors(g: GatherGemm, rows_per_tile: int, vw: int) -> list[TapVector]:
-    """The vectors of a tile of `rows_per_tile` output rows:
-    - flattened ("same" stride 1): the rows in as few vectors as hold them;
+def tap_vectors(rows: int, width: int, vw: int, stride: int, flattened: bool, pitch: int = 0) -> list[TapVector]:
+    """The vectors of a tile of `rows` output rows of `width` outputs (input rows `pitch` apart, which
+    only places the loads):
+    - flattened ("same" stride 1, tap_rows_flattened): the rows in as few vectors as hold them;
     - stride 2 with rows of at most VW/2 outputs: two rows per vector, one load each (the even lanes of
       the first load are the first row, those of the second the next row);
     - otherwise each row in its own run of vectors (at stride 2, two consecutive loads per vector)."""
-    pitch, stride, width = g.in_outer_strides[0], g.in_inner_stride, g.inner
-    if tap_rows_flattened(g):
-        positions = rows_per_tile * width
+    if flattened:
+        positions = rows * width
         return [TapVector((v * vw,), (TapPiece(0, v * vw, min(vw, positions - v * vw)),))
                 for v in range(-(-positions // vw))]
     if stride == 2 and 2 * width <= vw:
         return [TapVector((t * pitch, (t + 1) * pitch),
-                          tuple(TapPiece(k * vw // 2, (t + k) * width, width) for k in range(min(2, rows_per_tile - t))))
-                for t in range(0, rows_per_tile, 2)]
+                          tuple(TapPiece(k * vw // 2, (t + k) * width, width) for k in range(min(2, rows - t))))
+                for t in range(0, rows, 2)]
     return [TapVector(tuple(t * pitch + u * vw * stride + k * vw for k in range(stride)),
                       (TapPiece(0, t * width + u * vw, min(vw, width - u * vw)),))
-            for t in range(rows_per_tile) for u in range(-(-width // vw))]
+            for t in range(rows) for u in range(-(-width // vw))]
 
 
-def tap_vector_count(rows: int, width: int, vw: int, flattened: bool, stride: int) -> int:
-    """len(tap_vectors(...)) for a tile of `rows` output rows of `width` (a flattened tile, or not, at `stride`)."""
-    if flattened:
-        return -(-rows * width // vw)
-    if stride == 2 and 2 * width <= vw:
-        return -(-rows // 2)
-    return rows * -(-width // vw)
+def tile_tap_vectors(g: GatherGemm, rows_per_tile: int, vw: int) -> list[TapVector]:
+    """tap_vectors() of a tile of this conv's output rows."""
+    return tap_vectors(rows_per_tile, g.inner, vw, g.in_inner_stride, tap_rows_flattened(g), g.in_outer_strides[0])
 
 
 def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[list[tuple[bool, ...]]],
                       tap_rows: list[tuple[int, int]] | None = None) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 4 (2-D convs reading the unpadded input): one workgroup computes BR rows x `tile[0]`
-    = TH output rows (g.outer = OH, g.inner = OW), laid out in the vectors of tap_vectors().
+    = TH output rows (g.outer = OH, g.inner = OW), laid out in the vectors of tile_tap_vectors().
 
     With no padding in the input, output (oh, ow) reads input (oh*sy + dy, ow*sx + dx) for the kernel
     tap at offset (dy, dx) from the padded origin, so column (c, tap) starts at c*H*W + dy*W + dx
@@ -702,7 +698,7 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
     e, d, vw, br = _Emitter(), g.dtype, s.vector_width, g.block_rows
     rows_per_tile = max(1, s.tile[0])
     stride = g.in_inner_stride
-    layout = tap_vectors(g, rows_per_tile, vw)
+    layout = tile_tap_vectors(g, rows_per_tile, vw)
     vectors = len(layout)
     tiled = rows_per_tile < g.outer
     if g.outer % rows_per_tile or stride not in (1, 2) or len(tap_masks) != g.taps or \
@@ -723,7 +719,8 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
         out_rows.append((packed, e.affine([("%wg2", g.y_batch_stride), (row, g.y_row_stride), (out_start, 1)])))
         accumulators += [bias] * vectors
     evens = ", ".join(str(2 * i) for i in range(vw))
-    no_lanes = e.op(f"arith.constant dense<false> : {mtype}") if tiled or stride == 2 else None
+    no_lanes = e.op(f"arith.constant dense<false> : {mtype}")
+    all_lanes = e.op(f"arith.constant dense<true> : {mtype}") if tiled and stride == 2 else None
     zeros = e.op(f"arith.constant dense<0.0> : {vtype}") if stride == 2 else None
 
     def clamp(value: str, low: str, high: str) -> str:
@@ -769,8 +766,7 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
                         at = e.index(piece.position)
                         return e.op(f"arith.andi {e.op(f'arith.cmpi sge, {at}, {live_from} : index')}, "
                                     f"{e.op(f'arith.cmpi slt, {at}, {live_to} : index')} : i1")
-                    all_lanes = e.op(f"arith.constant dense<true> : {mtype}")
-                    halves = [h if h is not None and h is no_lanes else
+                    halves = [h if h is no_lanes else
                               e.op(f"arith.select {live(pieces[min(k, len(pieces) - 1)])}, {h or all_lanes}, "
                                    f"{no_lanes} : i1, {mtype}")
                               for k, h in enumerate(halves)]
@@ -780,7 +776,7 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
             offset = _column_offset(e, g, j, in_base)
             loads = []
             for v in active:
-                parts = [zeros if mask is not None and mask is no_lanes else
+                parts = [zeros if mask is no_lanes else
                          _load_vector(e, xf, e.add(offset, e.index(delta)) if delta else offset, xflat, vw, d, mask)
                          for delta, mask in zip(layout[v].loads, load_masks[v])]
                 loads.append(parts[0] if stride == 1 else

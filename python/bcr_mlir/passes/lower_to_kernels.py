@@ -232,7 +232,7 @@ def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: boo
     (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis == 4:
         rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
-        return height % rows == 0 and cpu.tap_vector_count(rows, width, schedule.vector_width, flattened, stride) <= 4
+        return height % rows == 0 and len(cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened)) <= 4
     return schedule.vector_axis == 5 and height * width <= 16
 
 
@@ -255,11 +255,10 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
     order = np.concatenate(order) if order else np.zeros(0, np.int64)
     packed = indices[order].astype(np.int64)
     channel, tap = packed // taps, packed % taps
-    rise = (tap // kernel[1]) * dilations[0] - padding[0]
-    shift = (tap % kernel[1]) * dilations[1] - padding[1]
-    offsets = channel * height * width + rise * width + shift
-    rise_of = [(t // kernel[1]) * dilations[0] - padding[0] for t in range(taps)]
-    shift_of = [(t % kernel[1]) * dilations[1] - padding[1] for t in range(taps)]
+    # Each tap's offset (dy, dx) from the output position's origin in the unpadded input.
+    rise_of = (np.arange(taps) // kernel[1]) * dilations[0] - padding[0]
+    shift_of = (np.arange(taps) % kernel[1]) * dilations[1] - padding[1]
+    offsets = channel * height * width + rise_of[tap] * width + shift_of[tap]
     gemm = cpu.GatherGemm(
         name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
         y_shape=(n, rows, out_h, out_w), x_batch_stride=channels * height * width, y_batch_stride=rows * out_h * out_w,
@@ -281,7 +280,8 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
     tile_rows = schedule.tile[0] if 0 < schedule.tile[0] < out_h else out_h
     tiled = tile_rows < out_h
     lanes = schedule.vector_width
-    layout = cpu.tap_vectors(gemm, tile_rows, lanes)
+    layout = cpu.tile_tap_vectors(gemm, tile_rows, lanes)
+    flattened = cpu.tap_rows_flattened(gemm)
     masks = []
     for dy, dx in zip(rise_of, shift_of):
         tap = []
@@ -292,7 +292,7 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
                 # input lane sx * (piece.lane + i), and the lanes between are read when inside the row.
                 first, span = sx * piece.lane, sx * (piece.lanes - 1) + 1
                 k = np.arange(span)
-                if cpu.tap_rows_flattened(gemm):
+                if flattened:
                     oh, ow = np.divmod(piece.position + k, out_w)
                     column = ow + dx
                 else:
@@ -302,7 +302,7 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
             tap.append(tuple(bool(b) for b in valid))
         masks.append(tap)
     # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
-    tap_rows = [(max(0, -(dy // sy)), min(out_h, -((dy - height) // sy))) for dy in rise_of] if tiled else None
+    tap_rows = [(max(0, -(int(dy) // sy)), min(out_h, -((int(dy) - height) // sy))) for dy in rise_of] if tiled else None
     return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None, 1,
                     tap_masks=masks, tap_rows=tap_rows, **by_tap)
 

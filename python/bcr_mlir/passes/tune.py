@@ -38,7 +38,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
-from bcr_mlir.kernels.cpu import tap_vector_count
+from bcr_mlir.kernels.cpu import tap_vectors
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
 from bcr_mlir.passes.lower_to_kernels import flattened_tap_rows, tap_segments_fit, unpadded_padding
 from bcr_mlir.passes.functions import zero_pad
@@ -193,7 +193,7 @@ def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule
         if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
             continue
         def vectors(th):
-            return tap_vector_count(th, width, lanes, flattened, stride)
+            return len(tap_vectors(th, width, lanes, stride, flattened))
         fitting = [th for th in range(1, height + 1)
                    if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width, flattened, stride)]
         for g in blocks:
