@@ -82,6 +82,8 @@ SCHEDULES = {
     # tap segments, one output row per workgroup: the top and bottom rows masked at run time
     "taps row tiles": lambda hw, br: Schedule(16, br, (1, -(-hw // 16)), 1, 4),
     "taps two-row tiles": lambda hw, br: Schedule(16, br, (2, -(-2 * hw // 16)), 1, 4),
+    # 7-row tiles: on 14x14, 7 vectors per block row (more than 4, as bcr-tune offers 1-row blocks)
+    "taps 7-row tiles": lambda hw, br: Schedule(16, br, (7, -(-7 * hw // 16)), 1, 4),
     "taps rows": lambda hw, br: Schedule(8, 8, (hw * hw, 1), 1, 5),
     # stride 2 from the padded input, two loads and an even-lane shuffle per vector (a tail on 7 wide)
     "strided loads": lambda hw, br: Schedule(8, br, (1, 1), 1, 6),

@@ -15,7 +15,8 @@ generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
 
 Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
 keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
-schedules are applied; the rest use the default model too.
+schedules are applied; the rest use the default model too. A candidate that fails to build is skipped
+(BCR_DEBUG=1 prints which, and why).
 
 Before:
     %r = "bcr.sparse_conv2d"(...) {..., schedule = #bcr.schedule<0 : i64, 8 : i64, array<i64: 0, 0>, 1 : i64, 0 : i64>}
@@ -29,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -40,7 +42,7 @@ from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
 from bcr_mlir.kernels.cpu import tap_vectors
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
-from bcr_mlir.passes.lower_to_kernels import flattened_tap_rows, tap_segments_fit, unpadded_padding
+from bcr_mlir.passes.lower_to_kernels import MAX_TAP_VECTORS, flattened_tap_rows, tap_segments_fit, unpadded_padding
 from bcr_mlir.passes.functions import zero_pad
 from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -51,7 +53,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
 
 
 def default_cache() -> Path:
@@ -180,7 +182,7 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
 def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
     """Tap segments on the unpadded input of a zero-padded 2-D conv of stride 1 or 2 (its zero pad, and
     the pad's dispatch, disappear): the whole output in the fewest vectors that hold it, or the
-    tallest tile of whole rows that fits 4 vectors (vector_axis 4); for tiny outputs, lanes over rows
+    tallest tiles of whole rows that fit 4 and MAX_TAP_VECTORS vectors (vector_axis 4); for tiny outputs, lanes over rows
     that skip the border products (axis 5)."""
     if _unpadded_padding(op) is None:
         return []
@@ -197,10 +199,14 @@ def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule
         fitting = [th for th in range(1, height + 1)
                    if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width, flattened, stride)]
         for g in blocks:
-            usable = [th for th in fitting if (g + 1) * vectors(th) + 1 <= target.vector_registers]
-            if usable:
-                th = max(usable)
-                found.append(Schedule(vector_width=lanes, block_rows=g, tile=(th, vectors(th)), vector_axis=4))
+            # The tallest tile in 4 vectors, and the tallest in MAX_TAP_VECTORS (when the registers hold it).
+            for budget in (4, MAX_TAP_VECTORS):
+                usable = [th for th in fitting
+                          if vectors(th) <= budget and (g + 1) * vectors(th) + 1 <= target.vector_registers]
+                schedule = Schedule(vector_width=lanes, block_rows=g, tile=(max(usable), vectors(max(usable))),
+                                    vector_axis=4) if usable else None
+                if schedule is not None and schedule not in found:
+                    found.append(schedule)
     rows = shape_of(op.operands[1])[0]
     for g in (8, 16):
         schedule = Schedule(vector_width=g, block_rows=g, tile=(height * width, 1), vector_axis=5)
@@ -302,7 +308,9 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
             try:
                 x = build_schedule(op, weights, schedule, target, path)
                 samples[index] = [_time(path, x, repeats)]
-            except Exception:  # a candidate that fails to build is simply not a candidate
+            except Exception as error:  # a candidate that fails to build is simply not a candidate
+                if os.environ.get("BCR_DEBUG"):
+                    print(f"bcr-tune: candidate {schedule} did not build: {error}", file=sys.stderr)
                 continue
             built.append((index, schedule, path, x))
         best = sorted(built, key=lambda item: samples[item[0]][0])[:finalists]
