@@ -77,7 +77,8 @@ irdl.dialect @bcr {
   //                  2: along several output rows flattened; 3: along im2col-gathered positions;
   //                  4: along the unpadded output (tiles of whole rows), columns grouped by kernel tap;
   //                  5: along output channels, columns grouped by tap, border products skipped;
-  //                  6: along output positions, stride-2 input read by two loads and a shuffle
+  //                  6: along output positions, stride-2 input read by two loads and a shuffle;
+  //                  7: as 4, for stride 2 on the input split into its 4 phases (even/odd rows x columns)
   irdl.attribute @schedule {
     %vw = irdl.base "#builtin.integer"
     %br = irdl.base "#builtin.integer"

@@ -17,7 +17,7 @@ from bcr_mlir.dialect import Schedule
 from bcr_mlir.importer import import_model
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import PassContext
-from bcr_mlir.passes.lower_to_kernels import tap_segments_fit
+from bcr_mlir.passes.lower_to_kernels import tap_layout, tap_segments_fit
 from bcr_mlir.passes.tune import cache_entry, layer_key
 from bcr_mlir.pipelines import run_pipeline
 from bcr_mlir.targets import parse_target
@@ -85,6 +85,9 @@ SCHEDULES = {
     # 7-row tiles: on 14x14, 7 vectors per block row (more than 4, as bcr-tune offers 1-row blocks)
     "taps 7-row tiles": lambda hw, br: Schedule(16, br, (7, -(-7 * hw // 16)), 1, 4),
     "taps rows": lambda hw, br: Schedule(8, 8, (hw * hw, 1), 1, 5),
+    # stride 2 as tap segments over the input split into 4 phases: whole output, or one row per workgroup
+    "taps phases": lambda hw, br: Schedule(16, br, (hw, -(-hw * hw // 16)), 1, 7),
+    "taps phases row tiles": lambda hw, br: Schedule(16, br, (1, -(-hw // 16)), 1, 7),
     # stride 2 from the padded input, two loads and an even-lane shuffle per vector (a tail on 7 wide)
     "strided loads": lambda hw, br: Schedule(8, br, (1, 1), 1, 6),
     "strided loads tall": lambda hw, br: Schedule(16, br, (hw, 1), 1, 6),
@@ -94,7 +97,7 @@ SCHEDULES = {
 def _applies(layer: str, schedule: str) -> bool:
     """Flattened positions need a unit stride, tap segments an output their tile fits
     (tap_segments_fit: stride-1 tiles flatten their rows, stride-2 ones put two narrow rows in a
-    vector or give each row its own vectors);
+    vector or give each row its own vectors, or run at stride 1 over the phase planes);
     strided loads are for stride 2: other pairs are not generated at all."""
     hw, stride = LAYERS[layer][2], LAYERS[layer][3]
     out = (hw - 1) // stride + 1
@@ -103,8 +106,11 @@ def _applies(layer: str, schedule: str) -> bool:
     if schedule.startswith("strided") and stride != 2:
         return False
     block_rows = 1 if LAYERS[layer][4] == "pattern" else 8
-    return not schedule.startswith("taps") or \
-        tap_segments_fit(SCHEDULES[schedule](out, block_rows), out, out, flattened=stride == 1, stride=stride)
+    if not schedule.startswith("taps"):
+        return True
+    forced = SCHEDULES[schedule](out, block_rows)
+    layout = tap_layout(forced.vector_axis, (stride, stride), hw, out)
+    return layout is not None and tap_segments_fit(forced, out, out, *layout)
 
 
 PAIRS = [(layer, schedule) for layer in sorted(LAYERS) for schedule in sorted(SCHEDULES) if _applies(layer, schedule)]
@@ -123,6 +129,7 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     (layer_report,) = compiled.report.sparse_layers
     assert "tuned (cached)" in layer_report.reason
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
+    assert ("phases" in schedule) == ("phases" in layer_report.kernel)
     assert_matches_torch(compiled(x), reference(model, x))
 
 
@@ -138,7 +145,7 @@ def test_tap_segments_need_a_padded_input(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("schedule, cin, hw, stride", [("flattened", 16, 7, 1), ("im2col", 16, 7, 1),
                                                        ("taps", 16, 7, 1), ("taps rows", 64, 4, 1),
-                                                       ("taps row tiles", 16, 14, 2)])
+                                                       ("taps row tiles", 16, 14, 2), ("taps phases", 16, 14, 2)])
 def test_forced_schedule_f16(schedule, cin, hw, stride, tmp_path, monkeypatch):
     """f16 storage (widened on load, f32 accumulation) through the flattened, im2col and tap kernels."""
     model, x = _layer(cin, 20, hw, stride, "bcr", 1, True, rate=4)

@@ -21,6 +21,8 @@ kernel never materialises im2col. The schedules (`vector_axis` of the layer's #b
   from the unpadded input, flattened into as few vectors as hold it ("same" stride 1) or a run of
   vectors per row (stride 2, two loads and an even-lane shuffle each); each block-row's columns are
   grouped by kernel tap, and each tap's lane masks stand in for the zero padding (see conv_tap_segments).
+  vector_axis 7 runs a stride-2 conv as the stride-1 kernel over its input split into 4 phase planes
+  (even/odd rows x columns, bcr-lower-to-kernels emits the split): unit-stride loads, no shuffles.
 
 `tile[2]`, when present (axes 0, 2, 4 and 6), keeps that many independent sets of accumulators in the loop
 over packed columns (more FMA chains in flight for small register blocks), summed at the end.
@@ -726,12 +728,16 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
     def clamp(value: str, low: str, high: str) -> str:
         return e.op(f"arith.minsi {e.op(f'arith.maxsi {value}, {low} : index')}, {high} : index")
 
+    masks_made: dict[tuple[bool, ...], str] = {}
+
     def constant_mask(lanes: tuple[bool, ...]) -> str | None:
         if all(lanes):
             return None
         if not any(lanes):
             return no_lanes
-        return e.op(f"arith.constant dense<[{', '.join('true' if lane else 'false' for lane in lanes)}]> : {mtype}")
+        if lanes not in masks_made:
+            masks_made[lanes] = e.op(f"arith.constant dense<[{', '.join('true' if lane else 'false' for lane in lanes)}]> : {mtype}")
+        return masks_made[lanes]
 
     def and_masks(a: str | None, b: str) -> str:
         return b if a is None else e.op(f"arith.andi {a}, {b} : {mtype}")

@@ -8,7 +8,9 @@ input (x[..., w] -> x[..., w % s, w / s]) so their vector loads stay contiguous,
 finds it faster (schedule axis 6), the padded input itself, two loads and a shuffle per vector.
 2-D convs of stride 1 or 2 scheduled as tap segments (axes 4 and 5) read the unpadded input: each
 block-row's columns are regrouped by kernel tap, the tap's lane masks stand in for the zero border,
-and the tensor.pad feeding the layer disappears.
+and the tensor.pad feeding the layer disappears. Axis 7 does the same for a stride-2 conv on its
+unpadded input split into 4 phases ([N, C, H, W] -> [N, C, 2, 2, H/2, W/2]): tap (dy, dx) reads phase
+(dy % 2, dx % 2) at plane offset (dy // 2, dx // 2), and the kernel is the stride-1 one.
 
 Before:
     %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "relu", layer = "fc", layout = ...}
@@ -44,19 +46,24 @@ def _strides(shape) -> list[int]:
     return list(reversed(out))
 
 
-def phase_split_text(shape: tuple[int, ...], stride: int, dtype: str = "f32") -> tuple[str, tuple[int, ...]]:
-    """A function splitting the innermost dim W of `shape` into (stride, ceil(W / stride)) phases."""
-    *outer, width = shape
-    split = -(-width // stride)
-    padded = list(outer) + [split * stride]
-    expanded = list(outer) + [split, stride]
-    result = tuple(outer) + (stride, split)
-    rank = len(shape)
+def phase_split_text(shape: tuple[int, ...], strides: tuple[int, ...],
+                     dtype: str = "f32") -> tuple[str, tuple[int, ...]]:
+    """A function splitting each of the last len(strides) dims of `shape` into its phases, zero-padded
+    to whole ones: x[..., w] -> x[..., w % s, w / s] for one dim, x[..., h, w] -> x[..., h % sh, w % sw,
+    h / sh, w / sw] for two."""
+    count = len(strides)
+    outer, dims = list(shape[:-count]), list(shape[-count:])
+    splits = [-(-size // stride) for size, stride in zip(dims, strides)]
+    padded = outer + [split * stride for split, stride in zip(splits, strides)]
+    expanded = outer + [d for split, stride in zip(splits, strides) for d in (split, stride)]
+    result = tuple(outer) + tuple(strides) + tuple(splits)
+    rank, k = len(shape), len(outer)
     zeros = ", ".join(["0"] * rank)
-    high = ", ".join(["0"] * (rank - 1) + [str(split * stride - width)])
+    high = ", ".join(["0"] * k + [str(full - size) for full, size in zip(padded[k:], dims)])
     args = ", ".join(f"%i{i}: index" for i in range(rank))
-    groups = ", ".join([f"[{i}]" for i in range(rank - 1)] + [f"[{rank - 1}, {rank}]"])
-    permutation = ", ".join([str(i) for i in range(rank - 1)] + [str(rank), str(rank - 1)])
+    groups = ", ".join([f"[{i}]" for i in range(k)] + [f"[{k + 2 * i}, {k + 2 * i + 1}]" for i in range(count)])
+    permutation = ", ".join(str(i) for i in list(range(k)) + [k + 2 * i + 1 for i in range(count)] +
+                            [k + 2 * i for i in range(count)])
     def tt(dims):
         return tensor_type_text(dims, dtype)
     text = f"""func.func private @NAME(%x: {tt(shape)}) -> {tt(result)} {{
@@ -119,13 +126,14 @@ class _Lowered:
     schedule: Schedule
     input_offsets: np.ndarray
     position_offsets: list[int] | None
-    phase_stride: int
+    phase_stride: int               # > 1: the kernel reads the input split into phases (phase_split_text)
     im2col: tuple | None = None     # (kernel, strides, dilations, out, padded positions) for vector_axis 3
     # vector_axis 4: the block-rows' columns regrouped by tap, with their segment starts and lane masks
     segments: np.ndarray | None = None
     values: np.ndarray | None = None
     tap_masks: list | None = None
     tap_rows: list | None = None     # axis 4 with a tile of some output rows: each tap's rows inside the input
+    phase_dims: int = 1              # how many trailing dims the phase split splits (2 for axis 7)
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -204,7 +212,9 @@ def _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, b
 
 
 # Schedules whose kernel reads the unpadded input, its columns grouped by kernel tap.
-TAP_SEGMENT_AXES = (4, 5)
+TAP_SEGMENT_AXES = (4, 5, 7)
+# Tap segments of a stride-2 conv on its input split into 4 phases: a stride-1 kernel over the planes.
+PHASE_TAP_AXIS = 7
 # Vectors per block row of a tap-segment tile. Up to 4 suit blocks of 4-8 rows; 1-row blocks (patterns)
 # amortise each column's offset load and weight broadcast over more vectors: 7 vectors ran 20-25%
 # faster than 4 on 4/9-pattern convs at 28x28 and 56x56, 13 no faster than 4.
@@ -229,12 +239,23 @@ def flattened_tap_rows(strides, source_width: int, out_width: int) -> bool:
     return strides[-1] == 1 and strides[0] * source_width == out_width
 
 
+def tap_layout(axis: int, strides, source_width: int, out_width: int) -> tuple[bool, int] | None:
+    """(flattened rows, stride) of the vectors a tap-segment kernel of this axis lays out (cpu.tap_vectors):
+    axis 7 runs stride 2 (both dims) as stride 1 over phase planes of width ceil(W / 2); None when the
+    axis does not apply."""
+    if axis == PHASE_TAP_AXIS:
+        if tuple(strides) != (2, 2):
+            return None
+        return -(-source_width // 2) == out_width, 1
+    return flattened_tap_rows(strides, source_width, out_width), strides[-1]
+
+
 def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True, stride: int = 1) -> bool:
     """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
     them when tile[0] is 0 or OH) in at most MAX_TAP_VECTORS vectors per block row (cpu.tap_vectors: flattened rows,
     row pairs at stride 2, or rows in vectors of their own; vector_axis 4); at most 16 positions
     (vector_axis 5, one accumulator each)."""
-    if schedule.vector_axis == 4:
+    if schedule.vector_axis in (4, PHASE_TAP_AXIS):
         rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
         return height % rows == 0 and len(cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened)) <= MAX_TAP_VECTORS
     return schedule.vector_axis == 5 and height * width <= 16
@@ -250,6 +271,7 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
     _, rows, out_h, out_w = y_shape
     sy, sx = strides
     taps = math.prod(kernel)
+    x_shape = tuple(source_shape)
     order, segments = [], [0]
     for b in range(len(block_starts) - 1):
         columns = np.arange(block_starts[b], block_starts[b + 1])
@@ -262,10 +284,21 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
     # Each tap's offset (dy, dx) from the output position's origin in the unpadded input.
     rise_of = (np.arange(taps) // kernel[1]) * dilations[0] - padding[0]
     shift_of = (np.arange(taps) % kernel[1]) * dilations[1] - padding[1]
+    planes = 1
+    if schedule.vector_axis == PHASE_TAP_AXIS:
+        # Stride 2 on the input split into phases [N, C, 2, 2, H', W']: input row 2 * oh + a is row
+        # oh + a // 2 of the row phase a % 2 (columns alike), so each tap reads one phase plane at a unit
+        # stride and the kernel is the stride-1 one over planes of H' x W'.
+        x_shape = (n, channels, 2, 2, -(-height // 2), -(-width // 2))
+        planes, (height, width), sy, sx = 4, x_shape[-2:], 1, 1
+        plane_of = (rise_of % 2) * 2 + shift_of % 2
+        rise_of, shift_of = rise_of // 2, shift_of // 2
+        channel = channel * planes + plane_of[tap]
     offsets = channel * height * width + rise_of[tap] * width + shift_of[tap]
     gemm = cpu.GatherGemm(
-        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=tuple(source_shape),
-        y_shape=(n, rows, out_h, out_w), x_batch_stride=channels * height * width, y_batch_stride=rows * out_h * out_w,
+        name=layer, rows=rows, block_rows=block_rows, nnz=len(indices), batch=n, x_shape=x_shape,
+        y_shape=(n, rows, out_h, out_w), x_batch_stride=channels * planes * height * width,
+        y_batch_stride=rows * out_h * out_w,
         y_row_stride=out_h * out_w, y_position_stride=1, outer=out_h, inner=out_w, outer_dims=(out_h,),
         in_outer_strides=(sy * width,), in_inner_stride=sx, activation=activation, taps=taps)
     by_tap = {"segments": np.asarray(segments, np.int64), "values": values[order]}
@@ -307,8 +340,8 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         masks.append(tap)
     # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
     tap_rows = [(max(0, -(int(dy) // sy)), min(out_h, -((int(dy) - height) // sy))) for dy in rise_of] if tiled else None
-    return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None, 1,
-                    tap_masks=masks, tap_rows=tap_rows, **by_tap)
+    return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None,
+                    2 if planes > 1 else 1, tap_masks=masks, tap_rows=tap_rows, phase_dims=2, **by_tap)
 
 
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
@@ -335,6 +368,9 @@ def describe_schedule(s: Schedule) -> str:
     if s.vector_axis == 4:
         return (f"cpu kernel: {s.block_rows} rows x unpadded output in {s.tile[1]}x{s.vector_width} lanes, "
                 f"columns by tap")
+    if s.vector_axis == PHASE_TAP_AXIS:
+        return (f"cpu kernel: {s.block_rows} rows x output in {s.tile[1]}x{s.vector_width} lanes, columns by tap "
+                f"over the input split into 4 stride-2 phases")
     if s.vector_axis == 5:
         return f"cpu kernel: {s.vector_width} rows in lanes x {s.tile[0]} unpadded positions, columns by tap"
     if s.vector_axis == 2:
@@ -372,8 +408,8 @@ class LowerToKernels(Pass):
         if padding is None:
             return None
         source, (out_h, out_w) = pad.operands[0], shape_of(op.result)[2:]
-        if not tap_segments_fit(schedule, out_h, out_w, flattened_tap_rows(strides, shape_of(source)[-1], out_w),
-                                strides[-1]):
+        layout = tap_layout(schedule.vector_axis, strides, shape_of(source)[-1], out_w)
+        if layout is None or not tap_segments_fit(schedule, out_h, out_w, *layout):
             return None
         return source, padding
 
@@ -434,7 +470,7 @@ class LowerToKernels(Pass):
                     dtype=dtype)
         if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
-        elif lowered.schedule.vector_axis == 4:
+        elif lowered.schedule.vector_axis in (4, PHASE_TAP_AXIS):
             text, grid = cpu.conv_tap_segments(g, lowered.schedule, "NAME", lowered.tap_masks, lowered.tap_rows)
         elif lowered.schedule.vector_axis == 2:
             if op.name != "bcr.packed_conv2d":
@@ -453,7 +489,8 @@ class LowerToKernels(Pass):
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(gather, [x], ir.RankedTensorType.get(list(gather_shape), element))
             if lowered.phase_stride > 1:
-                split_text, split_shape = phase_split_text(x_shape, lowered.phase_stride, dtype)
+                split_text, split_shape = phase_split_text(tuple(shape_of(x)), (lowered.phase_stride,) * lowered.phase_dims,
+                                                           dtype)
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))

@@ -6,8 +6,8 @@ bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with t
 then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
 (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
 widths, unrolling, other register blocks, for narrow outputs flattened positions and lanes over
-rows or im2col positions, for zero-padded convs of stride 1 or 2 tap segments on the unpadded input,
-and for stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
+rows or im2col positions, for zero-padded convs of stride 1 or 2 tap segments on the unpadded input
+(at stride 2 also on its split into phase planes), and for stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
 do without it are credited. The winner is written into the op's #bcr.schedule and kept in a JSON
 cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
 same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
@@ -42,7 +42,8 @@ from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
 from bcr_mlir.kernels.cpu import tap_vectors
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
-from bcr_mlir.passes.lower_to_kernels import MAX_TAP_VECTORS, flattened_tap_rows, tap_segments_fit, unpadded_padding
+from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
+                                              unpadded_padding)
 from bcr_mlir.passes.functions import zero_pad
 from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -53,7 +54,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 8
+GENERATOR_VERSION = 9
 
 
 def default_cache() -> Path:
@@ -182,31 +183,36 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
 def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule]:
     """Tap segments on the unpadded input of a zero-padded 2-D conv of stride 1 or 2 (its zero pad, and
     the pad's dispatch, disappear): the whole output in the fewest vectors that hold it, or the
-    tallest tiles of whole rows that fit 4 and MAX_TAP_VECTORS vectors (vector_axis 4); for tiny outputs, lanes over rows
-    that skip the border products (axis 5)."""
+    tallest tiles of whole rows that fit 4 and MAX_TAP_VECTORS vectors (vector_axis 4; at stride 2 also
+    on the input split into phases, axis 7); for tiny outputs, lanes over rows that skip the border
+    products (axis 5)."""
     if _unpadded_padding(op) is None:
         return []
     height, width = shape_of(op.result)[2:]
-    stride = _per_dim(op, "strides")[-1]
-    flattened = flattened_tap_rows(_per_dim(op, "strides"), _source_shape(op)[-1], width)
+    strides, source_width = _per_dim(op, "strides"), _source_shape(op)[-1]
     widest, found = target.vector_width(32), []
-    for lanes in VECTOR_CHOICES:
-        # Narrower vectors only where they waste fewer lanes: a whole output, or a row, narrower than the widest.
-        if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
+    for axis in (4, PHASE_TAP_AXIS):
+        layout = tap_layout(axis, strides, source_width, width)
+        if layout is None:
             continue
-        def vectors(th):
-            return len(tap_vectors(th, width, lanes, stride, flattened))
-        fitting = [th for th in range(1, height + 1)
-                   if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, 4), height, width, flattened, stride)]
-        for g in blocks:
-            # The tallest tile in 4 vectors, and the tallest in MAX_TAP_VECTORS (when the registers hold it).
-            for budget in (4, MAX_TAP_VECTORS):
-                usable = [th for th in fitting
-                          if vectors(th) <= budget and (g + 1) * vectors(th) + 1 <= target.vector_registers]
-                schedule = Schedule(vector_width=lanes, block_rows=g, tile=(max(usable), vectors(max(usable))),
-                                    vector_axis=4) if usable else None
-                if schedule is not None and schedule not in found:
-                    found.append(schedule)
+        flattened, stride = layout
+        for lanes in VECTOR_CHOICES:
+            # Narrower vectors only where they waste fewer lanes: a whole output, or a row, narrower than the widest.
+            if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
+                continue
+            def vectors(th):
+                return len(tap_vectors(th, width, lanes, stride, flattened))
+            fitting = [th for th in range(1, height + 1)
+                       if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, axis), height, width, flattened, stride)]
+            for g in blocks:
+                # The tallest tile in 4 vectors, and the tallest in MAX_TAP_VECTORS (when the registers hold it).
+                for budget in (4, MAX_TAP_VECTORS):
+                    usable = [th for th in fitting
+                              if vectors(th) <= budget and (g + 1) * vectors(th) + 1 <= target.vector_registers]
+                    schedule = Schedule(vector_width=lanes, block_rows=g, tile=(max(usable), vectors(max(usable))),
+                                        vector_axis=axis) if usable else None
+                    if schedule is not None and schedule not in found:
+                        found.append(schedule)
     rows = shape_of(op.operands[1])[0]
     for g in (8, 16):
         schedule = Schedule(vector_width=g, block_rows=g, tile=(height * width, 1), vector_axis=5)

@@ -92,6 +92,26 @@ func.func @conv_strided_by_tap(%x: tensor<1x2x8x8xf32>, %b: tensor<8xf32>) -> te
   return %0 : tensor<1x8x4x4xf32>
 }
 
+// The same conv as tap segments over the input split into its 4 stride-2 phases (vector axis 7): the
+// dispatch reads a [1, 2, 2, 2, 4, 4] copy (channel, row phase, column phase, 4x4 plane) and the kernel
+// is the stride-1 one over the planes: tap (kh, kw) reads phase ((kh - 1) % 2, (kw - 1) % 2) at plane
+// offset ((kh - 1) // 2, (kw - 1) // 2), so column (ci, tap) starts at (ci*4 + phase)*16 + that offset.
+// CHECK-LABEL: func.func @conv_phases_by_tap
+// CHECK-NOT: tensor.pad
+// CHECK: %[[PHASES:.*]] = call @bcr_phase_split{{.*}}(%arg0) : (tensor<1x2x8x8xf32>) -> tensor<1x2x2x2x4x4xf32>
+// CHECK: arith.constant dense<[92, 44, 0, 64]> : tensor<4xi32>
+// CHECK: "bcr.dispatch"(%[[PHASES]], {{.*}}) {kernel = @bcr_kernel_conv6, layer = "conv6", workgroups = array<i64: 1, 1, 1>}
+func.func @conv_phases_by_tap(%x: tensor<1x2x8x8xf32>, %b: tensor<8xf32>) -> tensor<1x8x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<1x2x8x8xf32> to tensor<1x2x10x10xf32>
+  %w = arith.constant dense<[[[[0.0, 0.0, 2.00], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 1.50, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.00, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.00], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.25], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.50], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.25, 0.0], [0.0, 0.75, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 1.75], [0.0, 1.00, 0.0], [0.0, 0.0, 0.0]], [[0.0, 0.75, 0.0], [0.0, 2.00, 0.0], [0.0, 0.0, 0.0]]], [[[0.0, 0.0, 0.75], [0.0, 0.50, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.50, 0.0], [0.0, 1.25, 0.0], [0.0, 0.0, 0.0]]]]> : tensor<8x2x3x3xf32>
+  %0 = "bcr.sparse_conv2d"(%p, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "conv6", layout = #bcr.bcr_layout<array<i64: 8, 18>, array<i64: 8, 16>, array<i64: 8, 0>, array<i64: 4, 0>>, schedule = #bcr.schedule<4 : i64, 8 : i64, array<i64: 4, 0>, 1 : i64, 7 : i64>, strides = array<i64: 2, 2>} : (tensor<1x2x10x10xf32>, tensor<8x2x3x3xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
+
 // The matmul kernel: workgroup ids first, then one memref per dispatch operand and the output.
 // CHECK: func.func private @bcr_kernel_fc1(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<128xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<6xi32>, %{{.*}}: memref<6x8xf32>, %{{.*}}: memref<64xf32>)
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
@@ -137,3 +157,12 @@ func.func @conv_strided_by_tap(%x: tensor<1x2x8x8xf32>, %b: tensor<8xf32>) -> te
 // CHECK: scf.for
 // CHECK-COUNT-2: vector.maskedload
 // CHECK: vector.shuffle {{.*}} [0, 2, 4, 6] : vector<4xf32>, vector<4xf32>
+
+// The phase-split tap-segment kernel: 4 vectors of 4 lanes (one per output row), unit-stride loads;
+// tap (0, 1) reads the plane row above, so its first vector (output row 0) is skipped.
+// CHECK: func.func private @bcr_kernel_conv6({{.*}} memref<128xf32>
+// CHECK: scf.for
+// CHECK-COUNT-3: vector.load {{.*}} : memref<128xf32>, vector<4xf32>
+// CHECK-NOT: vector.shuffle
+// CHECK: func.func private @bcr_phase_split
+// CHECK: linalg.transpose {{.*}} permutation = [0, 1, 3, 5, 2, 4]
