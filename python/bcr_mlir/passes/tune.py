@@ -3,8 +3,8 @@ unroll) by compiling candidates and timing them with iree-benchmark-module on th
 
 Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
-then timed single-threaded; the fastest few are timed again, interleaved, and ranked by their median
-(the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
+then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed again,
+interleaved, and ranked by their median (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
 widths, unrolling, other register blocks, for narrow outputs flattened positions and lanes over
 rows or im2col positions, for zero-padded convs of stride 1 or 2 tap segments on the unpadded input
 (at stride 2 also on its split into phase planes), and for stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
@@ -301,29 +301,35 @@ def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, ta
 
 
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
-                    finalists: int = 3, rounds: int = 3) -> list[tuple[float, Schedule]]:
+                    finalists: int = 3, rounds: int = 3, screening: int = 2) -> list[tuple[float, Schedule]]:
     """(seconds, schedule) for every candidate that builds, in candidate order.
 
-    Every candidate is timed once; the `finalists` fastest are then timed `rounds` more times,
-    interleaved, and scored by their median, so one noisy sample (the host may be shared) does not
-    pick the schedule."""
+    Every candidate is timed `screening` times, interleaved, and ranked by its fastest sample; the
+    `finalists` fastest are then timed `rounds` more times, interleaved, and scored by their median, so
+    one noisy sample (the host may be shared) neither drops a good candidate nor picks a bad one."""
     with tempfile.TemporaryDirectory() as tmp:
         built, samples = [], {}
         for index, schedule in enumerate(schedules):
             path = Path(tmp) / f"layer{index}.vmfb"
             try:
                 x = build_schedule(op, weights, schedule, target, path)
-                samples[index] = [_time(path, x, repeats)]
             except Exception as error:  # a candidate that fails to build is simply not a candidate
                 if os.environ.get("BCR_DEBUG"):
                     print(f"bcr-tune: candidate {schedule} did not build: {error}", file=sys.stderr)
                 continue
             built.append((index, schedule, path, x))
-        best = sorted(built, key=lambda item: samples[item[0]][0])[:finalists]
+            samples[index] = []
+
+        def time_round(entries) -> None:
+            for index, _, path, x in entries:
+                samples[index].append(_time(path, x, repeats))
+
+        for _ in range(screening if len(built) > 1 else 1):
+            time_round(built)
+        best = sorted(built, key=lambda item: min(samples[item[0]]))[:finalists]
         if len(best) > 1:
             for _ in range(rounds):
-                for index, _, path, x in best:
-                    samples[index].append(_time(path, x, repeats))
+                time_round(best)
         return [(float(np.median(samples[index])), schedule) for index, schedule, _, _ in built]
 
 
