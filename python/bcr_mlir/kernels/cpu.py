@@ -681,6 +681,8 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
                       tap_rows: list[tuple[int, int]] | None = None) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 4 (2-D convs reading the unpadded input): one workgroup computes BR rows x `tile[0]`
     = TH output rows (g.outer = OH, g.inner = OW), laid out in the vectors of tile_tap_vectors().
+    vector_axis 7 is this kernel at stride 1 over the 4 phase planes of a stride-2 conv's input (the
+    pass gives it that geometry and the plane offsets).
 
     With no padding in the input, output (oh, ow) reads input (oh*sy + dy, ow*sx + dx) for the kernel
     tap at offset (dy, dx) from the padded origin, so column (c, tap) starts at c*H*W + dy*W + dx

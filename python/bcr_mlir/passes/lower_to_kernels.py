@@ -252,12 +252,13 @@ def tap_layout(axis: int, strides, source_width: int, out_width: int) -> tuple[b
 
 def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True, stride: int = 1) -> bool:
     """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
-    them when tile[0] is 0 or OH) in at most MAX_TAP_VECTORS vectors per block row (cpu.tap_vectors: flattened rows,
-    row pairs at stride 2, or rows in vectors of their own; vector_axis 4); at most 16 positions
-    (vector_axis 5, one accumulator each)."""
+    them when tile[0] is 0 or OH) in at most MAX_TAP_VECTORS vectors per block row (cpu.tap_vectors:
+    flattened rows, row pairs at stride 2, or rows in vectors of their own; vector_axis 4 and 7, with
+    the layout tap_layout gives); at most 16 positions (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis in (4, PHASE_TAP_AXIS):
         rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
-        return height % rows == 0 and len(cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened)) <= MAX_TAP_VECTORS
+        vectors = cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened)
+        return height % rows == 0 and len(vectors) <= MAX_TAP_VECTORS
     return schedule.vector_axis == 5 and height * width <= 16
 
 
@@ -340,8 +341,9 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         masks.append(tap)
     # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
     tap_rows = [(max(0, -(int(dy) // sy)), min(out_h, -((int(dy) - height) // sy))) for dy in rise_of] if tiled else None
+    phase_stride = 2 if planes > 1 else 1
     return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None,
-                    2 if planes > 1 else 1, tap_masks=masks, tap_rows=tap_rows, phase_dims=2, **by_tap)
+                    phase_stride, tap_masks=masks, tap_rows=tap_rows, phase_dims=2, **by_tap)
 
 
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
@@ -489,8 +491,8 @@ class LowerToKernels(Pass):
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(gather, [x], ir.RankedTensorType.get(list(gather_shape), element))
             if lowered.phase_stride > 1:
-                split_text, split_shape = phase_split_text(tuple(shape_of(x)), (lowered.phase_stride,) * lowered.phase_dims,
-                                                           dtype)
+                phases = (lowered.phase_stride,) * lowered.phase_dims
+                split_text, split_shape = phase_split_text(tuple(shape_of(x)), phases, dtype)
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))

@@ -3,15 +3,16 @@ unroll) by compiling candidates and timing them with iree-benchmark-module on th
 
 Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
-then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed again,
-interleaved, and ranked by their median (the host may be busy). Candidates cover the default model's choice, taller tiles, other vector
-widths, unrolling, other register blocks, for narrow outputs flattened positions and lanes over
-rows or im2col positions, for zero-padded convs of stride 1 or 2 tap segments on the unpadded input
-(at stride 2 also on its split into phase planes), and for stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so kernels that
-do without it are credited. The winner is written into the op's #bcr.schedule and kept in a JSON
-cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile of the
-same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older kernel
-generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
+then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed
+again, interleaved, and ranked by their median (the host may be busy). Candidates cover the default
+model's choice, taller tiles, other vector widths, unrolling, other register blocks, for narrow
+outputs flattened positions and lanes over rows or im2col positions, for zero-padded convs of stride
+1 or 2 tap segments on the unpadded input (at stride 2 also on its split into phase planes), and for
+stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so
+kernels that do without it are credited. The winner is written into the op's #bcr.schedule and kept
+in a JSON cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile
+of the same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older
+kernel generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
 
 Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
 keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
