@@ -302,12 +302,15 @@ def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, ta
 
 
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
-                    finalists: int = 3, rounds: int = 3, screening: int = 2) -> list[tuple[float, Schedule]]:
-    """(seconds, schedule) for every candidate that builds, in candidate order.
+                    finalists: int = 3, rounds: int = 3,
+                    screening: int = 2) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
+    """(seconds, schedule) for every candidate that builds, in candidate order, and the winner.
 
     Every candidate is timed `screening` times, interleaved, and ranked by its fastest sample; the
     `finalists` fastest are then timed `rounds` more times, interleaved, and scored by their median, so
-    one noisy sample (the host may be shared) neither drops a good candidate nor picks a bad one."""
+    one noisy sample (the host may be shared) neither drops a good candidate nor picks a bad one. The
+    winner is the finalist with the lowest median (a non-finalist's median of fewer samples does not
+    compete with it)."""
     with tempfile.TemporaryDirectory() as tmp:
         built, samples = [], {}
         for index, schedule in enumerate(schedules):
@@ -331,7 +334,11 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
         if len(best) > 1:
             for _ in range(rounds):
                 time_round(best)
-        return [(float(np.median(samples[index])), schedule) for index, schedule, _, _ in built]
+        def score(index: int, schedule: Schedule) -> tuple[float, Schedule]:
+            return float(np.median(samples[index])), schedule
+        winner = min((score(index, schedule) for index, schedule, _, _ in best), key=lambda item: item[0],
+                     default=None)
+        return [score(index, schedule) for index, schedule, _, _ in built], winner
 
 
 def _load(path: Path) -> dict:
@@ -383,12 +390,12 @@ class Tune(Pass):
                 how = "tuned (cached)"
             elif self.measure:
                 started = time.perf_counter()
-                timed = time_candidates(op, context.weights, candidates(op, current.block_rows, context.target,
-                                                                        self.candidates),
-                                        context.target, self.repeats)
-                if not timed:
+                timed, winner = time_candidates(op, context.weights, candidates(op, current.block_rows,
+                                                                                context.target, self.candidates),
+                                                context.target, self.repeats)
+                if winner is None:
                     continue
-                seconds, chosen = min(timed, key=lambda item: item[0])
+                seconds, chosen = winner
                 cache[key] = {"schedule": cache_entry(chosen), "ms": seconds * 1e3, "candidates": len(timed),
                               "default_ms": timed[0][0] * 1e3}
                 tuned.append(key)
