@@ -201,19 +201,19 @@ def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule
             # Narrower vectors only where they waste fewer lanes: a whole output, or a row, narrower than the widest.
             if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
                 continue
-            def vectors(th):
-                return len(tap_vectors(th, width, lanes, stride, flattened))
-            fitting = [th for th in range(1, height + 1)
-                       if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, axis), height, width, flattened, stride)]
+            # Vectors per block row of each tile height that fits (its layout built once).
+            counts = {th: len(tap_vectors(th, width, lanes, stride, flattened)) for th in range(1, height + 1)
+                      if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, axis), height, width, flattened, stride)}
             for g in blocks:
                 # The tallest tile in 4 vectors, and the tallest in MAX_TAP_VECTORS (when the registers hold it).
                 for budget in (4, MAX_TAP_VECTORS):
-                    usable = [th for th in fitting
-                              if vectors(th) <= budget and (g + 1) * vectors(th) + 1 <= target.vector_registers]
-                    schedule = Schedule(vector_width=lanes, block_rows=g, tile=(max(usable), vectors(max(usable))),
-                                        vector_axis=axis) if usable else None
-                    if schedule is not None and schedule not in found:
-                        found.append(schedule)
+                    usable = [th for th, v in counts.items()
+                              if v <= budget and (g + 1) * v + 1 <= target.vector_registers]
+                    if usable:
+                        schedule = Schedule(vector_width=lanes, block_rows=g, tile=(max(usable), counts[max(usable)]),
+                                            vector_axis=axis)
+                        if schedule not in found:
+                            found.append(schedule)
     rows = shape_of(op.operands[1])[0]
     for g in (8, 16):
         schedule = Schedule(vector_width=g, block_rows=g, tile=(height * width, 1), vector_axis=5)
