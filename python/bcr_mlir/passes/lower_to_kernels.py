@@ -126,14 +126,15 @@ class _Lowered:
     schedule: Schedule
     input_offsets: np.ndarray
     position_offsets: list[int] | None
-    phase_stride: int               # > 1: the kernel reads the input split into phases (phase_split_text)
+    # The strides of the trailing input dims the kernel reads split into phases (phase_split_text);
+    # () when it reads the input as it is.
+    phase_split: tuple[int, ...]
     im2col: tuple | None = None     # (kernel, strides, dilations, out, padded positions) for vector_axis 3
     # vector_axis 4: the block-rows' columns regrouped by tap, with their segment starts and lane masks
     segments: np.ndarray | None = None
     values: np.ndarray | None = None
     tap_masks: list | None = None
     tap_rows: list | None = None     # axis 4 with a tile of some output rows: each tap's rows inside the input
-    phase_dims: int = 1              # how many trailing dims the phase split splits (2 for axis 7)
 
 
 def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices, block_rows, activation,
@@ -158,7 +159,7 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
         for d in range(spatial - 1):
             offsets = offsets + coords[1 + d] * dilations[d] * element[2 + d]
         outer_strides = tuple(strides[d] * element[2 + d] for d in range(spatial - 1))
-        phase = s
+        phase = (s,)
     else:
         x_kernel_shape = tuple(x_shape)
         element = _strides(x_kernel_shape)
@@ -166,10 +167,10 @@ def plan_conv(layer: str, x_shape, y_shape, kernel, strides, dilations, indices,
         for d in range(spatial):
             offsets = offsets + coords[1 + d] * dilations[d] * element[2 + d]
         outer_strides = tuple(strides[d] * element[2 + d] for d in range(spatial - 1))
-        phase = 1
+        phase = ()
     if not outer_strides:  # conv1d-like: a single outer position
         outer_strides = (0,)
-    inner_stride = 1 if phase > 1 else strides[-1]
+    inner_stride = 1 if phase else strides[-1]
     position_offsets = None
     if schedule.vector_axis == 1:
         grid = np.stack(np.unravel_index(np.arange(positions), out), axis=1)
@@ -207,7 +208,7 @@ def _plan_im2col(layer, x_shape, y_shape, kernel, strides, dilations, indices, b
         y_row_stride=positions, y_position_stride=1, outer=1, inner=positions, outer_dims=(1,),
         in_outer_strides=(0,), in_inner_stride=1, activation=activation)
     kernel_schedule = replace(schedule, vector_axis=0, tile=(1, padded // vw, *schedule.tile[2:]))
-    return _Lowered(gemm, kernel_schedule, indices.astype(np.int64) * padded, None, 1,
+    return _Lowered(gemm, kernel_schedule, indices.astype(np.int64) * padded, None, (),
                     (tuple(kernel), tuple(strides), tuple(dilations), tuple(out), padded))
 
 
@@ -312,7 +313,7 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         positions = [[int(p) for p in np.flatnonzero(inside(oh * sy + dy, ow * sx + dx))]
                      for dy, dx in zip(rise_of, shift_of)]
         return _Lowered(gemm, replace(schedule, tile=(out_h * out_w, 1)), offsets,
-                        [int(p) for p in oh * sy * width + ow * sx], 1, tap_masks=positions, **by_tap)
+                        [int(p) for p in oh * sy * width + ow * sx], (), tap_masks=positions, **by_tap)
     # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
     # checked against the image's top and bottom at run time, so its masks hold the side borders only.
     tile_rows = schedule.tile[0] if 0 < schedule.tile[0] < out_h else out_h
@@ -341,9 +342,8 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         masks.append(tap)
     # Output rows [first, end) read the tap's input row oh * sy + dy inside the image.
     tap_rows = [(max(0, -(int(dy) // sy)), min(out_h, -((int(dy) - height) // sy))) for dy in rise_of] if tiled else None
-    phase_stride = 2 if planes > 1 else 1
     return _Lowered(gemm, replace(schedule, tile=(tile_rows, len(layout), *schedule.tile[2:])), offsets, None,
-                    phase_stride, tap_masks=masks, tap_rows=tap_rows, phase_dims=2, **by_tap)
+                    (2, 2) if planes > 1 else (), tap_masks=masks, tap_rows=tap_rows, **by_tap)
 
 
 def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, target,
@@ -356,7 +356,7 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
         y_shape=tuple(y_shape), x_batch_stride=0, y_batch_stride=0, y_row_stride=1, y_position_stride=rows,
         outer=positions, inner=1, outer_dims=(positions,), in_outer_strides=(depth,), in_inner_stride=1,
         activation=activation)
-    return _Lowered(gemm, schedule, indices.astype(np.int64), None, 1)
+    return _Lowered(gemm, schedule, indices.astype(np.int64), None, ())
 
 
 def describe_schedule(s: Schedule) -> str:
@@ -490,9 +490,8 @@ class LowerToKernels(Pass):
                 gather = add_function(module, gather_text, "bcr_im2col", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(gather, [x], ir.RankedTensorType.get(list(gather_shape), element))
-            if lowered.phase_stride > 1:
-                phases = (lowered.phase_stride,) * lowered.phase_dims
-                split_text, split_shape = phase_split_text(tuple(shape_of(x)), phases, dtype)
+            if lowered.phase_split:
+                split_text, split_shape = phase_split_text(tuple(shape_of(x)), lowered.phase_split, dtype)
                 split = add_function(module, split_text, "bcr_phase_split", glue)
                 element = ir.RankedTensorType(x.type).element_type
                 kernel_input = call(split, [x], ir.RankedTensorType.get(list(split_shape), element))
