@@ -4,6 +4,12 @@ Every case is one layer, pruned with the given scheme and rate, compiled twice i
 bcr-mlir (sparse) and by IREE dense (the faster of IREE's tuned and default CPU flags, each timed
 here). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats.
 
+A third module is timed with them, the floor: IREE writing the layer's output from one input element,
+no arithmetic, i.e. the runtime's per-call cost plus the output write that every engine pays.
+dense ms / floor ms, the ceiling, is the speed-up a sparse module as fast as that would show: a goal
+far above it cannot be met by a faster kernel. (It is IREE's code for the write, not a hard bound: at
+2 threads a sparse module can come out slightly under it.)
+
     .venv/bin/python tools/bench_layers.py --suite all --out bench/layers     # the full table
     .venv/bin/python tools/bench_layers.py --suite quick                      # a smoke run
 """
@@ -52,6 +58,23 @@ class Result:
     error: float
     ok: bool
     note: str = ""
+    floor_ms: dict = field(default_factory=dict)   # threads -> ms of the output-only module
+
+
+class OutputFloor(torch.nn.Module):
+    """The cheapest module with the layer's output: one input element broadcast to the output shape."""
+
+    def __init__(self, output_shape):
+        super().__init__()
+        self.output_shape = tuple(output_shape)
+
+    def forward(self, x):
+        return x.flatten()[:1].reshape([1] * len(self.output_shape)).expand(self.output_shape) * 1.0
+
+
+def ceiling(result: Result, threads: int) -> float:
+    """The speed-up a sparse module taking no longer than the floor would show."""
+    return result.dense_ms[threads] / result.floor_ms[threads]
 
 
 def cases(suite: str) -> list[Case]:
@@ -114,31 +137,33 @@ def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "mea
     sparse = bcr_mlir.compile(model, (x,), "x86-host", tune=tune)
     dense = {flags: bcr_mlir.compile(model, (x,), "x86-host", sparse=False, dense_flags=flags)
              for flags in ("tuned", "default")}
+    floor = bcr_mlir.compile(OutputFloor(expected.shape), (x,), "x86-host", sparse=False, dense_flags="default")
     error = float(np.abs(sparse(x) - expected).max())
     ok = bool(np.allclose(sparse(x), expected, rtol=1e-4, atol=1e-4))
-    dense_ms, sparse_ms, best_flags, speedup = {}, {}, {}, {}
+    modules = {"sparse": sparse, **dense, "floor": floor}
+    dense_ms, sparse_ms, floor_ms, best_flags, speedup = {}, {}, {}, {}, {}
     for t in threads:
-        samples = {"sparse": [], "tuned": [], "default": []}
+        samples = {name: [] for name in modules}
         for _ in range(3):  # interleave, so every engine sees the same machine noise
-            samples["sparse"].append(sparse.benchmark(x, threads=t, repeats=repeats) * 1e3)
-            for flags, module in dense.items():
-                samples[flags].append(module.benchmark(x, threads=t, repeats=repeats) * 1e3)
+            for name, module in modules.items():
+                samples[name].append(module.benchmark(x, threads=t, repeats=repeats) * 1e3)
         medians = {k: statistics.median(v) for k, v in samples.items()}
         best = min(("tuned", "default"), key=lambda f: medians[f])
-        dense_ms[t], sparse_ms[t], best_flags[t] = medians[best], medians["sparse"], best
+        dense_ms[t], sparse_ms[t], floor_ms[t], best_flags[t] = medians[best], medians["sparse"], medians["floor"], best
         speedup[t] = medians[best] / medians["sparse"]
     return Result(asdict(case), dense_ms, sparse_ms, speedup, best_flags, len(sparse.report.sparse_layers), error, ok,
-                  "; ".join(sorted({layer.kernel for layer in sparse.report.sparse_layers})))
+                  "; ".join(sorted({layer.kernel for layer in sparse.report.sparse_layers})), floor_ms)
 
 
 def markdown(results: list[Result], threads) -> str:
-    lines = ["| case | goal | " + " | ".join(f"dense ms ({t}t) | sparse ms ({t}t) | speedup ({t}t)" for t in threads)
-             + " | met | max err |",
-             "|---|---|" + "---|---|---|" * len(threads) + "---|---|"]
+    lines = ["| case | goal | " + " | ".join(f"dense ms ({t}t) | sparse ms ({t}t) | speedup ({t}t) | floor ms, "
+                                             f"ceiling ({t}t)" for t in threads) + " | met | max err |",
+             "|---|---|" + "---|---|---|---|" * len(threads) + "---|---|"]
     for r in results:
         cells = []
         for t in threads:
-            cells += [f"{r.dense_ms[t]:.3f} ({r.dense_flags[t]})", f"{r.sparse_ms[t]:.3f}", f"{r.speedup[t]:.2f}x"]
+            cells += [f"{r.dense_ms[t]:.3f} ({r.dense_flags[t]})", f"{r.sparse_ms[t]:.3f}", f"{r.speedup[t]:.2f}x",
+                      f"{r.floor_ms[t]:.3f}, {ceiling(r, t):.1f}x" if r.floor_ms else "-"]
         met = all(r.speedup[t] >= r.case["goal"] for t in threads)
         lines.append(f"| {r.case['name']} | >= {r.case['goal']:.1f}x | " + " | ".join(cells) +
                      f" | {'yes' if met else 'no'} | {r.error:.1e} |")
@@ -166,7 +191,8 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         result = measure(case, threads, args.repeats, args.tune)
         results.append(result)
-        print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x" for t in threads) +
+        print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x (ceiling {ceiling(result, t):.1f}x)"
+                                               for t in threads) +
               f"  (goal {case.goal:.1f}x, err {result.error:.1e}, {time.perf_counter() - started:.0f}s) {result.note}",
               flush=True)
         (out / "layers.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
