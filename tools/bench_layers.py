@@ -69,7 +69,7 @@ class OutputFloor(torch.nn.Module):
         self.output_shape = tuple(output_shape)
 
     def forward(self, x):
-        return x.flatten()[:1].reshape([1] * len(self.output_shape)).expand(self.output_shape) * 1.0
+        return x.flatten()[:1].reshape([1] * len(self.output_shape)).expand(self.output_shape)
 
 
 def ceiling(result: Result, threads: int) -> float:
