@@ -134,8 +134,9 @@ class BcrLayout:
         if out:
             return out
         heights, widths = _blocks(self.shape[0], self.block[0]), _blocks(self.shape[1], self.block[1])
+        grid_columns = self.grid[1]
         for index, (rows, cols) in enumerate(zip(self.kept_rows, self.kept_cols)):
-            i, j = divmod(index, self.grid[1])
+            i, j = divmod(index, grid_columns)
             if not 0 <= rows <= heights[i]:
                 out.append(f"block ({i}, {j}) keeps {rows} rows but has {heights[i]}")
             if not 0 <= cols <= widths[j]:
@@ -404,8 +405,19 @@ def ops_named(module: ir.Module, names) -> list[ir.Operation]:
     return [op for op in walk(module) if op.name in names]
 
 
-def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
-    """Semantic checks of every bcr op; empty when the module is well formed."""
+def verify(module: ir.Module, weights=None, memoized=None) -> list[Diagnostic]:
+    """Semantic checks of every bcr op; empty when the module is well formed.
+
+    `memoized(key, compute)` caches the checks of a layout and of a weight under that layout (a
+    PassContext's, so a pipeline checks an RNN's W_hh once, not at each of its time steps after each
+    pass); without it they are cached for this call only."""
+    if memoized is None:
+        cache: dict = {}
+
+        def memoized(key, compute):
+            if key not in cache:
+                cache[key] = compute()
+            return cache[key]
     diagnostics: list[Diagnostic] = []
     for op in walk(module):
         if not op.name.startswith("bcr."):
@@ -427,14 +439,15 @@ def verify(module: ir.Module, weights=None) -> list[Diagnostic]:
         except ValueError as exc:
             problem(_layout_parse_problem(str(op.attributes["layout"]), exc))
             continue
-        for message in layout.problems():
+        malformed = memoized(("layout-problems", layout), layout.problems)
+        for message in malformed:
             problem(f"malformed {layout.mnemonic}: {message}")
-        if layout.problems():
+        if malformed:
             continue
         if op.name in SPARSE_OPS + PACKED_OPS and not _verify_shapes(op, problem):
             continue
         if op.name in SPARSE_OPS:
-            _verify_sparse(op, layout, weights, problem)
+            _verify_sparse(op, layout, weights, problem, memoized)
         elif op.name in PACKED_OPS:
             _verify_packed(op, layout, weights, problem)
     return diagnostics
@@ -524,10 +537,14 @@ def weight_matrix_shape(op_name: str, weight_shape: tuple[int, ...]) -> tuple[in
     return weight_shape[0], int(np.prod(weight_shape[1:]))
 
 
-_CHECKED: dict = {}  # (layout attr, weight attr) -> violation; a shared RNN weight is checked once
+def constant_identity(value: ir.Value):
+    """What identifies the constant behind `value` (its attribute's text: a dense_resource's name), for
+    caching analyses of it; the value itself when it is not a constant."""
+    owner = value.owner.operation if hasattr(value.owner, "operation") else value.owner
+    return str(owner.attributes["value"]) if hasattr(owner, "attributes") and "value" in owner.attributes else id(value)
 
 
-def _verify_sparse(op, layout, weights, problem):
+def _verify_sparse(op, layout, weights, problem, memoized):
     weight = op.operands[1]
     wshape = shape_of(weight)
     expected_rank = {"bcr.sparse_conv2d": 4, "bcr.sparse_conv3d": 5, "bcr.sparse_matmul": 2}[op.name]
@@ -552,7 +569,8 @@ def _verify_sparse(op, layout, weights, problem):
         if array is not None:
             from bcr_mlir.structure import zero_violation  # structure imports this module
 
-            violation = zero_violation(layout, array)
+            violation = memoized(("zero-violation", layout, constant_identity(weight)),
+                                 lambda: zero_violation(layout, array))
             if violation:
                 problem(f"claimed zeros are not zero: {violation}")
 

@@ -131,7 +131,7 @@ def _check(module: ir.Module, context: PassContext, after: str) -> None:
         raise BcrError(f"IR is invalid after {after}: {_diagnostics(exc)}") from None
     if ok is False:
         raise BcrError(f"IR is invalid after {after}")
-    problems = verify(module, context.weights)
+    problems = verify(module, context.weights, context.memoized)
     if problems:
         raise BcrError(f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                        "fix the layout attribute or the packed constants")

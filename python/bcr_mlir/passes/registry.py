@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bcr_mlir import ir
+from bcr_mlir.dialect import constant_identity
 from bcr_mlir.errors import BcrError
 from bcr_mlir.report import Report
 from bcr_mlir.targets import Target, parse_target
@@ -50,10 +51,7 @@ class PassContext:
 
 def memo_key(stage: str, op: ir.Operation, *extra) -> tuple:
     """Identifies an op's weight analysis: the stage, the weight constant and anything else it depends on."""
-    weight = op.operands[1]
-    owner = weight.owner.operation if hasattr(weight.owner, "operation") else weight.owner
-    value = str(owner.attributes["value"]) if hasattr(owner, "attributes") and "value" in owner.attributes else id(weight)
-    return (stage, op.name, value, *(str(op.attributes[n]) for n in ("layout", "row_order", "schedule")
+    return (stage, op.name, constant_identity(op.operands[1]), *(str(op.attributes[n]) for n in ("layout", "row_order", "schedule")
                                      if n in op.attributes), *extra)
 
 
