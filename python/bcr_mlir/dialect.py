@@ -6,6 +6,7 @@ range, and claimed zeros are really zero. bcr-opt runs it after parsing and afte
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -411,13 +412,7 @@ def verify(module: ir.Module, weights=None, memoized=None) -> list[Diagnostic]:
     `memoized(key, compute)` caches the checks of a layout and of a weight under that layout (a
     PassContext's, so a pipeline checks an RNN's W_hh once, not at each of its time steps after each
     pass); without it they are cached for this call only."""
-    if memoized is None:
-        cache: dict = {}
-
-        def memoized(key, compute):
-            if key not in cache:
-                cache[key] = compute()
-            return cache[key]
+    memoized = memoized or functools.partial(memoize, {})
     diagnostics: list[Diagnostic] = []
     for op in walk(module):
         if not op.name.startswith("bcr."):
@@ -537,6 +532,13 @@ def weight_matrix_shape(op_name: str, weight_shape: tuple[int, ...]) -> tuple[in
     return weight_shape[0], int(np.prod(weight_shape[1:]))
 
 
+def memoize(cache: dict, key, compute):
+    """compute(), once per key of `cache`."""
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 def constant_identity(value: ir.Value):
     """What identifies the constant behind `value` (its attribute's text: a dense_resource's name), for
     caching analyses of it; the value itself when it is not a constant."""
@@ -567,10 +569,9 @@ def _verify_sparse(op, layout, weights, problem, memoized):
     if weights is not None:
         array = weights.array(weight)
         if array is not None:
-            from bcr_mlir.structure import zero_violation  # structure imports this module
+            from bcr_mlir.structure import constant_zero_violation  # structure imports this module
 
-            violation = memoized(("zero-violation", layout, constant_identity(weight)),
-                                 lambda: zero_violation(layout, array))
+            violation = constant_zero_violation(layout, weight, array, memoized)
             if violation:
                 problem(f"claimed zeros are not zero: {violation}")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bcr_mlir.dialect import BcrLayout, GroupLayout, PatternLayout
+from bcr_mlir.dialect import BcrLayout, GroupLayout, PatternLayout, constant_identity
 from bcr_mlir.storage import group_work
 
 # Register blocks the CPU kernels use: one input load feeds this many output rows.
@@ -121,6 +121,13 @@ def zero_violation(layout, weight: np.ndarray) -> str | None:
                 return f"group {index} uses {found} positions, but the layout claims {claimed}"
         return None
     return None
+
+
+def constant_zero_violation(layout, weight, array: np.ndarray, memoized) -> str | None:
+    """zero_violation of the constant `array` behind the value `weight`, once per (layout, constant)
+    through `memoized(key, compute)`: a weight used by many ops (an RNN's W_hh at every time step) is
+    checked once by the verifier and bcr-compress-weights together."""
+    return memoized(("zero-violation", layout, constant_identity(weight)), lambda: zero_violation(layout, array))
 
 
 @dataclass(frozen=True)

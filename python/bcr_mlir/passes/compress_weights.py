@@ -27,9 +27,9 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, BcrLayout, create_op, ops_named, parse_attr, string_attr
 from bcr_mlir.errors import BcrError
-from bcr_mlir.passes.registry import Pass, PassContext, memo_key
+from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.storage import RowGroupStorage
-from bcr_mlir.structure import zero_violation
+from bcr_mlir.structure import constant_zero_violation
 
 
 def group_rows_of(op: ir.Operation, layout) -> int:
@@ -62,7 +62,7 @@ class CompressWeights(Pass):
                 raise BcrError(f"layer '{layer}': the weight is not a constant with known data",
                                "give the sparse op a constant weight (arith.constant)")
             matrix = array.reshape(array.shape[0], -1)
-            violation = context.memoized(memo_key("zero-check", op), lambda: zero_violation(layout, array))
+            violation = constant_zero_violation(layout, weight, array, context.memoized)
             if violation:
                 raise BcrError(f"layer '{layer}': the layout claims zeros that are not zero: {violation}",
                                "re-run the pruning (or bcr-raise-sparse-layers) so the layout matches the weights")

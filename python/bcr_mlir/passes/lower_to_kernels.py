@@ -251,15 +251,24 @@ def tap_layout(axis: int, strides, source_width: int, out_width: int) -> tuple[b
     return flattened_tap_rows(strides, source_width, out_width), strides[-1]
 
 
+def tap_tile_vectors(schedule: Schedule, height: int, width: int, flattened: bool = True,
+                     stride: int = 1) -> int | None:
+    """Vectors per block row of a vector_axis 4 or 7 tile of an OH x OW output, laid out as tap_layout
+    says (cpu.tap_vectors: flattened rows, row pairs at stride 2, or rows in vectors of their own); None
+    unless the tile is whole rows dividing OH (all of them when tile[0] is 0 or OH) in at most
+    MAX_TAP_VECTORS vectors."""
+    rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
+    if height % rows:
+        return None
+    count = len(cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened))
+    return count if count <= MAX_TAP_VECTORS else None
+
+
 def tap_segments_fit(schedule: Schedule, height: int, width: int, flattened: bool = True, stride: int = 1) -> bool:
-    """Whether a tap-segment schedule suits an OH x OW output: a tile of whole rows dividing OH (all of
-    them when tile[0] is 0 or OH) in at most MAX_TAP_VECTORS vectors per block row (cpu.tap_vectors:
-    flattened rows, row pairs at stride 2, or rows in vectors of their own; vector_axis 4 and 7, with
-    the layout tap_layout gives); at most 16 positions (vector_axis 5, one accumulator each)."""
+    """Whether a tap-segment schedule suits an OH x OW output: a tile tap_tile_vectors accepts (vector_axis
+    4 and 7); at most 16 positions (vector_axis 5, one accumulator each)."""
     if schedule.vector_axis in (4, PHASE_TAP_AXIS):
-        rows = schedule.tile[0] if 0 < schedule.tile[0] < height else height
-        vectors = cpu.tap_vectors(rows, width, schedule.vector_width, stride, flattened)
-        return height % rows == 0 and len(vectors) <= MAX_TAP_VECTORS
+        return tap_tile_vectors(schedule, height, width, flattened, stride) is not None
     return schedule.vector_axis == 5 and height * width <= 16
 
 

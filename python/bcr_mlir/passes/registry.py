@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import constant_identity
+from bcr_mlir.dialect import constant_identity, memoize
 from bcr_mlir.errors import BcrError
 from bcr_mlir.report import Report
 from bcr_mlir.targets import Target, parse_target
@@ -44,9 +44,7 @@ class PassContext:
     memo: dict = field(default_factory=dict)
 
     def memoized(self, key, compute):
-        if key not in self.memo:
-            self.memo[key] = compute()
-        return self.memo[key]
+        return memoize(self.memo, key, compute)
 
 
 def memo_key(stage: str, op: ir.Operation, *extra) -> tuple:

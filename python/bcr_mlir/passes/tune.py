@@ -41,10 +41,9 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
-from bcr_mlir.kernels.cpu import tap_vectors
 from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
 from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
-                                              unpadded_padding)
+                                              tap_tile_vectors, unpadded_padding)
 from bcr_mlir.passes.functions import zero_pad
 from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -202,8 +201,9 @@ def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule
             if lanes > widest or (lanes < widest and (height * width if flattened else width) > lanes):
                 continue
             # Vectors per block row of each tile height that fits (its layout built once).
-            counts = {th: len(tap_vectors(th, width, lanes, stride, flattened)) for th in range(1, height + 1)
-                      if tap_segments_fit(Schedule(lanes, 0, (th, 0), 1, axis), height, width, flattened, stride)}
+            counts = {th: count for th in range(1, height + 1)
+                      if (count := tap_tile_vectors(Schedule(lanes, 0, (th, 0), 1, axis), height, width, flattened,
+                                                    stride)) is not None}
             for g in blocks:
                 # The tallest tile in 4 vectors, and the tallest in MAX_TAP_VECTORS (when the registers hold it).
                 for budget in (4, MAX_TAP_VECTORS):
