@@ -85,6 +85,7 @@ SCHEDULES = {
     # 7-row tiles: on 14x14, 7 vectors per block row (more than 4, as bcr-tune offers 1-row blocks)
     "taps 7-row tiles": lambda hw, br: Schedule(16, br, (7, -(-7 * hw // 16)), 1, 4),
     "taps rows": lambda hw, br: Schedule(8, 8, (hw * hw, 1), 1, 5),
+    "taps rows split": lambda hw, br: Schedule(8, 8, (hw * hw, 1, 2), 1, 5),   # 2 accumulator sets per position
     # stride 2 as tap segments over the input split into 4 phases: whole output, or one row per workgroup
     "taps phases": lambda hw, br: Schedule(16, br, (hw, -(-hw * hw // 16)), 1, 7),
     "taps phases row tiles": lambda hw, br: Schedule(16, br, (1, -(-hw // 16)), 1, 7),
@@ -130,6 +131,29 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     assert "tuned (cached)" in layer_report.reason
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert ("phases" in schedule) == ("phases" in layer_report.kernel)
+    assert ("split" in schedule) == ("accumulator sets" in layer_report.kernel)
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
+@pytest.mark.parametrize("batch, schedule", [
+    (1, Schedule(8, 8, (1, 1, 4), 1, 1)),      # a matrix-vector product, 4 accumulator sets
+    (1, Schedule(8, 8, (1, 1, 2), 2, 1)),      # 2 sets, unrolled by 2: odd column counts take the tail loop
+    (3, Schedule(8, 8, (3, 1, 2), 1, 1)),      # 3 positions per workgroup, 2 sets of 3 accumulators
+    (2, Schedule(16, 16, (1, 1, 4), 1, 1)),    # 16 rows in lanes: the 20 rows leave a ragged block
+])
+def test_forced_matmul_schedule_matches_torch(batch, schedule, tmp_path, monkeypatch):
+    """Lanes over rows with independent accumulator sets (tile[2]) on a Linear with 20 output rows
+    (ragged register blocks) and a ReLU, at batch 1, 2 and 3."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2600, 20), torch.nn.ReLU()).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=3)
+    x = torch.randn(batch, 2600)
+    compiled = _forced(model, x, schedule, tmp_path, monkeypatch)
+    (layer_report,) = compiled.report.sparse_layers
+    assert "tuned (cached)" in layer_report.reason
+    assert f"{schedule.tile[2]} accumulator sets" in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x))
 
 

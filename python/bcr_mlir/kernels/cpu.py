@@ -24,8 +24,10 @@ kernel never materialises im2col. The schedules (`vector_axis` of the layer's #b
   vector_axis 7 runs a stride-2 conv as the stride-1 kernel over its input split into 4 phase planes
   (even/odd rows x columns, bcr-lower-to-kernels emits the split): unit-stride loads, no shuffles.
 
-`tile[2]`, when present (axes 0, 2, 4 and 6), keeps that many independent sets of accumulators in the loop
-over packed columns (more FMA chains in flight for small register blocks), summed at the end.
+`tile[2]`, when present (axes 0, 1, 2, 4, 5 and 6), keeps that many independent sets of accumulators in the
+loop over packed columns (more FMA chains in flight for small register blocks), summed at the end. A
+matrix-vector product (lanes over rows, one position) needs it most: with one accumulator every FMA
+waits for the previous one, and the loop runs at the FMA latency instead of the load rate.
 
 The kernel is a func.func whose first three arguments are the workgroup ids; bcr_mlir.backends.iree
 wraps it into an IREE stream.executable. Bias and ReLU/ReLU6 are fused into the epilogue.
@@ -285,8 +287,9 @@ def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body
 
 
 def _split(s: Schedule) -> int:
-    """Independent accumulator sets: `tile[2]` of a lanes-over-positions or flattened schedule (default 1)."""
-    return int(s.tile[2]) if s.vector_axis in (0, 2, 4, 6) and len(s.tile) > 2 and s.tile[2] > 1 else 1
+    """Independent accumulator sets: `tile[2]` of a lanes-over-positions, lanes-over-rows, tap or
+    flattened schedule (default 1)."""
+    return int(s.tile[2]) if s.vector_axis in (0, 1, 2, 4, 5, 6) and len(s.tile) > 2 and s.tile[2] > 1 else 1
 
 
 def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
@@ -541,7 +544,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         for t, valid in enumerate(tap_positions):
             if valid:
                 updated = _reduction(e, bounds[t], bounds[t + 1], [results[p] for p in valid], vtype,
-                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll)
+                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, _split(s))
                 for p, value in zip(valid, updated):
                     results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))

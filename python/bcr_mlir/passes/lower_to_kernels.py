@@ -321,7 +321,7 @@ def _plan_tap_segments(layer, source_shape, y_shape, kernel, strides, dilations,
         oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
         positions = [[int(p) for p in np.flatnonzero(inside(oh * sy + dy, ow * sx + dx))]
                      for dy, dx in zip(rise_of, shift_of)]
-        return _Lowered(gemm, replace(schedule, tile=(out_h * out_w, 1)), offsets,
+        return _Lowered(gemm, replace(schedule, tile=(out_h * out_w, 1, *schedule.tile[2:])), offsets,
                         [int(p) for p in oh * sy * width + ow * sx], (), tap_masks=positions, **by_tap)
     # Axis 4 tiles the output by `tile[0]` whole rows (all of them when 0 or more): a tile's rows are
     # checked against the image's top and bottom at run time, so its masks hold the side borders only.
@@ -369,6 +369,11 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 
 
 def describe_schedule(s: Schedule) -> str:
+    sets = f", {s.tile[2]} accumulator sets" if len(s.tile) > 2 and s.tile[2] > 1 else ""
+    return _describe_kernel(s) + sets
+
+
+def _describe_kernel(s: Schedule) -> str:
     if s.vector_axis == 0:
         return f"cpu kernel: {s.block_rows} rows x {s.tile[0]}x{s.tile[1]}x{s.vector_width} outputs"
     if s.vector_axis == 6:

@@ -41,7 +41,8 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
-from bcr_mlir.kernels.schedule import MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule
+from bcr_mlir.kernels.schedule import (MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule,
+                                      rows_in_lanes_tile)
 from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
                                               tap_tile_vectors, unpadded_padding)
 from bcr_mlir.passes.functions import zero_pad
@@ -54,7 +55,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 9
+GENERATOR_VERSION = 10
 
 
 def default_cache() -> Path:
@@ -97,6 +98,10 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
                 if positions % tile == 0 and tile != base.tile[0]:
                     found.append(replace(base, tile=(tile, 1)))
             found.append(replace(base, unroll=2))
+            # Independent accumulator sets: a matrix-vector product otherwise runs at the FMA latency.
+            for sets in (2, 4, 8):
+                if base.tile[0] * sets <= 8 and g in (block_rows, 2 * block_rows):
+                    extra.append(replace(base, tile=(base.tile[0], 1, sets)))
     else:
         spatial = out_shape[2:]
         positions, width, outer_rows = math.prod(spatial), spatial[-1], spatial[-2] if len(spatial) > 1 else 1
@@ -130,7 +135,7 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
             # Small outputs (4x4, 2x2): lanes over a block of rows instead, one accumulator per position.
             for g in (8, 16):
                 if g <= rows and positions + 2 <= target.vector_registers:
-                    extra.append(Schedule(vector_width=g, block_rows=g, tile=(positions, 1), vector_axis=1))
+                    extra.append(Schedule(vector_width=g, block_rows=g, tile=rows_in_lanes_tile(positions), vector_axis=1))
     unique = []
     for schedule in found:
         if schedule not in unique and schedule not in extra:
@@ -220,6 +225,9 @@ def tap_candidates(op: ir.Operation, blocks: list[int], target) -> list[Schedule
         if g <= rows and g <= widest and height * width + 2 <= target.vector_registers and \
                 tap_segments_fit(schedule, height, width):
             found.append(schedule)
+            # A corner tap feeds one position: a second accumulator set keeps two FMA chains in flight.
+            if 2 * height * width + 2 <= target.vector_registers:
+                found.append(replace(schedule, tile=(height * width, 1, 2)))
     return found
 
 
