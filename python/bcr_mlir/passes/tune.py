@@ -5,7 +5,8 @@ Every candidate is the layer alone (its real weights, a random input of its shap
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
 then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed
 again, interleaved, and ranked by their median (the host may be busy). Candidates cover the default
-model's choice, taller tiles, other vector widths, unrolling, other register blocks, for narrow
+model's choice, taller tiles, other vector widths, unrolling, other register blocks, independent
+accumulator sets where a kernel has few accumulators (matrix-vector products, tiny outputs), for narrow
 outputs flattened positions and lanes over rows or im2col positions, for zero-padded convs of stride
 1 or 2 tap segments on the unpadded input (at stride 2 also on its split into phase planes), and for
 stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so
