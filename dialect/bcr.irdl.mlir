@@ -72,7 +72,7 @@ irdl.dialect @bcr {
   //   vector_width   lanes per vector register
   //   block_rows     output rows (channels) whose accumulators share one input load
   //   tile           output tile per workgroup, array<i64: rows_of_output, cols_of_output[, sets]>;
-  //                  the optional third entry (axes 0, 1, 2, 4, 5, 6) keeps that many independent
+  //                  the optional third entry (any axis) keeps that many independent
   //                  accumulator sets, summed after the reduction (more FMA chains in flight)
   //   unroll         unroll factor of the reduction loop
   //   vector_axis    0: lanes run along output positions; 1: lanes run along output channels;

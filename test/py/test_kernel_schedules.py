@@ -89,6 +89,7 @@ SCHEDULES = {
     # stride 2 as tap segments over the input split into 4 phases: whole output, or one row per workgroup
     "taps phases": lambda hw, br: Schedule(16, br, (hw, -(-hw * hw // 16)), 1, 7),
     "taps phases row tiles": lambda hw, br: Schedule(16, br, (1, -(-hw // 16)), 1, 7),
+    "taps phases split": lambda hw, br: Schedule(8, br, (hw, -(-hw * hw // 8), 2), 1, 7),
     # stride 2 from the padded input, two loads and an even-lane shuffle per vector (a tail on 7 wide)
     "strided loads": lambda hw, br: Schedule(8, br, (1, 1), 1, 6),
     "strided loads tall": lambda hw, br: Schedule(16, br, (hw, 1), 1, 6),

@@ -24,7 +24,7 @@ kernel never materialises im2col. The schedules (`vector_axis` of the layer's #b
   vector_axis 7 runs a stride-2 conv as the stride-1 kernel over its input split into 4 phase planes
   (even/odd rows x columns, bcr-lower-to-kernels emits the split): unit-stride loads, no shuffles.
 
-`tile[2]`, when present (axes 0, 1, 2, 4, 5 and 6), keeps that many independent sets of accumulators in the
+`tile[2]`, when present (any axis), keeps that many independent sets of accumulators in the
 loop over packed columns (more FMA chains in flight for small register blocks), summed at the end. A
 matrix-vector product (lanes over rows, one position) needs it most: with one accumulator every FMA
 waits for the previous one, and the loop runs at the FMA latency instead of the load rate.
@@ -286,10 +286,10 @@ def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body
     return loop(middle, j1, 1, total)
 
 
-def _split(s: Schedule) -> int:
-    """Independent accumulator sets: `tile[2]` of a lanes-over-positions, lanes-over-rows, tap or
-    flattened schedule (default 1)."""
-    return int(s.tile[2]) if s.vector_axis in (0, 1, 2, 4, 5, 6) and len(s.tile) > 2 and s.tile[2] > 1 else 1
+def accumulator_sets(s: Schedule) -> int:
+    """Independent accumulator sets: `tile[2]` of any schedule (default 1). Every kernel passes it to
+    _reduction, and describe_schedule reports it, so the two cannot disagree."""
+    return int(s.tile[2]) if len(s.tile) > 2 and s.tile[2] > 1 else 1
 
 
 def _output_row(e: _Emitter, g: GatherGemm, packed: str) -> str:
@@ -423,7 +423,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             return _column_fmas(e, g, j, [loads[tile] for tile in tiles], accumulators, vtype)
 
         results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll,
-                             _split(s))
+                             accumulator_sets(s))
         for r in range(br):
             packed, out_base, _ = out_rows[r]
             close = _guard(e, g, packed, r)
@@ -538,13 +538,13 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         return updated
 
     if tap_positions is None:
-        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, _split(s))
+        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s))
     else:
         results, bounds = [bias] * tp, _tap_bounds(e, g)
         for t, valid in enumerate(tap_positions):
             if valid:
                 updated = _reduction(e, bounds[t], bounds[t + 1], [results[p] for p in valid], vtype,
-                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, _split(s))
+                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, accumulator_sets(s))
                 for p, value in zip(valid, updated):
                     results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
@@ -614,7 +614,7 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
         return _column_fmas(e, g, j, loads, accumulators, vtype)
 
     results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in range(vectors)], vtype, column,
-                         s.unroll, _split(s))
+                         s.unroll, accumulator_sets(s))
     for r in range(br):
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
@@ -795,7 +795,7 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
             return _column_fmas(e, g, j, loads, carried, vtype)
 
         selected = [accumulators[r * vectors + v] for r in range(br) for v in active]
-        results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, _split(s))
+        results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, accumulator_sets(s))
         for r in range(br):
             for k, v in enumerate(active):
                 accumulators[r * vectors + v] = results[r * len(active) + k]

@@ -53,7 +53,11 @@ def matmul_schedule(block_rows: int, positions: int, target: Target) -> Schedule
     return Schedule(vector_width=block_rows, block_rows=block_rows, tile=rows_in_lanes_tile(tile), vector_axis=1)
 
 
+# FMA chains a lanes-over-rows kernel keeps in flight: the FMA latency (4 cycles) times one FMA per cycle.
+FMA_CHAINS = 4
+
+
 def rows_in_lanes_tile(positions: int) -> tuple[int, ...]:
-    """The tile of a lanes-over-rows schedule: `positions` accumulators, in sets enough for 4 FMA chains."""
-    sets = 4 // positions
+    """The tile of a lanes-over-rows schedule: `positions` accumulators, in sets enough for FMA_CHAINS chains."""
+    sets = FMA_CHAINS // positions
     return (positions, 1, sets) if sets > 1 else (positions, 1)

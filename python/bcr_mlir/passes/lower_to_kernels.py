@@ -369,8 +369,8 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
 
 
 def describe_schedule(s: Schedule) -> str:
-    sets = f", {s.tile[2]} accumulator sets" if len(s.tile) > 2 and s.tile[2] > 1 else ""
-    return _describe_kernel(s) + sets
+    sets = cpu.accumulator_sets(s)
+    return _describe_kernel(s) + (f", {sets} accumulator sets" if sets > 1 else "")
 
 
 def _describe_kernel(s: Schedule) -> str:
