@@ -4,7 +4,8 @@ unroll) by compiling candidates and timing them with iree-benchmark-module on th
 Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
 then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed
-again, interleaved, and ranked by their median (the host may be busy). Candidates cover the default
+again, interleaved, the two best again while they are within 5% of each other, and the fastest sample
+wins (the host may be busy, and a busy host only slows a sample). Candidates cover the default
 model's choice, taller tiles, other vector widths, unrolling, other register blocks, independent
 accumulator sets where a kernel has few accumulators (matrix-vector products, tiny outputs), for narrow
 outputs flattened positions and lanes over rows or im2col positions, for zero-padded convs of stride
@@ -311,15 +312,18 @@ def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, ta
 
 
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
-                    finalists: int = 3, rounds: int = 3,
-                    screening: int = 2) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
+                    finalists: int = 3, rounds: int = 3, screening: int = 2, close: float = 0.05,
+                    tie_rounds: int = 4) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
     """(seconds, schedule) for every candidate that builds, in candidate order, and the winner.
 
     Every candidate is timed `screening` times, interleaved, and ranked by its fastest sample; the
-    `finalists` fastest are then timed `rounds` more times, interleaved, and scored by their median, so
-    one noisy sample (the host may be shared) neither drops a good candidate nor picks a bad one. The
-    winner is the finalist with the lowest median (a non-finalist's median of fewer samples does not
-    compete with it)."""
+    `finalists` fastest are then timed `rounds` more times, interleaved. While the two best finalists
+    are within `close` of each other, the pair is timed again, up to `tie_rounds` more times. Every
+    score is a candidate's fastest sample: on a shared host, other work only ever slows a sample
+    (bursts of 2x were seen on a KVM guest, lasting several samples), so the fastest sample is the
+    most repeatable estimate of the kernel's own speed, where a median of five can still be set by a
+    burst that hit one candidate's rounds and not another's. The winner is the finalist with the
+    fastest sample (a non-finalist's fewer samples do not compete with it)."""
     with tempfile.TemporaryDirectory() as tmp:
         built, samples = [], {}
         for index, schedule in enumerate(schedules):
@@ -337,14 +341,22 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
             for index, _, path, x in entries:
                 samples[index].append(_time(path, x, repeats))
 
+        def ranked(entries):
+            return sorted(entries, key=lambda item: min(samples[item[0]]))
+
         for _ in range(screening if len(built) > 1 else 1):
             time_round(built)
-        best = sorted(built, key=lambda item: min(samples[item[0]]))[:finalists]
+        best = ranked(built)[:finalists]
         if len(best) > 1:
             for _ in range(rounds):
                 time_round(best)
+            for _ in range(tie_rounds):
+                best = ranked(best)
+                if min(samples[best[1][0]]) > (1 + close) * min(samples[best[0][0]]):
+                    break
+                time_round(best[:2])
         def score(index: int, schedule: Schedule) -> tuple[float, Schedule]:
-            return float(np.median(samples[index])), schedule
+            return min(samples[index]), schedule
         winner = min((score(index, schedule) for index, schedule, _, _ in best), key=lambda item: item[0],
                      default=None)
         return [score(index, schedule) for index, schedule, _, _ in built], winner
