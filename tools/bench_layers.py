@@ -2,7 +2,8 @@
 
 Every case is one layer, pruned with the given scheme and rate, compiled twice in this run: by
 bcr-mlir (sparse) and by IREE dense (the faster of IREE's tuned and default CPU flags, each timed
-here). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats.
+here). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats,
+with IREE's caching allocator (CompiledModule.benchmark; bcr_mlir.backends.iree.ALLOCATOR).
 
 A third module is timed with them, the floor: IREE writing the layer's output from one input element,
 no arithmetic, i.e. the runtime's per-call cost plus the output write that every engine pays.

@@ -21,7 +21,7 @@ def test_run_commands_push_run_pull():
     run = commands[4]
     assert run[:2] == ["adb", "shell"]
     assert run[2] == ("/data/local/tmp/iree-run-module --device=local-sync --module=/data/local/tmp/bcr/vgg16.vmfb "
-                      "--function=main --input=@/data/local/tmp/bcr/in0.npy --input=@/data/local/tmp/bcr/in1.npy "
+                      "--function=main --device_allocator=caching --input=@/data/local/tmp/bcr/in0.npy --input=@/data/local/tmp/bcr/in1.npy "
                       "--output=@/data/local/tmp/bcr/out0.npy --output=@/data/local/tmp/bcr/out1.npy")
     assert commands[5:] == [["adb", "pull", "/data/local/tmp/bcr/out0.npy", "/tmp/work/out0.npy"],
                             ["adb", "pull", "/data/local/tmp/bcr/out1.npy", "/tmp/work/out1.npy"]]

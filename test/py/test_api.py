@@ -69,6 +69,20 @@ def test_benchmark_returns_seconds(compiled, demo_model):
     assert 0 < seconds < 1
 
 
+def test_calls_reuse_their_buffers(compiled, demo_model):
+    """The CPU runner's caching allocator keeps a call's buffers for the next call: three calls allocate
+    what one does (the heap allocator would free and allocate them again each time, page faults included)."""
+    from bcr_mlir.backends.iree import InProcessRunner
+    _, x = demo_model
+    runner = InProcessRunner(compiled.vmfb, "local-task")
+    runner(x.numpy())
+    allocated = runner.config.device.allocator.statistics["device_bytes_allocated"]
+    for _ in range(2):
+        runner(x.numpy())
+    assert allocated > 0
+    assert runner.config.device.allocator.statistics["device_bytes_allocated"] == allocated
+
+
 def test_linear_batch_and_relu_fusion():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64)).eval()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcr_mlir.backends.iree import ALLOCATOR
 from bcr_mlir.errors import BcrError
 
 DEVICE_DIR = "/data/local/tmp/bcr"
@@ -58,6 +59,8 @@ class AdbRunner:
         run = [device_tool] + devices + [f"--module={module}", f"--function={self.function}"]
         if self.threads > 1:
             run.append(f"--task_topology_max_group_count={self.threads}")
+        if self.gpu_first is None:  # as on the host, CPU only: buffers kept for the next call
+            run.append(f"--device_allocator={ALLOCATOR}")
         run += [f"--input=@{remote}/in{i}.npy" for i in range(input_count)]
         if not self.benchmark:
             run += [f"--output=@{remote}/out{i}.npy" for i in range(self.results)]

@@ -218,7 +218,10 @@ class InProcessRunner:
     def __post_init__(self):
         import iree.runtime as rt
         try:
-            self.config = rt.Config(self.driver)
+            # The caching allocator is for the CPU only: Vulkan queue allocations cannot go through it.
+            allocators = [ALLOCATOR] if self.driver.startswith("local-") else None
+            self.config = rt.Config(device=rt.get_driver(self.driver).create_device_by_uri(
+                self.driver, allocators=allocators))
         except Exception as exc:
             fix = "install mesa-vulkan-drivers and libvulkan1 (make setup does)" if self.driver == "vulkan" else None
             raise TargetError(f"cannot create the IREE '{self.driver}' device: {str(exc).splitlines()[0][:200]}", fix) from None
@@ -260,17 +263,30 @@ class ToolRunner:
             return [np.load(f"{tmp}/out{i}.npy") for i in range(self.results)]
 
 
-def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20, min_time: float = 0.05,
-              prefix: list[str] | None = None, device: str | None = None) -> float:
+# Calls get their buffers from IREE's caching allocator, which keeps them for the next call. With the
+# default heap allocator glibc hands every block over its mmap threshold (128 KB) back to the OS when
+# a call frees it, and the next call page-faults it in again, zero-filled by the kernel: a 256x256@14
+# pattern conv (x86, 1 thread) took ~74 faults and +0.19 ms per call on top of its 0.49 ms kernel, in
+# some repetitions and not others. Every CPU runtime path here (timing, bcr-run, the device commands,
+# the in-process runner) uses it, for sparse and dense modules alike. Not Vulkan: its queue
+# allocations fail through the caching allocator ("cannot allocate a Vulkan buffer").
+ALLOCATOR = "caching"
+
+
+def cpu_device_flags(threads: int) -> list[str]:
+    """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads:
+    local-sync (the calling thread) for 1, local-task with `threads` workers otherwise."""
+    if threads == 1:
+        return ["--device=local-sync", f"--device_allocator={ALLOCATOR}"]
+    return ["--device=local-task", f"--task_topology_max_group_count={threads}", f"--device_allocator={ALLOCATOR}"]
+
+
+def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20, min_time: float = 0.05) -> float:
     """Median seconds per call of @main, measured by iree-benchmark-module (after its warm-up)."""
     with tempfile.TemporaryDirectory() as tmp:
-        device = device or ("local-sync" if threads == 1 else "local-task")
-        args = (prefix or [runtime_tool("iree-benchmark-module")]) + [
-            f"--module={vmfb_path}", "--function=main", f"--device={device}",
-            f"--benchmark_repetitions={repeats}", "--benchmark_format=json", "--benchmark_min_warmup_time=0.05",
-            f"--benchmark_min_time={min_time}s"]
-        if device == "local-task":
-            args.append(f"--task_topology_max_group_count={threads}")
+        args = [runtime_tool("iree-benchmark-module"), f"--module={vmfb_path}", "--function=main",
+                *cpu_device_flags(threads), f"--benchmark_repetitions={repeats}", "--benchmark_format=json",
+                "--benchmark_min_warmup_time=0.05", f"--benchmark_min_time={min_time}s"]
         for i, x in enumerate(inputs):
             np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
             args.append(f"--input=@{tmp}/in{i}.npy")

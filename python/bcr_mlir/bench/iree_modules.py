@@ -1,7 +1,8 @@
 """bcr-mlir sparse and IREE dense modules: compiled through bcr_mlir.compile, timed by iree-benchmark-module.
 
 Timing uses the tool and device settings of `CompiledModule.benchmark` (`local-sync` for 1 thread,
-`local-task` with `--task_topology_max_group_count=N` for N threads), with one call per repetition
+`local-task` with `--task_topology_max_group_count=N` for N threads, IREE's caching allocator for both,
+see bcr_mlir.backends.iree.ALLOCATOR), with one call per repetition
 (`--benchmark_min_time=1x`), so that every engine in the table is timed per call. The harness runs the
 tool once per interleaving round; each run warms up first (`--benchmark_min_warmup_time`). Its peak RSS
 is VmHWM from /proc/<pid>/status, polled while it runs (VmHWM only grows, and belongs to the tool's own
@@ -58,13 +59,10 @@ def compile_module(engine: str, bench_model, folder: Path) -> IreeModule:
 def time_calls(path: Path, input_npy: Path, threads: int, calls: int, warmup_seconds: float = 0.05,
                timeout: float = 600) -> tuple[list[float], int]:
     """Seconds of each of `calls` calls of @main (after warm-up), and the tool's peak RSS in KiB."""
-    from bcr_mlir.backends.iree import runtime_tool
-    device = "local-sync" if threads == 1 else "local-task"
-    args = [runtime_tool("iree-benchmark-module"), f"--module={path}", "--function=main", f"--device={device}",
+    from bcr_mlir.backends.iree import cpu_device_flags, runtime_tool
+    args = [runtime_tool("iree-benchmark-module"), f"--module={path}", "--function=main", *cpu_device_flags(threads),
             f"--benchmark_repetitions={calls}", "--benchmark_min_time=1x", "--benchmark_format=json",
             f"--benchmark_min_warmup_time={warmup_seconds}", f"--input=@{input_npy}"]
-    if device == "local-task":
-        args.append(f"--task_topology_max_group_count={threads}")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(args, stdout=out, stderr=err)
         deadline = time.monotonic() + timeout

@@ -57,7 +57,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
 
 
 def default_cache() -> Path:
