@@ -35,14 +35,22 @@ def _layer(cin, cout, hw, stride, scheme, batch=1, relu=False, padding=1, **opti
     return model, torch.randn(batch, cin, hw, hw)
 
 
-def _key(model, x) -> str:
-    """The tune-cache key of the model's one sparse layer, as the compile pipeline computes it."""
+def _raised_layer(model, x):
+    """The imported model and its one sparse layer (op, weight), as the compile pipeline has them when
+    bcr-tune runs; use the op inside `with imported.context`."""
     imported = import_model(model, (x,))
     context = PassContext(imported.weights, parse_target("x86-host"))
     with imported.context, ir.Location.unknown():
         run_pipeline(imported.module, "bcr-raise-sparse-layers,canonicalize,bcr-reorder-filters,"
                                       "bcr-eliminate-redundant-loads", context)
         (op, weight), = list(sparse_ops_with_weights(imported.module, imported.weights))
+    return imported, op, weight
+
+
+def _key(model, x) -> str:
+    """The tune-cache key of the model's one sparse layer, as the compile pipeline computes it."""
+    imported, op, weight = _raised_layer(model, x)
+    with imported.context:
         return layer_key(op, weight)
 
 
@@ -200,9 +208,8 @@ def _scripted_tuning(monkeypatch, times: dict[int, list[float]]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bcr_mlir.prune(model, "bcr", rate=4)
-    imported = import_model(model, (torch.randn(1, 1024),))
+    imported, op, _ = _raised_layer(model, torch.randn(1, 1024))
     target = parse_target("x86-host")
-    context = PassContext(imported.weights, target)
     taken = {index: 0 for index in times}
 
     def scripted(path, x, repeats):
@@ -211,9 +218,6 @@ def _scripted_tuning(monkeypatch, times: dict[int, list[float]]):
         return times[index][taken[index] - 1]
     monkeypatch.setattr(tune, "_time", scripted)
     with imported.context, ir.Location.unknown():
-        run_pipeline(imported.module, "bcr-raise-sparse-layers,canonicalize,bcr-reorder-filters,"
-                                      "bcr-eliminate-redundant-loads", context)
-        (op, _), = list(sparse_ops_with_weights(imported.module, imported.weights))
         schedules = list(dict.fromkeys(tune.candidates(op, 8, target, 8)))[:len(times)]
         assert len(schedules) == len(times)
         _, (_, chosen) = tune.time_candidates(op, imported.weights, schedules, target, repeats=1)

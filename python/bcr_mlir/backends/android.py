@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bcr_mlir.backends.iree import ALLOCATOR
+from bcr_mlir.backends.iree import ALLOCATOR, cpu_device
 from bcr_mlir.errors import BcrError
 
 DEVICE_DIR = "/data/local/tmp/bcr"
@@ -53,7 +53,7 @@ class AdbRunner:
         """The adb command sequence, in order (also what the unit tests check)."""
         adb, remote = self._adb(), self.device_dir
         module = f"{remote}/{self.vmfb_path.name}"
-        devices = ["--device=local-task" if self.threads > 1 else "--device=local-sync"]
+        devices = [f"--device={cpu_device(self.threads)}"]
         if self.gpu_first is not None:  # both devices; the inputs are allocated on the first
             devices = ["--device=vulkan"] + devices if self.gpu_first else devices + ["--device=vulkan"]
         run = [device_tool] + devices + [f"--module={module}", f"--function={self.function}"]

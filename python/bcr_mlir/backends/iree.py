@@ -273,12 +273,16 @@ class ToolRunner:
 ALLOCATOR = "caching"
 
 
+def cpu_device(threads: int) -> str:
+    """The IREE CPU device for `threads` threads: local-sync (the calling thread) for 1, local-task
+    (a pool of workers) otherwise."""
+    return "local-task" if threads > 1 else "local-sync"
+
+
 def cpu_device_flags(threads: int) -> list[str]:
-    """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads:
-    local-sync (the calling thread) for 1, local-task with `threads` workers otherwise."""
-    if threads == 1:
-        return ["--device=local-sync", f"--device_allocator={ALLOCATOR}"]
-    return ["--device=local-task", f"--task_topology_max_group_count={threads}", f"--device_allocator={ALLOCATOR}"]
+    """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads."""
+    workers = [f"--task_topology_max_group_count={threads}"] if threads > 1 else []
+    return [f"--device={cpu_device(threads)}", *workers, f"--device_allocator={ALLOCATOR}"]
 
 
 def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20, min_time: float = 0.05) -> float:

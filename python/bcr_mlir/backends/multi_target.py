@@ -114,6 +114,6 @@ def compile_flags(targets: list[Target], dense_flags: str) -> list[str]:
 
 def run_devices(targets: list[Target], target: Target, threads: int = 1) -> list[str]:
     """iree-run-module --device values for calling `target`'s function: its own device first."""
-    cpu = "local-task" if threads > 1 else "local-sync"
-    devices = ["vulkan", cpu]
+    from bcr_mlir.backends.iree import cpu_device
+    devices = ["vulkan", cpu_device(threads)]
     return devices if target.name == "vulkan" else devices[::-1]
