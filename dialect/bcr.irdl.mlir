@@ -228,7 +228,8 @@ irdl.dialect @bcr {
   // Produced by bcr-lower-to-kernels. `kernel` names a func.func in the module that takes the three
   // workgroup ids (index), then one memref per operand, then the output memref; `workgroups` is the
   // grid. The IREE hand-off wraps that function into a stream.executable and this op into a
-  // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel.
+  // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel. An optional
+  // `blocks_per_workgroup` (i64) has each IREE workgroup run that many consecutive ids along x.
   irdl.operation @dispatch {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"

@@ -166,6 +166,29 @@ def test_forced_matmul_schedule_matches_torch(batch, schedule, tmp_path, monkeyp
     assert_matches_torch(compiled(x), reference(model, x))
 
 
+@pytest.mark.parametrize("rows, batch, blocks, workgroups", [
+    (2604, 1, 16, 21),   # 326 block-rows, the last ragged: 21 workgroups of 16, the last with 6
+    (2604, 2, 16, 21),
+    (264, 1, 2, 17),     # 33 block-rows: workgroups of 2, the last with 1
+    (200, 1, 1, 25),     # 25 block-rows: one each, as 2 would leave fewer than 16 workgroups
+])
+def test_matmul_workgroups_run_several_block_rows(rows, batch, blocks, workgroups, tmp_path):
+    """A matmul's workgroup runs `blocks` consecutive block-rows; the grid shrinks by that factor and the
+    block-rows past the end of the last workgroup are skipped."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(300, rows), torch.nn.ReLU()).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=8)
+    x = torch.randn(batch, 300)
+    compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="off", save_temps=str(tmp_path))
+    (layer_report,) = compiled.report.sparse_layers
+    assert (f"{blocks} block-rows per workgroup" in layer_report.kernel) == (blocks > 1)
+    text = (tmp_path / "iree_input.mlir").read_text()
+    assert f"%x = arith.constant {workgroups} : index" in text
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
 def test_tap_segments_need_a_padded_input(tmp_path, monkeypatch):
     """A cached tap-segment schedule on an unpadded conv (no zero pad to skip) falls back to the
     default model and still matches."""

@@ -15,7 +15,11 @@ def _small_models():
     bcr_mlir.prune(strided, "bcr", rate=4, block=(8, 9))
     linear = torch.nn.Sequential(torch.nn.Linear(96, 200), torch.nn.ReLU(), torch.nn.Linear(200, 40)).eval()
     bcr_mlir.prune(linear, "bcr", rate=8)
-    return {"strided_conv": (strided, torch.randn(1, 6, 13, 19)), "linear": (linear, torch.randn(3, 96))}
+    # 33 block-rows: workgroups of 2, the last with one block-row inside the grid.
+    matvec = torch.nn.Sequential(torch.nn.Linear(300, 264)).eval()
+    bcr_mlir.prune(matvec, "bcr", rate=4)
+    return {"strided_conv": (strided, torch.randn(1, 6, 13, 19)), "linear": (linear, torch.randn(3, 96)),
+            "matvec": (matvec, torch.randn(1, 300))}
 
 
 @pytest.mark.arm64
@@ -27,7 +31,7 @@ def test_demo_arm64(demo_model):
 
 
 @pytest.mark.arm64
-@pytest.mark.parametrize("name", ["strided_conv", "linear"])
+@pytest.mark.parametrize("name", ["strided_conv", "linear", "matvec"])
 def test_layers_arm64(name):
     model, x = _small_models()[name]
     compiled = bcr_mlir.compile(model, (x,), target="arm64-android:cpu=cortex-a55,features=neon+fullfp16,api=30")

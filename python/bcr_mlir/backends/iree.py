@@ -74,13 +74,30 @@ def _memref_types(function: ir.Operation) -> list[str]:
     return [str(t) for t in function_type.inputs[3:]]
 
 
-def _executable_text(kernel: str, body: str, memrefs: list[str], grid: tuple[int, int, int]) -> str:
+def _executable_text(kernel: str, body: str, memrefs: list[str], grid: tuple[int, int, int], blocks: int = 1) -> str:
+    """The kernel as a stream.executable whose entry calls it once per workgroup id of `grid`, or, when
+    `blocks` > 1, once per id (i, y, z) for i in [x * blocks, (x + 1) * blocks) inside the kernel's grid,
+    from a grid `blocks` times narrower along x."""
     bindings = ", ".join(f"%b{i}: !stream.binding" for i in range(len(memrefs)))
     subspans = "\n".join(f"        %m{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> {t}"
                          for i, t in enumerate(memrefs))
     operands = ", ".join(f"%m{i}" for i in range(len(memrefs)))
     types = ", ".join(["index"] * 3 + memrefs)
     body = re.sub(rf"@{kernel}\b", f"@{kernel}_body", body, count=1)
+    call = f"func.call @{kernel}_body(%w0, %w1, %w2, {operands}) : ({types}) -> ()"
+    if blocks > 1:
+        count, grid = grid[0], (-(-grid[0] // blocks), grid[1], grid[2])
+        call = f"""%c1 = arith.constant 1 : index
+        %blocks = arith.constant {blocks} : index
+        %count = arith.constant {count} : index
+        %first = arith.muli %w0, %blocks : index
+        scf.for %k = %c0 to %blocks step %c1 {{
+          %i = arith.addi %first, %k : index
+          %inside = arith.cmpi ult, %i, %count : index
+          scf.if %inside {{
+            {call.replace("(%w0,", "(%i,", 1)}
+          }}
+        }}"""
     return f"""  stream.executable private @{kernel}_ex {{
     stream.executable.export public @{kernel} workgroups() -> (index, index, index) {{
       %x = arith.constant {grid[0]} : index
@@ -96,11 +113,16 @@ def _executable_text(kernel: str, body: str, memrefs: list[str], grid: tuple[int
         %w0 = stream.dispatch.workgroup.id[0] : index
         %w1 = stream.dispatch.workgroup.id[1] : index
         %w2 = stream.dispatch.workgroup.id[2] : index
-        func.call @{kernel}_body(%w0, %w1, %w2, {operands}) : ({types}) -> ()
+        {call}
         return
       }}
     }}
   }}"""
+
+
+def _blocks_per_workgroup(op: ir.Operation) -> int:
+    attribute = op.attributes["blocks_per_workgroup"] if "blocks_per_workgroup" in op.attributes else None
+    return ir.IntegerAttr(attribute).value if attribute is not None else 1
 
 
 def to_iree_text(module: ir.Module) -> str:
@@ -119,7 +141,7 @@ def to_iree_text(module: ir.Module) -> str:
         if kernel not in declared:
             function = functions[kernel]
             executables.append(_executable_text(kernel, str(function), _memref_types(function),
-                                                tuple(int_array(op, "workgroups"))))
+                                                tuple(int_array(op, "workgroups")), _blocks_per_workgroup(op)))
             declared.add(kernel)
             with ir.InsertionPoint(module.body), op.location:
                 stub_type = ir.FunctionType.get([v.type for v in op.operands], [op.result.type])

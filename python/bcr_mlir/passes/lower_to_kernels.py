@@ -11,6 +11,8 @@ block-row's columns are regrouped by kernel tap, the tap's lane masks stand in f
 and the tensor.pad feeding the layer disappears. Axis 7 does the same for a stride-2 conv on its
 unpadded input split into 4 phases ([N, C, H, W] -> [N, C, 2, 2, H/2, W/2]): tap (dy, dx) reads phase
 (dy % 2, dx % 2) at plane offset (dy // 2, dx // 2), and the kernel is the stride-1 one.
+A matmul's dispatch carries `blocks_per_workgroup` (kernels/schedule.py) when one workgroup should run
+several consecutive block-rows; the IREE hand-off then loops over them inside each workgroup.
 
 Before:
     %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "relu", layer = "fc", layout = ...}
@@ -32,7 +34,7 @@ from bcr_mlir import ir
 from bcr_mlir.dialect import PACKED_OPS, Schedule, create_op, int_array, ops_named, parse_attr, shape_of, string_attr
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
-from bcr_mlir.kernels.schedule import conv_schedule, matmul_schedule
+from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
 from bcr_mlir.passes.matching import defining_op, single_user, users, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -519,9 +521,13 @@ class LowerToKernels(Pass):
             else:
                 input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             replaced = pad_op if pad_op is not None else op
+            attributes = {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer}
+            # A matmul's block-row is little work: one workgroup runs several (schedule.py).
+            blocks = blocks_per_workgroup(grid) if op.name == "bcr.packed_matmul" else 1
+            if blocks > 1:
+                attributes["blocks_per_workgroup"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), blocks)
             dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],
-                                 replaced.result.type,
-                                 {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
+                                 replaced.result.type, attributes)
         replaced.result.replace_all_uses_with(dispatch.result)
         if pad_op is not None:
             pad_op.erase()
@@ -531,4 +537,5 @@ class LowerToKernels(Pass):
             padded_input.erase()  # the zero pad the tap-segment kernel made unnecessary
         decision = context.report.find(layer)
         if decision is not None:
-            decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule)
+            decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule) + \
+                (f", {blocks} block-rows per workgroup" if blocks > 1 else "")

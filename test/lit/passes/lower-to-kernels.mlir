@@ -123,6 +123,20 @@ func.func @linear_sets(%x: tensor<1x32xf32>, %b: tensor<16xf32>) -> tensor<1x16x
   return %0 : tensor<1x16xf32>
 }
 
+// A matrix-vector product of 256 rows (32 block-rows of 8) and one packed column per block-row: each
+// workgroup runs 2 consecutive block-rows (blocks_per_workgroup), which keeps 16 workgroups; the IREE
+// hand-off gives the executable a grid of 16 and loops over the 2 inside it.
+// CHECK-LABEL: func.func @matvec_blocks
+// CHECK: "bcr.dispatch"({{.*}}) {blocks_per_workgroup = 2 : i64, kernel = @bcr_kernel_fc3, layer = "fc3", workgroups = array<i64: 32, 1, 1>}
+func.func @matvec_blocks(%x: tensor<1x16xf32>, %b: tensor<256xf32>) -> tensor<1x256xf32> {
+  %rows = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 227, 228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245, 246, 247, 248, 249, 250, 251, 252, 253, 254, 255]> : tensor<256xi32>
+  %off = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32]> : tensor<33xi32>
+  %idx = arith.constant dense<[0, 7, 14, 5, 12, 3, 10, 1, 8, 15, 6, 13, 4, 11, 2, 9, 0, 7, 14, 5, 12, 3, 10, 1, 8, 15, 6, 13, 4, 11, 2, 9]> : tensor<32xi32>
+  %val = arith.constant dense<0.5> : tensor<32x8xf32>
+  %0 = "bcr.packed_matmul"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "fc3", layout = #bcr.bcr_layout<array<i64: 256, 16>, array<i64: 8, 16>, array<i64: 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8>, array<i64: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1>>} : (tensor<1x16xf32>, tensor<256xf32>, tensor<256xi32>, tensor<33xi32>, tensor<32xi32>, tensor<32x8xf32>) -> tensor<1x256xf32>
+  return %0 : tensor<1x256xf32>
+}
+
 // The matmul kernel: workgroup ids first, then one memref per dispatch operand and the output.
 // CHECK: func.func private @bcr_kernel_fc1(%{{.*}}: index, %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<128xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xi32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<6xi32>, %{{.*}}: memref<6x8xf32>, %{{.*}}: memref<64xf32>)
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
