@@ -1,8 +1,9 @@
 """Per-layer benchmark of the sparse compiler against IREE dense: the compiler issue's ratio goals.
 
-Every case is one layer, pruned with the given scheme and rate, compiled twice in this run: by
-bcr-mlir (sparse) and by IREE dense (the faster of IREE's tuned and default CPU flags, each timed
-here). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats,
+Every case is one layer, pruned with the given scheme and rate, compiled in this run by bcr-mlir
+(sparse; the module timed at N threads has its schedules tuned at N threads, unless
+--tune-at-one-thread) and by IREE dense (the faster of IREE's tuned and default CPU flags, each timed
+here, per thread count). Each is timed by iree-benchmark-module at 1 and 2 threads, interleaved, median of repeats,
 with IREE's caching allocator (CompiledModule.benchmark; bcr_mlir.backends.iree.ALLOCATOR).
 
 A third module is timed with them, the floor: IREE writing the layer's output from one input element,
@@ -150,19 +151,24 @@ def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
     return model, x
 
 
-def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "measure") -> Result:
+def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "measure",
+            per_thread: bool = True) -> Result:
     model, x = build(case)
     with torch.no_grad():
         expected = model(x).numpy()
-    sparse = bcr_mlir.compile(model, (x,), "x86-host", tune=tune)
+    # The sparse module timed at t threads is tuned at t threads (bcr-tune's tune_threads), as IREE
+    # dense gets the faster of its two flag sets per thread count.
+    tuned_at = {t: (t if per_thread and tune != "off" else 1) for t in threads}
+    built = {n: bcr_mlir.compile(model, (x,), "x86-host", tune=tune, tune_threads=n) for n in sorted(set(tuned_at.values()))}
+    sparse_for = {t: built[tuned_at[t]] for t in threads}
     dense = {flags: bcr_mlir.compile(model, (x,), "x86-host", sparse=False, dense_flags=flags)
              for flags in ("tuned", "default")}
     floor = bcr_mlir.compile(OutputFloor(expected.shape), (x,), "x86-host", sparse=False, dense_flags="default")
-    error = float(np.abs(sparse(x) - expected).max())
-    ok = bool(np.allclose(sparse(x), expected, rtol=1e-4, atol=1e-4))
-    modules = {"sparse": sparse, **dense, "floor": floor}
+    error = max(float(np.abs(module(x) - expected).max()) for module in built.values())
+    ok = all(bool(np.allclose(module(x), expected, rtol=1e-4, atol=1e-4)) for module in built.values())
     dense_ms, sparse_ms, floor_ms, best_flags, speedup = {}, {}, {}, {}, {}
     for t in threads:
+        modules = {"sparse": sparse_for[t], **dense, "floor": floor}
         samples = {name: [] for name in modules}
         for _ in range(3):  # interleave, so every engine sees the same machine noise
             for name, module in modules.items():
@@ -171,9 +177,13 @@ def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "mea
         best = min(("tuned", "default"), key=lambda f: medians[f])
         dense_ms[t], sparse_ms[t], floor_ms[t], best_flags[t] = medians[best], medians["sparse"], medians["floor"], best
         speedup[t] = medians[best] / medians["sparse"]
-    return Result(asdict(case), dense_ms, sparse_ms, speedup, best_flags, len(sparse.report.sparse_layers), error, ok,
-                  "; ".join(sorted({layer.kernel for layer in sparse.report.sparse_layers})), floor_ms,
-                  work_reduction(model))
+    def kernels(module) -> str:
+        return "; ".join(sorted({layer.kernel for layer in module.report.sparse_layers}))
+    notes = {n: kernels(module) for n, module in built.items()}
+    note = next(iter(notes.values())) if len(set(notes.values())) == 1 else \
+        " | ".join(f"tuned at {n}t: {text}" for n, text in notes.items())
+    return Result(asdict(case), dense_ms, sparse_ms, speedup, best_flags,
+                  len(next(iter(built.values())).report.sparse_layers), error, ok, note, floor_ms, work_reduction(model))
 
 
 def markdown(results: list[Result], threads) -> str:
@@ -201,6 +211,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/layers")
     parser.add_argument("--tune", choices=("off", "cache", "measure"), default="measure",
                         help="bcr-tune mode for the sparse builds (default: time candidate schedules, cached)")
+    parser.add_argument("--tune-at-one-thread", action="store_true",
+                        help="one sparse module, tuned at 1 thread, for every thread count (default: each "
+                             "thread count's module is tuned at that count)")
     args = parser.parse_args(argv)
     threads = tuple(int(t) for t in args.threads.split(","))
     selected = [c for c in cases(args.suite) if (not args.only or args.only in c.name)
@@ -210,7 +223,7 @@ def main(argv=None) -> int:
     results = []
     for case in selected:
         started = time.perf_counter()
-        result = measure(case, threads, args.repeats, args.tune)
+        result = measure(case, threads, args.repeats, args.tune, per_thread=not args.tune_at_one_thread)
         results.append(result)
         print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x (ceiling {ceiling(result, t):.1f}x, "
                                                f"scaled {dense_scaled(result, t):.1f}x)" for t in threads) +

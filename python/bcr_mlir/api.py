@@ -29,6 +29,7 @@ from bcr_mlir.passes.generalize_depthwise import GeneralizeDepthwise
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import Step, run_pipeline, sparsify_pipeline
+from bcr_mlir.pipelines import tune_threads as checked_tune_threads
 from bcr_mlir.report import LayerDecision, Report
 from bcr_mlir.targets import Target, parse_target
 from bcr_mlir.weights import WeightTable, element_dtype, resource_name
@@ -329,7 +330,7 @@ def _to_half(model, inputs):
 
 def compile(model, example_inputs, target: str | Target | list = "x86-host", *, sparse: bool = True,
             dense_flags: str | None = None, tune: str = "cache", dtype: str = "f32",
-            save_temps: str | None = None) -> CompiledModule:
+            save_temps: str | None = None, tune_threads: int = 1) -> CompiledModule:
     """Compiles a (pruned) torch.nn.Module for a target.
 
     sparse=False compiles the same model dense: the IREE baseline. dense_flags picks IREE's flags for the
@@ -339,6 +340,8 @@ def compile(model, example_inputs, target: str | Target | list = "x86-host", *, 
     tune picks each sparse layer's kernel schedule (bcr-tune): 'off' (the default model), 'cache'
     (schedules tuned before on this CPU, else the model), 'measure' (time candidates for new layers;
     slower to compile, cached for next time).
+    tune_threads: the thread count the module will run with on this host; bcr-tune times and caches
+    schedules at it (the fastest kernel at 2 threads is not always the fastest at 1).
     dtype='f16' stores weights and activations as f16 (inputs are converted, outputs are f16); the
     kernels accumulate in f32. It needs fullfp16 on arm64 and an f16-capable Vulkan target.
     A list of targets, one CPU and one Vulkan (['arm64-android', 'vulkan']), gives one multi-target
@@ -346,10 +349,12 @@ def compile(model, example_inputs, target: str | Target | list = "x86-host", *, 
     """
     started = time.perf_counter()
     targets = _parse_targets(target)
+    tune_threads = checked_tune_threads(tune_threads)
     if len(targets) > 1:
         inputs = normalize_inputs(example_inputs)
         return _compile_variants(lambda: import_model(model, inputs), targets, sparse=sparse, dense_flags=dense_flags,
-                                 tune=tune, dtype=dtype, save_temps=save_temps, started=started)
+                                 tune=tune, dtype=dtype, save_temps=save_temps, started=started,
+                                 tune_threads=tune_threads)
     target = targets[0]
     _check_dtype(dtype, target)
     _check_options(target, sparse, dense_flags, save_temps)
@@ -361,22 +366,24 @@ def compile(model, example_inputs, target: str | Target | list = "x86-host", *, 
     if dtype == "f16":
         imported.notes.append("f16: weights and activations stored as f16, accumulation in f32")
     return compile_imported(imported, target, sparse=sparse, dense_flags=dense_flags, save_temps=save_temps,
-                            example_arrays=arrays, started=started, tune=tune)
+                            example_arrays=arrays, started=started, tune=tune, tune_threads=tune_threads)
 
 
 def compile_mlir(text: str, target: str | Target | list = "x86-host", *, sparse: bool = True,
                  dense_flags: str | None = None, tune: str = "cache", save_temps: str | None = None,
-                 source: str = "<input>") -> CompiledModule:
+                 source: str = "<input>", tune_threads: int = 1) -> CompiledModule:
     """Compiles linalg-on-tensors MLIR text (as torch-mlir emits, weights as dense_resource constants)."""
     started = time.perf_counter()
     targets = _parse_targets(target)
+    tune_threads = checked_tune_threads(tune_threads)
     if len(targets) > 1:
         return _compile_variants(lambda: _parse_mlir(text, source), targets, sparse=sparse, dense_flags=dense_flags,
-                                 tune=tune, dtype="f32", save_temps=save_temps, started=started)
+                                 tune=tune, dtype="f32", save_temps=save_temps, started=started,
+                                 tune_threads=tune_threads)
     target = targets[0]
     _check_options(target, sparse, dense_flags, save_temps)
     return compile_imported(_parse_mlir(text, source), target, sparse=sparse, dense_flags=dense_flags,
-                            save_temps=save_temps, started=started, tune=tune)
+                            save_temps=save_temps, started=started, tune=tune, tune_threads=tune_threads)
 
 
 def _parse_targets(target) -> list[Target]:
@@ -498,7 +505,8 @@ def _check_options(target: Target, sparse: bool, dense_flags: str | None, save_t
     return dense_flags, save_temps
 
 
-def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: str | None, tune: str):
+def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: str | None, tune: str,
+           tune_threads: int = 1):
     """Runs the bcr pipeline for a target: (IREE input text, input specs, result count, report)."""
     context = PassContext(imported.weights, target)
     context.report.notes += imported.notes
@@ -507,7 +515,7 @@ def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: st
         _check_computes(imported.module)
         with _pass_temps(save_temps):
             if sparse:
-                run_pipeline(imported.module, sparsify_pipeline(target.name, tune), context)
+                run_pipeline(imported.module, sparsify_pipeline(target.name, tune, tune_threads), context)
             else:
                 steps = [Step("bcr-raise-sparse-layers{analyze-only=1}", RaiseSparseLayers(analyze_only=True))]
                 if target.name == "vulkan":  # the same IREE workaround as the sparse pipeline
@@ -520,7 +528,7 @@ def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: st
 
 
 def _compile_variants(import_once, targets: list[Target], *, sparse: bool, dense_flags: str | None, tune: str,
-                      dtype: str, save_temps: str | None, started: float) -> CompiledModule:
+                      dtype: str, save_temps: str | None, started: float, tune_threads: int = 1) -> CompiledModule:
     """One multi-target module: every target lowered by its own pipeline, then merged (backends/multi_target.py)."""
     from bcr_mlir.backends import multi_target
     multi_target.check_variants(targets, dtype)
@@ -528,7 +536,8 @@ def _compile_variants(import_once, targets: list[Target], *, sparse: bool, dense
     texts, reports = [], {}
     for target in targets:
         _, temps = _check_options(target, sparse, flags, save_temps)
-        text, specs, results, report = _lower(import_once(), target, sparse, temps and str(Path(temps) / target.name), tune)
+        text, specs, results, report = _lower(import_once(), target, sparse, temps and str(Path(temps) / target.name), tune,
+                                              tune_threads)
         texts.append((target, text))
         reports[target.name] = report
     text = multi_target.merge(texts)
@@ -548,10 +557,10 @@ def _compile_variants(import_once, targets: list[Target], *, sparse: bool, dense
 
 def compile_imported(imported: ImportedModel, target: Target, *, sparse: bool, dense_flags: str | None,
                      save_temps: str | None, example_arrays: list[np.ndarray] | None = None,
-                     started: float | None = None, tune: str = "cache") -> CompiledModule:
+                     started: float | None = None, tune: str = "cache", tune_threads: int = 1) -> CompiledModule:
     started = started or time.perf_counter()
     dense_flags, save_temps = _check_options(target, sparse, dense_flags, save_temps)
-    text, specs, results, report = _lower(imported, target, sparse, save_temps, tune)
+    text, specs, results, report = _lower(imported, target, sparse, save_temps, tune, tune_threads)
     if example_arrays is None:
         rng = np.random.default_rng(0)
         example_arrays = [rng.standard_normal(spec.shape).astype(spec.dtype) for spec in specs]

@@ -58,19 +58,35 @@ def parse_options(text: str) -> dict[str, str]:
 TUNE_MODES = ("off", "cache", "measure")
 
 
-def sparsify_pipeline(target: str = "x86-host", tune: str = "cache") -> str:
+def tune_threads(threads) -> int:
+    """The thread count bcr-tune times schedules at, checked: a whole number of at least 1."""
+    try:
+        count = int(threads)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(count) != str(threads).strip():
+        raise BcrError(f"the tune thread count must be a whole number of at least 1, got {threads!r}",
+                       "pass the thread count the module will run with, e.g. tune_threads=2 (bcr-compile --tune-threads 2)")
+    return count
+
+
+def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: int | str = 1) -> str:
     """The pipeline `bcr_mlir.compile` runs, per target kind.
 
     Stage 1 finds the sparse layers; stage 2 orders their rows, picks the register blocks and (x86)
     the tuned schedules; stage 3 packs their weights; stage 4 generates their kernels: CPU kernels, or
     GLSL for Vulkan, with a dense linalg fallback for what those cannot take.
     tune: "off" (default schedule model), "cache" (tuned schedules already cached, default model
-    otherwise), "measure" (time candidates for uncached layers).
+    otherwise), "measure" (time candidates for uncached layers). threads: the thread count the schedules
+    are timed at, and cached for (bcr-tune's `threads`).
     """
     resolved = parse_target(target)
     if tune not in TUNE_MODES:
         raise BcrError(f"unknown tune mode '{tune}'", f"use one of {', '.join(TUNE_MODES)}")
-    tuning = {"off": [], "cache": ["bcr-tune{measure=0}"], "measure": ["bcr-tune"]}[tune]
+    threads = tune_threads(threads)
+    at = f" threads={threads}" if threads != 1 else ""
+    tuning = {"off": [], "cache": [f"bcr-tune{{measure=0{at}}}"],
+              "measure": [f"bcr-tune{{{at.strip()}}}" if at else "bcr-tune"]}[tune]
     stages = ["bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", *tuning, "bcr-compress-weights",
@@ -98,7 +114,7 @@ def parse_pipeline(text: str) -> list[Step]:
             try:
                 expanded = NAMED_PIPELINES[name](**{k.replace("-", "_"): v for k, v in options.items()})
             except TypeError as exc:
-                raise BcrError(f"bad option for pipeline '{name}': {exc}", "its options are: target, tune") from None
+                raise BcrError(f"bad option for pipeline '{name}': {exc}", "its options are: target, tune, threads") from None
             steps += parse_pipeline(expanded)
         elif name in PASS_MODULES:
             steps.append(Step(element, pass_class(name).from_options(options)))

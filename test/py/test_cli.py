@@ -62,3 +62,5 @@ def test_compile_errors_are_one_line(tmp_path):
     assert result.stderr.splitlines()[0].startswith("error: no such file") and "Traceback" not in result.stderr
     result = run("bcr-compile", "--model", "demo", "--target", "riscv", check=False)
     assert result.returncode == 1 and "unknown target 'riscv'" in result.stderr and "Traceback" not in result.stderr
+    result = run("bcr-compile", "--model", "demo", "--tune-threads", "0", check=False)
+    assert result.returncode == 1 and "tune thread count" in result.stderr and "Traceback" not in result.stderr

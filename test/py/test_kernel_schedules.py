@@ -269,3 +269,41 @@ def test_tune_times_close_finalists_again(monkeypatch):
                                                    3: [3.00, 3.00]})
     assert winner == 1
     assert taken == {0: 6, 1: 6, 2: 5, 3: 2}
+
+
+def test_tune_threads_times_and_caches_per_thread_count(tmp_path, monkeypatch):
+    """tune_threads=2 times the candidates at 2 threads (IREE's local-task device) and caches the choice
+    under a key of its own: a 1-thread compile does not take it, a second 2-thread compile does."""
+    from bcr_mlir.passes import tune
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    threads_timed = []
+    real_time = tune._time
+
+    def recording(path, x, repeats, threads=1):
+        threads_timed.append(threads)
+        return real_time(path, x, repeats, threads)
+    monkeypatch.setattr(tune, "_time", recording)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(512, 256), torch.nn.ReLU()).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 512)
+    compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="measure", tune_threads=2)
+    (layer,) = compiled.report.sparse_layers
+    assert "at 2 threads" in layer.reason and threads_timed and set(threads_timed) == {2}
+    assert_matches_torch(compiled(x), reference(model, x))
+    cache = json.loads((tmp_path / "bcr-mlir" / "tune.json").read_text())
+    assert len(cache) == 1 and _key(model, x) not in cache  # not the 1-thread key
+    again = bcr_mlir.compile(model, (x,), "x86-host", tune="cache", tune_threads=2)
+    assert "tuned (cached) at 2 threads" in again.report.sparse_layers[0].reason
+    single = bcr_mlir.compile(model, (x,), "x86-host", tune="cache")
+    assert "tuned" not in single.report.sparse_layers[0].reason
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "two"])
+def test_tune_threads_must_be_a_positive_whole_number(threads):
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64)).eval()
+    from bcr_mlir.errors import BcrError
+    with pytest.raises(BcrError, match="tune thread count"):
+        bcr_mlir.compile(model, (torch.randn(1, 64),), "x86-host", tune_threads=threads)

@@ -3,7 +3,7 @@ unroll) by compiling candidates and timing them with iree-benchmark-module on th
 
 Every candidate is the layer alone (its real weights, a random input of its shape), lowered by the same
 bcr-compress-weights and bcr-lower-to-kernels passes and compiled by IREE with the production flags,
-then timed single-threaded, twice, interleaved; the fastest few (by their best sample) are timed
+then timed single-threaded (or at `threads` threads), twice, interleaved; the fastest few (by their best sample) are timed
 again, interleaved, the two best again while they are within 5% of each other, and the fastest sample
 wins (the host may be busy, and a busy host only slows a sample). Candidates cover the default
 model's choice, taller tiles, other vector widths, unrolling, other register blocks, independent
@@ -15,6 +15,11 @@ kernels that do without it are credited. The winner is written into the op's #bc
 in a JSON cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile
 of the same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older
 kernel generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
+
+The fastest schedule can depend on the thread count the module runs with (on a 2-vCPU guest a
+BCR-4x conv's best kernel at 1 thread was 1.4x slower than another at 2): `threads=N` times the
+candidates at N threads (IREE's local-task device with N workers) and caches the choice per thread
+count; bcr_mlir.compile(..., tune_threads=N) passes it.
 
 Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
 keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
@@ -73,10 +78,13 @@ def cache_entry(schedule: Schedule) -> dict:
     return {name: list(getattr(schedule, name)) if name == "tile" else getattr(schedule, name) for name in CACHE_FIELDS}
 
 
-def layer_key(op: ir.Operation, weight: np.ndarray) -> str:
-    """Identifies what a schedule's speed depends on: shapes, attributes, where the nonzeros are, the CPU."""
+def layer_key(op: ir.Operation, weight: np.ndarray, threads: int = 1) -> str:
+    """Identifies what a schedule's speed depends on: shapes, attributes, where the nonzeros are, the CPU
+    and the thread count it was timed at."""
     digest = hashlib.sha1()
     digest.update(f"generator {GENERATOR_VERSION}".encode())
+    if threads != 1:  # 1-thread keys stay those of the caches written before threads were an option
+        digest.update(f"threads {threads}".encode())
     for part in (op.name, shape_of(op.operands[0]), shape_of(op.result), weight.shape,
                  *(str(op.attributes[n]) for n in ("strides", "dilations", "activation", "row_order") if n in op.attributes),
                  sorted(host_cpu_flags() & {"avx2", "avx512f", "fma"})):
@@ -299,21 +307,22 @@ def build_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, t
     return np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
 
 
-def _time(path: Path, x: np.ndarray, repeats: int) -> float:
+def _time(path: Path, x: np.ndarray, repeats: int, threads: int = 1) -> float:
     from bcr_mlir.backends import iree
-    return iree.benchmark(path, [x], threads=1, repeats=repeats, min_time=0.02)
+    return iree.benchmark(path, [x], threads=threads, repeats=repeats, min_time=0.02)
 
 
-def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int) -> float:
+def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int,
+                  threads: int = 1) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "layer.vmfb"
         x = build_schedule(op, weights, schedule, target, path)
-        return _time(path, x, repeats)
+        return _time(path, x, repeats, threads)
 
 
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
                     finalists: int = 3, rounds: int = 3, screening: int = 2, close: float = 0.05,
-                    tie_rounds: int = 4) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
+                    tie_rounds: int = 4, threads: int = 1) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
     """(seconds, schedule) for every candidate that builds, in candidate order, and the winner.
 
     Every candidate is timed `screening` times, interleaved, and ranked by its fastest sample; the
@@ -339,7 +348,7 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
 
         def time_round(entries) -> None:
             for index, _, path, x in entries:
-                samples[index].append(_time(path, x, repeats))
+                samples[index].append(_time(path, x, repeats, threads) if threads != 1 else _time(path, x, repeats))
 
         def ranked(entries):
             return sorted(entries, key=lambda item: min(samples[item[0]]))
@@ -391,6 +400,7 @@ class Tune(Pass):
     cache: str = ""           # cache file; default ~/.cache/bcr-mlir/tune.json
     candidates: int = 8       # at most this many schedules per layer
     repeats: int = 5
+    threads: int = 1          # time the candidates at this many threads (and cache per thread count)
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         if context.target.name != "x86-host":
@@ -399,12 +409,14 @@ class Tune(Pass):
                 if decision is not None and "default schedule" not in decision.reason:
                     decision.reason += f"; default schedule model ({context.target.name} cannot be timed here)"
             return
+        from bcr_mlir.pipelines import tune_threads
+        tune_threads(self.threads)
         path = Path(self.cache) if self.cache else default_cache()
         cache = _load(path)
         tuned: list[str] = []
         for op, weight in sparse_ops_with_weights(module, context.weights):
             current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
-            key = layer_key(op, weight)
+            key = layer_key(op, weight, self.threads)
             decision = context.report.find(string_attr(op, "layer"))
             if key in cache:
                 chosen = Schedule.from_params([cache[key]["schedule"][k] for k in CACHE_FIELDS])
@@ -413,7 +425,7 @@ class Tune(Pass):
                 started = time.perf_counter()
                 timed, winner = time_candidates(op, context.weights, candidates(op, current.block_rows,
                                                                                 context.target, self.candidates),
-                                                context.target, self.repeats)
+                                                context.target, self.repeats, threads=self.threads)
                 if winner is None:
                     continue
                 seconds, chosen = winner
@@ -423,6 +435,8 @@ class Tune(Pass):
                 how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s"
             else:
                 continue
+            if self.threads != 1:
+                how += f" at {self.threads} threads"
             op.attributes["schedule"] = to_attr(chosen)
             if decision is not None:
                 decision.reason += f"; {how}"

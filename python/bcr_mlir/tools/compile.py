@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dense", action="store_true", help="compile dense (the IREE baseline)")
     parser.add_argument("--dense-flags", choices=("tuned", "default", "best"), default=None,
                         help="IREE flags for dense code (default: tuned; best times both, x86 only)")
+    parser.add_argument("--tune", choices=("off", "cache", "measure"), default="cache",
+                        help="kernel schedules (x86-host): off = the default model, cache = schedules tuned before "
+                             "on this CPU (default), measure = time candidates for new layers (slower, cached)")
+    parser.add_argument("--tune-threads", type=int, default=1, metavar="N",
+                        help="the thread count the module will run with: schedules are timed and cached at N (default 1)")
     parser.add_argument("--report", action="store_true", help="print the per-layer report")
     parser.add_argument("--emit-mlir", metavar="PATH", help="write the imported linalg MLIR and stop")
     parser.add_argument("--save-temps", metavar="DIR", help="keep every intermediate file in DIR")
@@ -90,14 +95,15 @@ def main(argv=None) -> int:
                 write_output_atomically(args.emit_mlir, imported.module.operation.get_asm(enable_debug_info=False))
             return 0
         module = bcr_mlir.compile(model, (example,), args.target, sparse=not args.dense,
-                                  dense_flags=args.dense_flags, save_temps=args.save_temps)
+                                  dense_flags=args.dense_flags, save_temps=args.save_temps, tune=args.tune,
+                                  tune_threads=args.tune_threads)
         default_output = f"{args.model}.{_target_stem(module)}.vmfb"
     else:
         if args.emit_mlir:
             raise BcrError("--emit-mlir works with --model", "the input is already MLIR")
         name, text = read_input(args.input)
         module = compile_mlir(text, args.target, sparse=not args.dense, dense_flags=args.dense_flags,
-                              save_temps=args.save_temps, source=name)
+                              save_temps=args.save_temps, source=name, tune=args.tune, tune_threads=args.tune_threads)
         stem = "stdin" if args.input == "-" else args.input.rsplit(".mlir", 1)[0]
         default_output = f"{stem}.{_target_stem(module)}.vmfb"
     path = module.save(args.output or default_output)
