@@ -235,7 +235,7 @@ def _scripted_tuning(monkeypatch, times: dict[int, list[float]]):
     target = parse_target("x86-host")
     taken = {index: 0 for index in times}
 
-    def scripted(path, x, repeats):
+    def scripted(path, x, repeats, threads=1):
         index = int(path.stem.removeprefix("layer"))
         taken[index] += 1
         return times[index][taken[index] - 1]

@@ -348,7 +348,7 @@ def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Sche
 
         def time_round(entries) -> None:
             for index, _, path, x in entries:
-                samples[index].append(_time(path, x, repeats, threads) if threads != 1 else _time(path, x, repeats))
+                samples[index].append(_time(path, x, repeats, threads))
 
         def ranked(entries):
             return sorted(entries, key=lambda item: min(samples[item[0]]))

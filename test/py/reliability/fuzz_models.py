@@ -329,8 +329,8 @@ def cost_model_off(enabled: bool = True):
         return
     original = api.sparsify_pipeline
 
-    def forced(target: str = "x86-host", tune: bool = False) -> str:
-        pipeline = original(target, tune)
+    def forced(target: str = "x86-host", tune: str = "cache", threads: int = 1) -> str:
+        pipeline = original(target, tune, threads)
         assert pipeline.startswith("bcr-raise-sparse-layers,"), pipeline
         return pipeline.replace("bcr-raise-sparse-layers", FORCED_RAISE, 1)
 
