@@ -351,6 +351,12 @@ def string_attr(op: ir.Operation, name: str, default: str = "") -> str:
     return ir.StringAttr(op.attributes[name]).value
 
 
+def int_attr(op: ir.Operation, name: str, default: int = 0) -> int:
+    if name not in op.attributes:
+        return default
+    return ir.IntegerAttr(op.attributes[name]).value
+
+
 def int_array(op: ir.Operation, name: str) -> tuple[int, ...]:
     return tuple(ir.DenseI64ArrayAttr(op.attributes[name]))
 
@@ -365,6 +371,8 @@ def create_op(name: str, operands, result_type, attributes: dict) -> ir.Operatio
     for key, value in attributes.items():
         if isinstance(value, str):
             value = ir.StringAttr.get(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), value)
         elif isinstance(value, (tuple, list)):
             value = ir.DenseI64ArrayAttr.get([int(v) for v in value])
         elif hasattr(value, "to_text"):

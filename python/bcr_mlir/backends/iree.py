@@ -19,7 +19,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.backends import vulkan_extern
-from bcr_mlir.dialect import int_array, ops_named
+from bcr_mlir.dialect import int_array, int_attr, ops_named
 from bcr_mlir.errors import BcrError, TargetError
 from bcr_mlir.targets import Target
 
@@ -120,11 +120,6 @@ def _executable_text(kernel: str, body: str, memrefs: list[str], grid: tuple[int
   }}"""
 
 
-def _blocks_per_workgroup(op: ir.Operation) -> int:
-    attribute = op.attributes["blocks_per_workgroup"] if "blocks_per_workgroup" in op.attributes else None
-    return ir.IntegerAttr(attribute).value if attribute is not None else 1
-
-
 def to_iree_text(module: ir.Module) -> str:
     """The module as IREE input text: kernels wrapped in stream.executables, bcr.dispatch -> flow.dispatch.
 
@@ -141,7 +136,8 @@ def to_iree_text(module: ir.Module) -> str:
         if kernel not in declared:
             function = functions[kernel]
             executables.append(_executable_text(kernel, str(function), _memref_types(function),
-                                                tuple(int_array(op, "workgroups")), _blocks_per_workgroup(op)))
+                                                tuple(int_array(op, "workgroups")),
+                                                int_attr(op, "blocks_per_workgroup", 1)))
             declared.add(kernel)
             with ir.InsertionPoint(module.body), op.location:
                 stub_type = ir.FunctionType.get([v.type for v in op.operands], [op.result.type])

@@ -525,7 +525,7 @@ class LowerToKernels(Pass):
             # A matmul's block-row is little work: one workgroup runs several (schedule.py).
             blocks = blocks_per_workgroup(grid) if op.name == "bcr.packed_matmul" else 1
             if blocks > 1:
-                attributes["blocks_per_workgroup"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), blocks)
+                attributes["blocks_per_workgroup"] = blocks
             dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],
                                  replaced.result.type, attributes)
         replaced.result.replace_all_uses_with(dispatch.result)

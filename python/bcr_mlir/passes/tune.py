@@ -312,14 +312,6 @@ def _time(path: Path, x: np.ndarray, repeats: int, threads: int = 1) -> float:
     return iree.benchmark(path, [x], threads=threads, repeats=repeats, min_time=0.02)
 
 
-def time_schedule(op: ir.Operation, weights: WeightTable, schedule: Schedule, target, repeats: int,
-                  threads: int = 1) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "layer.vmfb"
-        x = build_schedule(op, weights, schedule, target, path)
-        return _time(path, x, repeats, threads)
-
-
 def time_candidates(op: ir.Operation, weights: WeightTable, schedules: list[Schedule], target, repeats: int,
                     finalists: int = 3, rounds: int = 3, screening: int = 2, close: float = 0.05,
                     tie_rounds: int = 4, threads: int = 1) -> tuple[list[tuple[float, Schedule]], tuple[float, Schedule] | None]:
