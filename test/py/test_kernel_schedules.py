@@ -301,6 +301,18 @@ def test_tune_threads_times_and_caches_per_thread_count(tmp_path, monkeypatch):
     assert "tuned" not in single.report.sparse_layers[0].reason
 
 
+def test_cached_compile_at_threads_without_their_own_schedule_takes_the_one_thread_pick(tmp_path, monkeypatch):
+    """tune='cache' at 2 threads, with a schedule cached only at 1 thread: the layer gets that schedule
+    (a timed pick), not the untimed default model, and the report says so."""
+    model, x = _layer(16, 20, 7, 1, "bcr", 1, True, rate=4)
+    flattened = SCHEDULES["flattened"](7, 8)
+    compiled = _forced(model, x, flattened, tmp_path, monkeypatch, tune_threads=2)
+    (layer,) = compiled.report.sparse_layers
+    assert "tuned at 1 thread (cached; none at 2 threads)" in layer.reason
+    assert KERNEL_TEXT["flattened"] in layer.kernel
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "two"])
 def test_tune_threads_must_be_a_positive_whole_number(threads):
     model = torch.nn.Sequential(torch.nn.Linear(64, 64)).eval()

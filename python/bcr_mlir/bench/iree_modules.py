@@ -40,14 +40,16 @@ class IreeModule:
     notes: list[str] = field(default_factory=list)
 
 
-def compile_module(engine: str, bench_model, folder: Path) -> IreeModule:
-    """Compiles the pruned model for x86-host as `engine` asks; raises on failure."""
+def compile_module(engine: str, bench_model, folder: Path, tune_threads: int = 1) -> IreeModule:
+    """Compiles the pruned model for x86-host as `engine` asks, the sparse layers with the schedules
+    bcr-tune cached for `tune_threads` threads; raises on failure."""
     import bcr_mlir
     settings = IREE_ENGINES[engine]
     started = time.perf_counter()
-    module = bcr_mlir.compile(bench_model.model, (bench_model.x,), target="x86-host", **settings)
+    module = bcr_mlir.compile(bench_model.model, (bench_model.x,), target="x86-host", tune_threads=tune_threads,
+                              **settings)
     wall = time.perf_counter() - started
-    path = folder / f"{engine}.vmfb"
+    path = folder / (f"{engine}.vmfb" if tune_threads == 1 else f"{engine}-tuned-{tune_threads}t.vmfb")
     path.write_bytes(module.vmfb)
     output = module(bench_model.x)
     output = output[0] if isinstance(output, tuple) else output

@@ -200,6 +200,8 @@ def to_markdown(results: dict, charts: dict[str, str] | None = None) -> str:
         for engine, entry in model["engines"].items():
             peaks = "/".join(str(entry.get("peak_rss_mb", {}).get(t, "–")) for t in threads_list)
             note = entry.get("note", "") or ""
+            for threads, count in (entry.get("tuned_layers") or {}).items():
+                note = f"{threads}T: {count} layers tuned at {threads} threads" + (f"; {note}" if note else "")
             if entry.get("untuned"):
                 note = ("**untuned**; " + note) if note else "**untuned**"
             lines.append(f"| {entry.get('label', LABELS.get(engine, engine))} | " + " | ".join(engine_cell(entry, t) for t in threads_list)

@@ -52,6 +52,7 @@ class Options:
     budget: float = 60.0       # seconds of timed calls per engine, model and thread count; slow engines get fewer
     warmup: float = 0.2        # seconds of warm-up calls when a worker starts
     start_timeout: float = 900.0
+    tune_at_one_thread: bool = False  # time bcr-sparse at every thread count with its 1-thread schedules
 
 
 def log(message: str) -> None:
@@ -150,6 +151,25 @@ def _stats(times: list[float]) -> dict:
             "runs": len(ms), "times_ms": [round(t, 4) for t in ms]}
 
 
+def _sparse_module_at(threads: int, bm, folder: Path, single_thread, engines: dict):
+    """bcr-sparse compiled with the schedules bcr-tune cached for `threads` threads (the fastest kernel
+    at 2 threads is not always the fastest at 1; layers tuned only at 1 thread keep that schedule), as
+    IREE dense gets its faster flag set per thread count. Falls back to the 1-thread module."""
+    try:
+        module = compile_module("bcr-sparse", bm, folder, tune_threads=threads)
+    except Exception as exc:
+        log(f"  bcr-sparse: tuning for {threads} threads failed, timing the 1-thread module: {one_line(exc)}")
+        return single_thread
+    entry = engines["bcr-sparse"]
+    entry["check"] = merge_check(entry["check"], check_output(module.output, bm.reference))
+    own = sum(f"at {threads} threads" in layer.get("reason", "") and "none at" not in layer.get("reason", "")
+              for layer in module.report.get("layers", []))
+    entry.setdefault("tuned_layers", {})[str(threads)] = own
+    log(f"  bcr-sparse: at {threads} threads, {own} of {module.sparse_layers} sparse layers use a schedule tuned "
+        f"at {threads} threads, the rest their 1-thread one")
+    return module
+
+
 def bench_model(name: str, options: Options) -> dict:
     started = time.perf_counter()
     recipe = RECIPES[name]
@@ -209,6 +229,9 @@ def bench_model(name: str, options: Options) -> dict:
     # 3. Per thread count: start the workers, then interleave everyone.
     per_turn = max(1, math.ceil(options.repeats / options.rounds))
     for threads in options.threads:
+        timed_modules = dict(modules)
+        if "bcr-sparse" in modules and threads != 1 and not options.tune_at_one_thread:
+            timed_modules["bcr-sparse"] = _sparse_module_at(threads, bm, folder, modules["bcr-sparse"], engines)
         workers = {}
         for engine in peers:
             if engines[engine]["status"] != "ok":
@@ -243,7 +266,8 @@ def bench_model(name: str, options: Options) -> dict:
                     continue
                 try:
                     if engine in modules:
-                        chunk, peak = time_calls(modules[engine].path, folder / "input.npy", threads, calls[engine])
+                        chunk, peak = time_calls(timed_modules[engine].path, folder / "input.npy", threads,
+                                                 calls[engine])
                         peaks[engine] = max(peaks[engine], peak)
                     else:
                         chunk = workers[engine].time(calls[engine], timeout=max(600.0, 20 * options.budget))

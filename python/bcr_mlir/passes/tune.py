@@ -19,7 +19,8 @@ kernel generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
 The fastest schedule can depend on the thread count the module runs with (on a 2-vCPU guest a
 BCR-4x conv's best kernel at 1 thread was 1.4x slower than another at 2): `threads=N` times the
 candidates at N threads (IREE's local-task device with N workers) and caches the choice per thread
-count; bcr_mlir.compile(..., tune_threads=N) passes it.
+count; bcr_mlir.compile(..., tune_threads=N) passes it. Without measuring (`measure=0`), a layer
+cached only at 1 thread takes that schedule rather than the default model.
 
 Cross targets cannot be timed here (arm64 runs under emulation; Vulkan on a software driver): they
 keep the default model of bcr_mlir.kernels.schedule, documented there. With `measure=0` only cached
@@ -409,10 +410,13 @@ class Tune(Pass):
         for op, weight in sparse_ops_with_weights(module, context.weights):
             current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
             key = layer_key(op, weight, self.threads)
+            at_threads = f" at {self.threads} threads" if self.threads != 1 else ""
             decision = context.report.find(string_attr(op, "layer"))
             if key in cache:
-                chosen = Schedule.from_params([cache[key]["schedule"][k] for k in CACHE_FIELDS])
-                how = "tuned (cached)"
+                how = f"tuned (cached){at_threads}"
+            elif at_threads and not self.measure and layer_key(op, weight) in cache:
+                # Not timed at this thread count: the 1-thread pick beats the untimed default model.
+                key, how = layer_key(op, weight), f"tuned at 1 thread (cached; none{at_threads})"
             elif self.measure:
                 started = time.perf_counter()
                 timed, winner = time_candidates(op, context.weights, candidates(op, current.block_rows,
@@ -424,12 +428,10 @@ class Tune(Pass):
                 cache[key] = {"schedule": cache_entry(chosen), "ms": seconds * 1e3, "candidates": len(timed),
                               "default_ms": timed[0][0] * 1e3}
                 tuned.append(key)
-                how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s"
+                how = f"tuned over {len(timed)} schedules in {time.perf_counter() - started:.0f} s{at_threads}"
             else:
                 continue
-            if self.threads != 1:
-                how += f" at {self.threads} threads"
-            op.attributes["schedule"] = to_attr(chosen)
+            op.attributes["schedule"] = to_attr(Schedule.from_params([cache[key]["schedule"][k] for k in CACHE_FIELDS]))
             if decision is not None:
                 decision.reason += f"; {how}"
         if tuned:

@@ -56,6 +56,9 @@ def parse(argv):
     parser.add_argument("--rounds", type=int, help="interleaving rounds the calls are split over (default: 5; --quick: 2)")
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of timed calls per engine, model and thread count; slower engines get fewer calls (default: 60)")
+    parser.add_argument("--tune-at-one-thread", action="store_true",
+                        help="time bcr-mlir sparse at every thread count with the schedules tuned at 1 thread "
+                             "(default: at N threads, a module compiled with those cached for N threads)")
     parser.add_argument("--out", default="bench-results", help="output folder (default: ./bench-results)")
     parser.add_argument("--from", dest="source", metavar="RESULTS_JSON",
                         help="measure nothing: re-render results.md and the charts from an earlier results.json")
@@ -83,6 +86,7 @@ def main(argv=None) -> int:
         raise BcrError("--repeats and --rounds must be at least 1")
     options.rounds = min(options.rounds, options.repeats)
     options.budget = args.budget
+    options.tune_at_one_thread = args.tune_at_one_thread
     if args.quick:
         options.warmup = 0.05
     out = Path(args.out)

@@ -51,6 +51,9 @@ def test_quick_run_writes_json_markdown_and_charts_and_every_engine_matches(tmp_
     if "bcr-sparse" in ran:
         assert model["compile"]["bcr-sparse"]["bytes"] > 0 and model["compile"]["bcr-sparse"]["seconds"] > 0
         assert "sparse_layers" in model
+        # at 2 threads it runs a module compiled with the schedules cached for 2 threads
+        assert set(engines["bcr-sparse"]["tuned_layers"]) == {"2"}
+        assert "2T: " in (out / "results.md").read_text()
     assert {g["against"] for g in model["goals"]} == {"iree-dense", "dense-peer", "csr"}
     markdown = (out / "results.md").read_text()
     assert "## Summary" in markdown and "## Goals" in markdown and "torch.sparse CSR" in markdown
