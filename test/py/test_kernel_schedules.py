@@ -60,7 +60,7 @@ def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch, **compile_optio
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({_key(model, x): {"schedule": cache_entry(schedule)}}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    return bcr_mlir.compile(model, (x,), "x86-host", tune="cache", **compile_options)
+    return bcr_mlir.compile(model, (x,), "x86-host", **{"tune": "cache", **compile_options})
 
 
 LAYERS = {
@@ -221,7 +221,7 @@ def test_tune_cache_keeps_every_concurrent_writer(tmp_path):
     assert set(json.loads(path.read_text())) == {f"layer{i}" for i in range(16)}
 
 
-def _scripted_tuning(monkeypatch, times: dict[int, list[float]]):
+def _scripted_tuning(monkeypatch, times: dict[int, list[float]], **options):
     """Runs bcr-tune's time_candidates on a small Linear's first candidates (really built by IREE), with
     each candidate's samples taken from `times` in order instead of from the host; returns the winner's
     candidate index and how many samples each candidate got."""
@@ -243,7 +243,7 @@ def _scripted_tuning(monkeypatch, times: dict[int, list[float]]):
     with imported.context, ir.Location.unknown():
         schedules = list(dict.fromkeys(tune.candidates(op, 8, target, 8)))[:len(times)]
         assert len(schedules) == len(times)
-        _, (_, chosen) = tune.time_candidates(op, imported.weights, schedules, target, repeats=1)
+        _, (_, chosen) = tune.time_candidates(op, imported.weights, schedules, target, repeats=1, **options)
     return schedules.index(chosen), taken
 
 
@@ -271,6 +271,32 @@ def test_tune_times_close_finalists_again(monkeypatch):
     assert taken == {0: 6, 1: 6, 2: 5, 3: 2}
 
 
+def test_an_incumbent_is_always_a_finalist_and_is_replaced_only_by_a_clear_margin(monkeypatch):
+    """With an incumbent (candidate 0, as the 1-thread pick is at N threads), a candidate 5% faster does
+    not replace it (margin 10%); one 20% faster does. The incumbent is timed as a finalist even when
+    three others screened faster."""
+    kept, taken = _scripted_tuning(monkeypatch, {0: [1.0] * 5, 1: [0.95] * 5, 2: [1.5] * 5, 3: [3.0] * 2},
+                                   incumbent_margin=0.1)
+    assert kept == 0 and taken == {0: 5, 1: 5, 2: 5, 3: 2}
+    replaced, taken = _scripted_tuning(monkeypatch, {0: [1.0] * 5, 1: [0.8] * 5, 2: [0.85] * 5, 3: [0.9] * 2},
+                                       incumbent_margin=0.1)
+    assert replaced == 1 and taken == {0: 5, 1: 5, 2: 5, 3: 2}
+
+
+def test_tuning_at_threads_starts_from_the_one_thread_pick(tmp_path, monkeypatch):
+    """tune='measure' at 2 threads with a 1-thread pick cached: that pick is candidate 0 (the
+    incumbent), and a rival only 5% faster at 2 threads does not replace it; the report says so."""
+    from bcr_mlir.passes import tune
+    model, x = _layer(16, 20, 7, 1, "bcr", 1, True, rate=4)
+    monkeypatch.setattr(tune, "_time", lambda path, x, repeats, threads=1: 1.0 if path.stem == "layer0" else 0.95)
+    compiled = _forced(model, x, SCHEDULES["flattened"](7, 8), tmp_path, monkeypatch, tune="measure",
+                       tune_threads=2)
+    (layer,) = compiled.report.sparse_layers
+    assert "at 2 threads (kept the 1-thread pick: no candidate 10% faster)" in layer.reason
+    assert KERNEL_TEXT["flattened"] in layer.kernel
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
 def test_tune_threads_times_and_caches_per_thread_count(tmp_path, monkeypatch):
     """tune_threads=2 times the candidates at 2 threads (IREE's local-task device) and caches the choice
     under a key of its own: a 1-thread compile does not take it, a second 2-thread compile does."""
@@ -292,6 +318,7 @@ def test_tune_threads_times_and_caches_per_thread_count(tmp_path, monkeypatch):
     compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="measure", tune_threads=2)
     (layer,) = compiled.report.sparse_layers
     assert "at 2 threads" in layer.reason and threads_timed and set(threads_timed) == {2}
+    assert "the default model" in layer.reason  # no 1-thread pick to start from
     assert_matches_torch(compiled(x), reference(model, x))
     cache = json.loads((tmp_path / "bcr-mlir" / "tune.json").read_text())
     assert len(cache) == 1 and _key(model, x) not in cache  # not the 1-thread key
