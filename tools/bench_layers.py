@@ -152,7 +152,7 @@ def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
 
 
 def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "measure",
-            per_thread: bool = True) -> Result:
+            per_thread: bool = True, rounds: int = 5) -> Result:
     model, x = build(case)
     with torch.no_grad():
         expected = model(x).numpy()
@@ -170,7 +170,9 @@ def measure(case: Case, threads: tuple[int, ...], repeats: int, tune: str = "mea
     for t in threads:
         modules = {"sparse": sparse_for[t], **dense, "floor": floor}
         samples = {name: [] for name in modules}
-        for _ in range(3):  # interleave, so every engine sees the same machine noise
+        # Interleave, so every module sees the same machine noise. Five rounds, not three: a burst on this
+        # host lasts several samples, and one median of three at 2 threads read 0.63 ms for a 0.28 ms kernel.
+        for _ in range(rounds):
             for name, module in modules.items():
                 samples[name].append(module.benchmark(x, threads=t, repeats=repeats) * 1e3)
         medians = {k: statistics.median(v) for k, v in samples.items()}
@@ -207,7 +209,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="substring filter on case names")
     parser.add_argument("--exclude", help="leave out the cases whose names contain this")
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7, help="calls per timing sample")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved timing samples per module and thread count; the table gives their median")
     parser.add_argument("--out", default="bench/layers")
     parser.add_argument("--tune", choices=("off", "cache", "measure"), default="measure",
                         help="bcr-tune mode for the sparse builds (default: time candidate schedules, cached)")
@@ -223,7 +227,8 @@ def main(argv=None) -> int:
     results = []
     for case in selected:
         started = time.perf_counter()
-        result = measure(case, threads, args.repeats, args.tune, per_thread=not args.tune_at_one_thread)
+        result = measure(case, threads, args.repeats, args.tune, per_thread=not args.tune_at_one_thread,
+                         rounds=args.rounds)
         results.append(result)
         print(f"{case.name:<45} " + "  ".join(f"{t}t {result.speedup[t]:5.2f}x (ceiling {ceiling(result, t):.1f}x, "
                                                f"scaled {dense_scaled(result, t):.1f}x)" for t in threads) +
