@@ -103,11 +103,19 @@ class CompiledModule:
 
     def benchmark(self, *inputs, threads: int = 1, repeats: int = 20) -> float:
         """Median seconds per call, measured by iree-benchmark-module on this host."""
+        self._check_host("benchmarking")
+        return iree.benchmark(self._file(), self._arrays(inputs), threads=threads, repeats=repeats)
+
+    def profile(self, *inputs, threads: int = 1, calls: int = 20) -> list:
+        """Where a call spends its time: one `iree.DispatchTime` per executable function (a generated
+        kernel is `bcr_kernel_<layer>`), slowest first, from IREE's HAL profiler on this host."""
+        self._check_host("profiling")
+        return iree.profile(self._file(), self._arrays(inputs), threads=threads, calls=calls)
+
+    def _check_host(self, what: str) -> None:
         if self.target.name != "x86-host" or self.variants:
-            raise BcrError(f"benchmarking runs on the host; this module targets {self.describe()}",
-                           "benchmark an x86-host build here, or run iree-benchmark-module on the device (docs/android.md)")
-        arrays = self._arrays(inputs)
-        return iree.benchmark(self._file(), arrays, threads=threads, repeats=repeats)
+            raise BcrError(f"{what} runs on the host; this module targets {self.describe()}",
+                           "use an x86-host build here, or run iree-benchmark-module on the device (docs/android.md)")
 
     def describe(self) -> str:
         return " + ".join(t.describe() for t in self.variants) if self.variants else self.target.describe()

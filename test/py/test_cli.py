@@ -56,6 +56,29 @@ def test_run_reports_a_mismatch(demo_files, tmp_path):
     assert result.returncode == 1 and "MISMATCH" in result.stdout
 
 
+def test_run_profiles_each_dispatch(demo_files, tmp_path):
+    """--profile lists every executable function of a call, from IREE's HAL profiler: the generated
+    kernels of the report's sparse layers among them, with shares that add up to the whole."""
+    module = tmp_path / "demo.vmfb"
+    run("bcr-compile", demo_files / "demo.mlir", "-o", module)
+    lines = run("bcr-run", module, "--input", demo_files / "x.npy", "--profile").stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("profile: "))
+    rows = [line.split() for line in lines[header + 1:]]
+    kernels = {row[-1] for row in rows if row[-2] == "bcr"}
+    sparse = {layer.name.replace(".", "_") for layer in bcr_mlir.load(module).report.sparse_layers}
+    assert sparse and kernels == {f"bcr_kernel_{name}" for name in sparse}, (kernels, sparse)
+    assert any(row[-2] == "iree" for row in rows)  # the dense rest: IREE's own dispatches
+    total = float(lines[header].split()[1])
+    assert total > 0 and abs(sum(float(row[0]) for row in rows) - total) <= 0.1 * len(rows)
+    assert abs(sum(float(row[2].rstrip("%")) for row in rows) - 100) < 0.1 * len(rows)
+
+
+def test_profile_through_adb_is_refused(demo_files, tmp_path):
+    result = run("bcr-run", tmp_path / "any.vmfb", "--profile", "--adb", check=False)
+    assert result.returncode != 0 and "--profile runs on this host" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_compile_errors_are_one_line(tmp_path):
     result = run("bcr-compile", tmp_path / "missing.mlir", check=False)
     assert result.returncode == 1

@@ -270,9 +270,7 @@ class ToolRunner:
         with tempfile.TemporaryDirectory() as tmp:
             args = list(self.prefix) + [f"--device={d}" for d in self.devices] + \
                 [f"--module={self.vmfb_path}", f"--function={self.function}"]
-            for i, x in enumerate(inputs):
-                np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
-                args.append(f"--input=@{tmp}/in{i}.npy")
+            args += input_flags(inputs, tmp)
             args += [f"--output=@{tmp}/out{i}.npy" for i in range(self.results)]
             result = subprocess.run(args, capture_output=True, text=True)
             if result.returncode != 0:
@@ -297,6 +295,15 @@ def cpu_device(threads: int) -> str:
     return "local-task" if threads > 1 else "local-sync"
 
 
+def input_flags(inputs: list[np.ndarray], folder: str) -> list[str]:
+    """The IREE tools' --input flags for `inputs`, each saved as a .npy in `folder`."""
+    flags = []
+    for i, x in enumerate(inputs):
+        np.save(f"{folder}/in{i}.npy", np.ascontiguousarray(x))
+        flags.append(f"--input=@{folder}/in{i}.npy")
+    return flags
+
+
 def cpu_device_flags(threads: int) -> list[str]:
     """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads."""
     workers = [f"--task_topology_max_group_count={threads}"] if threads > 1 else []
@@ -309,9 +316,7 @@ def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repea
         args = [runtime_tool("iree-benchmark-module"), f"--module={vmfb_path}", "--function=main",
                 *cpu_device_flags(threads), f"--benchmark_repetitions={repeats}", "--benchmark_format=json",
                 "--benchmark_min_warmup_time=0.05", f"--benchmark_min_time={min_time}s"]
-        for i, x in enumerate(inputs):
-            np.save(f"{tmp}/in{i}.npy", np.ascontiguousarray(x))
-            args.append(f"--input=@{tmp}/in{i}.npy")
+        args += input_flags(inputs, tmp)
         result = subprocess.run(args, capture_output=True, text=True)
         if result.returncode != 0:
             raise BcrError(f"iree-benchmark-module failed: {result.stderr.strip()[-300:]}")
@@ -320,6 +325,52 @@ def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repea
         unit = report["benchmarks"][0].get("time_unit", "ms")
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
         return float(np.median(times)) * scale
+
+
+@dataclass(frozen=True)
+class DispatchTime:
+    """One executable function's share of a call of @main, from IREE's HAL profiler."""
+    function: str          # bcr_kernel_<layer> for a generated kernel, main_dispatch_<n>_<what> for IREE's own
+    microseconds: float    # per call of @main, summed over its uses (at N threads: worker time, all threads)
+    uses: int              # dispatches per call
+
+
+def profile(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, calls: int = 20) -> list[DispatchTime]:
+    """Where a call of @main spends its time, per executable function, slowest first: `calls` timed calls
+    (after a warm-up) under iree-benchmark-module with HAL host-execution profiling, reduced by
+    `iree-profile statistics`. The profile covers the warm-up calls too, the first (cold) one included,
+    so each figure is an average over every call of the run.
+
+    It runs on local-task with `threads` workers even at 1 thread: local-sync records no per-dispatch-site
+    rows, and those give the number of calls (each site runs once per call) and each function's uses."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = f"{tmp}/profile.ireeprof"
+        args = [runtime_tool("iree-benchmark-module"), f"--module={vmfb_path}", "--function=main", "--device=local-task",
+                f"--task_topology_max_group_count={threads}", f"--device_allocator={ALLOCATOR}",
+                "--benchmark_repetitions=1", "--benchmark_min_warmup_time=0.1", f"--benchmark_min_time={calls}x",
+                "--device_profiling_mode=host-execution", f"--device_profiling_output={bundle}"]
+        args += input_flags(inputs, tmp)
+        for command in (args, [runtime_tool("iree-profile"), "statistics", "--format=jsonl", bundle]):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BcrError(f"{Path(command[0]).name} failed: {result.stderr.strip()[-300:]}")
+    sites: dict[tuple[str, int], list[float]] = {}  # (function, command index): [ns, samples], over all calls
+    for line in result.stdout.splitlines():
+        row = json.loads(line)
+        if row.get("row_type") == "host_execution_command_operation" and row.get("function_name"):
+            site = sites.setdefault((row["function_name"], row["command_index"]), [0.0, 0])
+            site[0] += row["total_duration_ns"]
+            site[1] += row["sample_count"]
+    if not sites:
+        raise BcrError("IREE's profiler recorded no dispatches", "check that the module runs: bcr-run model.vmfb")
+    runs = max(samples for _, samples in sites.values())
+    totals: dict[str, list[float]] = {}
+    for (function, _), (ns, _) in sites.items():
+        entry = totals.setdefault(function, [0.0, 0])
+        entry[0] += ns / 1e3 / runs
+        entry[1] += 1
+    return sorted((DispatchTime(name, us, uses) for name, (us, uses) in totals.items()),
+                  key=lambda d: d.microseconds, reverse=True)
 
 
 def runner_for(target: Target, vmfb: bytes, vmfb_path: Path | None, results: int):

@@ -5,6 +5,7 @@
     bcr-run arm.vmfb --input x.npy --target arm64-android      # qemu-user on x86, detected automatically
     bcr-run arm.vmfb --input x.npy --adb [--device-tool /data/local/tmp/iree-run-module]
     bcr-run model.vmfb --input x.npy --benchmark --threads 2
+    bcr-run model.vmfb --profile                              # time per dispatch: our kernels and IREE's
     bcr-run multi.vmfb --input x.npy --variant vulkan          # a multi-target module's Vulkan variant
 
 Without --input, inputs are random (seeded) with the shapes recorded at compile time.
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rtol", type=float, default=1e-4)
     parser.add_argument("--atol", type=float, default=1e-4)
     parser.add_argument("--benchmark", action="store_true", help="also time it (x86 host only)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where a call spends its time, per dispatch (x86 host only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--adb", action="store_true", help="run on an Android device through adb (arm64 modules)")
     parser.add_argument("--adb-serial", help="adb device serial (-s)")
@@ -83,6 +86,9 @@ def main(argv=None) -> int:
 
     if args.threads < 1:
         raise BcrError(f"--threads {args.threads} is not a thread count", "use --threads 1 or more")
+    if args.profile and args.adb:
+        raise BcrError("--profile runs on this host, not through adb",
+                       "drop --adb, or on the phone run iree-benchmark-module with --device_profiling_mode=host-execution")
     for path in args.output:  # before running, so a bad path costs nothing and leaves nothing
         _check_output_path(path)
     module = load(args.module, args.target)
@@ -136,7 +142,18 @@ def main(argv=None) -> int:
     if args.benchmark and not args.adb:
         seconds = module.benchmark(*inputs, threads=args.threads)
         print(f"latency: {seconds * 1e3:.3f} ms (median, {args.threads} thread(s))")
+    if args.profile:
+        _print_profile(module.profile(*inputs, threads=args.threads), args.threads)
     return status
+
+
+def _print_profile(dispatches, threads: int) -> None:
+    total = sum(d.microseconds for d in dispatches) or 1.0
+    time_of = "worker time" if threads > 1 else "time"
+    print(f"profile: {total:.1f} us of dispatch {time_of} per call ({threads} thread(s)); bcr = generated kernel")
+    for d in dispatches:
+        mark = "bcr " if d.function.startswith("bcr_kernel_") else "iree"
+        print(f"  {d.microseconds:9.1f} us {d.microseconds / total:6.1%}  x{d.uses:<4g} {mark} {d.function}")
 
 
 if __name__ == "__main__":
