@@ -106,7 +106,7 @@ class CompiledModule:
         self._check_host("benchmarking")
         return iree.benchmark(self._file(), self._arrays(inputs), threads=threads, repeats=repeats)
 
-    def profile(self, *inputs, threads: int = 1, calls: int = 20) -> list:
+    def profile(self, *inputs, threads: int = 1, calls: int = 20) -> list[iree.DispatchTime]:
         """Where a call spends its time: one `iree.DispatchTime` per executable function (a generated
         kernel is `bcr_kernel_<layer>`), slowest first, from IREE's HAL profiler on this host."""
         self._check_host("profiling")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -304,10 +305,20 @@ def input_flags(inputs: list[np.ndarray], folder: str) -> list[str]:
     return flags
 
 
-def cpu_device_flags(threads: int) -> list[str]:
-    """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads."""
-    workers = [f"--task_topology_max_group_count={threads}"] if threads > 1 else []
-    return [f"--device={cpu_device(threads)}", *workers, f"--device_allocator={ALLOCATOR}"]
+def cpu_device_flags(threads: int, device: str | None = None) -> list[str]:
+    """iree-run-module / iree-benchmark-module flags for the CPU device at `threads` threads (`device`:
+    that device instead of the one cpu_device picks)."""
+    device = device or cpu_device(threads)
+    workers = [f"--task_topology_max_group_count={threads}"] if device == "local-task" else []
+    return [f"--device={device}", *workers, f"--device_allocator={ALLOCATOR}"]
+
+
+def run_tool(command: list[str]) -> subprocess.CompletedProcess:
+    """Runs one of IREE's command-line tools; its failure is a BcrError with the end of its stderr."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BcrError(f"{Path(command[0]).name} failed: {result.stderr.strip()[-300:]}")
+    return result
 
 
 def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repeats: int = 20, min_time: float = 0.05) -> float:
@@ -317,10 +328,7 @@ def benchmark(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, repea
                 *cpu_device_flags(threads), f"--benchmark_repetitions={repeats}", "--benchmark_format=json",
                 "--benchmark_min_warmup_time=0.05", f"--benchmark_min_time={min_time}s"]
         args += input_flags(inputs, tmp)
-        result = subprocess.run(args, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BcrError(f"iree-benchmark-module failed: {result.stderr.strip()[-300:]}")
-        report = json.loads(result.stdout)
+        report = json.loads(run_tool(args).stdout)
         times = [b["real_time"] for b in report["benchmarks"] if b.get("run_type") == "iteration"]
         unit = report["benchmarks"][0].get("time_unit", "ms")
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
@@ -345,31 +353,21 @@ def profile(vmfb_path: Path, inputs: list[np.ndarray], threads: int = 1, calls: 
     rows, and those give the number of calls (each site runs once per call) and each function's uses."""
     with tempfile.TemporaryDirectory() as tmp:
         bundle = f"{tmp}/profile.ireeprof"
-        args = [runtime_tool("iree-benchmark-module"), f"--module={vmfb_path}", "--function=main", "--device=local-task",
-                f"--task_topology_max_group_count={threads}", f"--device_allocator={ALLOCATOR}",
-                "--benchmark_repetitions=1", "--benchmark_min_warmup_time=0.1", f"--benchmark_min_time={calls}x",
+        args = [runtime_tool("iree-benchmark-module"), f"--module={vmfb_path}", "--function=main",
+                *cpu_device_flags(threads, "local-task"), "--benchmark_repetitions=1",
+                "--benchmark_min_warmup_time=0.1", f"--benchmark_min_time={calls}x",
                 "--device_profiling_mode=host-execution", f"--device_profiling_output={bundle}"]
-        args += input_flags(inputs, tmp)
-        for command in (args, [runtime_tool("iree-profile"), "statistics", "--format=jsonl", bundle]):
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise BcrError(f"{Path(command[0]).name} failed: {result.stderr.strip()[-300:]}")
-    sites: dict[tuple[str, int], list[float]] = {}  # (function, command index): [ns, samples], over all calls
-    for line in result.stdout.splitlines():
-        row = json.loads(line)
+        run_tool(args + input_flags(inputs, tmp))
+        statistics = run_tool([runtime_tool("iree-profile"), "statistics", "--format=jsonl", bundle]).stdout
+    samples_at, nanoseconds = Counter(), Counter()  # per (function, command index), per function: over all calls
+    for row in map(json.loads, statistics.splitlines()):
         if row.get("row_type") == "host_execution_command_operation" and row.get("function_name"):
-            site = sites.setdefault((row["function_name"], row["command_index"]), [0.0, 0])
-            site[0] += row["total_duration_ns"]
-            site[1] += row["sample_count"]
-    if not sites:
+            samples_at[row["function_name"], row["command_index"]] += row["sample_count"]
+            nanoseconds[row["function_name"]] += row["total_duration_ns"]
+    if not samples_at:
         raise BcrError("IREE's profiler recorded no dispatches", "check that the module runs: bcr-run model.vmfb")
-    runs = max(samples for _, samples in sites.values())
-    totals: dict[str, list[float]] = {}
-    for (function, _), (ns, _) in sites.items():
-        entry = totals.setdefault(function, [0.0, 0])
-        entry[0] += ns / 1e3 / runs
-        entry[1] += 1
-    return sorted((DispatchTime(name, us, uses) for name, (us, uses) in totals.items()),
+    runs, uses = max(samples_at.values()), Counter(function for function, _ in samples_at)
+    return sorted((DispatchTime(name, ns / 1e3 / runs, uses[name]) for name, ns in nanoseconds.items()),
                   key=lambda d: d.microseconds, reverse=True)
 
 
