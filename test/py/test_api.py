@@ -93,6 +93,22 @@ def test_linear_batch_and_relu_fusion():
     assert compiled.report.find("0").mode == "sparse"
 
 
+def test_relu6_is_fused_into_the_kernels():
+    """torch-mlir spells ReLU6 as two elementwise generics (max with 0, then min with 6). Both fold into
+    the generated kernels, so no IREE elementwise dispatch is left between them (inputs reach +-12, so
+    both bounds are hit)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 32, 1), torch.nn.ReLU6(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU6(),
+                                torch.nn.Conv2d(32, 16, 1), torch.nn.ReLU6()).eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8), layers=["0.weight", "4.weight"])
+    x = torch.randn(1, 8, 20, 20) * 4
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    functions = [d.function for d in compiled.profile(x, calls=2)]
+    assert sorted(functions) == ["bcr_kernel_0", "bcr_kernel_2", "bcr_kernel_4"]
+
+
 def test_ragged_channels_and_strided_padding():
     """Channel counts that no block divides, stride 2, asymmetric sizes, no bias."""
     torch.manual_seed(1)

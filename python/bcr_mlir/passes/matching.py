@@ -33,11 +33,69 @@ def body_ops(op: ir.Operation) -> list[ir.Operation]:
 
 
 def _float_constant(value: ir.Value) -> float | None:
+    """The value of a scalar constant, or of a constant tensor holding one value (a 0-d tensor or a splat)."""
     op = defining_op(value)
     if op is None or op.name != "arith.constant":
         return None
-    match = re.match(r"\s*(-?[\d.e+-]+)\s*:", str(op.attributes["value"]))
+    match = re.match(r"\s*(?:dense<)?(-?[\d.e+-]+)>?\s*:", str(op.attributes["value"]))
     return float(match.group(1)) if match else None
+
+
+# arith.cmpf predicates: ogt, oge, ugt, uge order the operands one way; olt, ole, ult, ule the other.
+_GREATER_PREDICATES, _LESS_PREDICATES = (2, 3, 9, 10), (4, 5, 11, 12)
+
+
+def clamp_bound(op: ir.Operation | None, produced: ir.Value) -> tuple[str, float] | None:
+    """('lower', c) when `op` is an elementwise generic computing max(produced, c) for a constant c,
+    ('upper', c) for min(produced, c), else None. torch-mlir lowers ReLU6 (hardtanh, a clamp with tensor
+    bounds) to two of these in a row, the bound a 0-d constant tensor input:
+        select(x > 0, x, 0)    then    select(6 < x, 6, x)"""
+    if op is None or op.name != "linalg.generic" or "reduction" in str(op.attributes["iterator_types"]):
+        return None
+    operands, maps = list(op.operands), [str(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    if len(operands) not in (2, 3) or operands.count(produced) != 1:
+        return None
+    arguments = list(op.regions[0].blocks[0].arguments)
+    at = operands.index(produced)
+    if at == len(operands) - 1 or maps[at] != maps[-1]:
+        return None  # the produced value must be an input read elementwise
+    # The other input's block argument, with its constant value.
+    bound_inputs = [(arguments[i], _float_constant(operand)) for i, operand in enumerate(operands[:-1]) if i != at]
+    body = body_ops(op)
+    x = arguments[at]
+
+    def constant_of(value: ir.Value) -> float | None:
+        for argument, constant in bound_inputs:
+            if argument == value:
+                return constant
+        return _float_constant(value)
+
+    def bound(kind: str, a: ir.Value, b: ir.Value) -> tuple[str, float] | None:
+        """kind 'max' for max(a, b), 'min' for min(a, b); exactly one of a, b must be x."""
+        if (a == x) == (b == x):
+            return None
+        c = constant_of(b if a == x else a)
+        return None if c is None else ("lower" if kind == "max" else "upper", c)
+
+    names = [o.name for o in body]
+    if len(body) == 2 and names[1] == "linalg.yield" and body[1].operands[0] == body[0].result:
+        kind = {"arith.maximumf": "max", "arith.maxnumf": "max", "arith.minimumf": "min", "arith.minnumf": "min"}.get(names[0])
+        return bound(kind, *body[0].operands) if kind else None
+    if names == ["arith.cmpf", "arith.select", "linalg.yield"] and body[2].operands[0] == body[1].result:
+        compare, select = body[0], body[1]
+        if select.operands[0] != compare.result:
+            return None
+        a, b = compare.operands
+        predicate = ir.IntegerAttr(compare.attributes["predicate"]).value
+        if predicate not in _GREATER_PREDICATES + _LESS_PREDICATES:
+            return None
+        # select(a > b, a, b) is max(a, b); select(a > b, b, a) is min(a, b); "<" the other way round.
+        picks_a = list(select.operands[1:]) == [a, b]
+        if not picks_a and list(select.operands[1:]) != [b, a]:
+            return None
+        takes_max = picks_a == (predicate in _GREATER_PREDICATES)
+        return bound("max" if takes_max else "min", a, b)
+    return None
 
 
 def is_elementwise(op: ir.Operation, inputs: int) -> bool:

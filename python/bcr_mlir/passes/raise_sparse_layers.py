@@ -31,8 +31,8 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of
 from bcr_mlir.dialect import GroupLayout
-from bcr_mlir.passes.matching import (activation_of, bias_add_of, conv_bias, defining_op, single_user, through_collapse,
-                                      through_extf, truncf_user)
+from bcr_mlir.passes.matching import (activation_of, bias_add_of, clamp_bound, conv_bias, defining_op, single_user,
+                                      through_collapse, through_extf, truncf_user)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -278,9 +278,19 @@ def _absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]
     user = single_user(last.result)
     activation = activation_of(user)
     if activation:
-        last = user
         dead.insert(0, user)
-    return last, activation or "none"
+        return user, activation
+    # A clamp spelt as one generic per bound (torch-mlir's ReLU6): max(x, 0), then possibly min(x, 6).
+    lower = clamp_bound(user, last.result)
+    if lower != ("lower", 0.0):
+        return last, "none"
+    last, activation = user, "relu"
+    dead.insert(0, user)
+    user = single_user(last.result)
+    if clamp_bound(user, last.result) == ("upper", 6.0):
+        last, activation = user, "relu6"
+        dead.insert(0, user)
+    return last, activation
 
 
 def _int_vector(attr: ir.Attribute) -> list[int]:

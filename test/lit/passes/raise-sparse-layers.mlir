@@ -93,3 +93,67 @@ func.func @depthwise(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x64xf32> {
   } -> tensor<1x2x64x64xf32>
   return %r : tensor<1x2x64x64xf32>
 }
+
+// ReLU6 as torch-mlir 20261001 emits it (a clamp with 0-d tensor bounds): one generic per bound,
+// select(x > 0, x, 0) then select(6 < x, 6, x). Both are fused into the layer as "relu6".
+#nchw = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#scalar = affine_map<(d0, d1, d2, d3) -> ()>
+// CHECK-LABEL: func.func @depthwise_relu6_per_bound
+// CHECK-NOT: linalg.generic
+// CHECK: "bcr.packed_conv2d"{{.*}}activation = "relu6"{{.*}}layer = "dw_clamp"
+// CHECK-NOT: linalg.generic
+// CHECK: return
+// REPORT: dw_clamp {{.*}} depthwise conv2d {{.*}} sparse
+func.func @depthwise_relu6_per_bound(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %lo = arith.constant dense<0.0> : tensor<f32>
+  %hi = arith.constant dense<6.0> : tensor<f32>
+  %w4 = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<2x1x3x3xf32> loc("dw_clamp")
+  %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<2x1x3x3xf32> into tensor<2x3x3xf32>
+  %e = tensor.empty() : tensor<1x2x64x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %c = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x2x66x66xf32>, tensor<2x3x3xf32>) outs(%f : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %low = linalg.generic {indexing_maps = [#nchw, #scalar, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c, %lo : tensor<1x2x64x64xf32>, tensor<f32>) outs(%e : tensor<1x2x64x64xf32>) {
+  ^bb0(%in: f32, %bound: f32, %out: f32):
+    %gt = arith.cmpf ogt, %in, %bound : f32
+    %s = arith.select %gt, %in, %bound : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x64x64xf32>
+  %high = linalg.generic {indexing_maps = [#scalar, #nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%hi, %low : tensor<f32>, tensor<1x2x64x64xf32>) outs(%e : tensor<1x2x64x64xf32>) {
+  ^bb0(%bound: f32, %in: f32, %out: f32):
+    %lt = arith.cmpf olt, %bound, %in : f32
+    %s = arith.select %lt, %bound, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x64x64xf32>
+  return %high : tensor<1x2x64x64xf32>
+}
+
+// A clamp to [0, 5] is not ReLU6: the lower bound is fused as "relu", the upper one stays a generic.
+// CHECK-LABEL: func.func @depthwise_clamp_to_five
+// CHECK: "bcr.packed_conv2d"{{.*}}activation = "relu"{{.*}}layer = "dw_clamp5"
+// CHECK: linalg.generic
+// CHECK: arith.cmpf olt
+// REPORT: dw_clamp5 {{.*}} depthwise conv2d {{.*}} sparse
+func.func @depthwise_clamp_to_five(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %lo = arith.constant dense<0.0> : tensor<f32>
+  %hi = arith.constant dense<5.0> : tensor<f32>
+  %w4 = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<2x1x3x3xf32> loc("dw_clamp5")
+  %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<2x1x3x3xf32> into tensor<2x3x3xf32>
+  %e = tensor.empty() : tensor<1x2x64x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %c = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x2x66x66xf32>, tensor<2x3x3xf32>) outs(%f : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %low = linalg.generic {indexing_maps = [#nchw, #scalar, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c, %lo : tensor<1x2x64x64xf32>, tensor<f32>) outs(%e : tensor<1x2x64x64xf32>) {
+  ^bb0(%in: f32, %bound: f32, %out: f32):
+    %gt = arith.cmpf ogt, %in, %bound : f32
+    %s = arith.select %gt, %in, %bound : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x64x64xf32>
+  %high = linalg.generic {indexing_maps = [#scalar, #nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%hi, %low : tensor<f32>, tensor<1x2x64x64xf32>) outs(%e : tensor<1x2x64x64xf32>) {
+  ^bb0(%bound: f32, %in: f32, %out: f32):
+    %lt = arith.cmpf olt, %bound, %in : f32
+    %s = arith.select %lt, %bound, %in : f32
+    linalg.yield %s : f32
+  } -> tensor<1x2x64x64xf32>
+  return %high : tensor<1x2x64x64xf32>
+}
