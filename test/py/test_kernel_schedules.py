@@ -18,7 +18,7 @@ from bcr_mlir.importer import import_model
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.passes.lower_to_kernels import tap_layout, tap_segments_fit
-from bcr_mlir.passes.tune import cache_entry, layer_key
+from bcr_mlir.passes.tune import cache_entry, layer_key, tunable_ops
 from bcr_mlir.pipelines import run_pipeline
 from bcr_mlir.targets import parse_target
 from helpers import assert_matches_torch, reference
@@ -48,9 +48,14 @@ def _raised_layer(model, x):
 
 
 def _key(model, x) -> str:
-    """The tune-cache key of the model's one sparse layer, as the compile pipeline computes it."""
-    imported, op, weight = _raised_layer(model, x)
-    with imported.context:
+    """The tune-cache key of the model's one tuned layer (sparse, or a depthwise conv in packed storage),
+    as the compile pipeline computes it."""
+    imported = import_model(model, (x,))
+    context = PassContext(imported.weights, parse_target("x86-host"))
+    with imported.context, ir.Location.unknown():
+        run_pipeline(imported.module, "bcr-raise-sparse-layers,canonicalize,bcr-reorder-filters,"
+                                      "bcr-eliminate-redundant-loads", context)
+        (op, weight), = list(tunable_ops(imported.module, imported.weights))
         return layer_key(op, weight)
 
 
@@ -110,12 +115,15 @@ def _applies(layer: str, schedule: str) -> bool:
     vector or give each row its own vectors, or run at stride 1 over the phase planes);
     strided loads are for stride 2: other pairs are not generated at all."""
     hw, stride = LAYERS[layer][2], LAYERS[layer][3]
+    return _schedule_fits(hw, stride, 1 if LAYERS[layer][4] == "pattern" else 8, schedule)
+
+
+def _schedule_fits(hw: int, stride: int, block_rows: int, schedule: str) -> bool:
     out = (hw - 1) // stride + 1
     if schedule.startswith("flattened") and stride != 1:
         return False
     if schedule.startswith("strided") and stride != 2:
         return False
-    block_rows = 1 if LAYERS[layer][4] == "pattern" else 8
     if not schedule.startswith("taps"):
         return True
     forced = SCHEDULES[schedule](out, block_rows)
@@ -142,6 +150,68 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     assert ("phases" in schedule) == ("phases" in layer_report.kernel)
     assert ("split" in schedule) == ("accumulator sets" in layer_report.kernel)
     assert_matches_torch(compiled(x), reference(model, x))
+
+
+DEPTHWISE = {
+    # name: (channels, hw, stride); each over the 50k-MAC floor below which a depthwise conv stays in IREE
+    "dw 16x16": (32, 16, 1),
+    "dw 28 -> 14 stride 2": (64, 28, 2),
+    "dw 29 -> 15 stride 2": (48, 29, 2),    # odd input: the last phase plane is one short
+}
+# The schedules a depthwise conv can take: its storage holds one row per register block, so not lanes
+# over rows (taps rows), and no im2col (it would gather every channel's taps for every row).
+DEPTHWISE_PAIRS = [(layer, schedule) for layer in sorted(DEPTHWISE) for schedule in sorted(SCHEDULES)
+                   if not schedule.startswith(("taps rows", "im2col"))
+                   and _schedule_fits(DEPTHWISE[layer][1], DEPTHWISE[layer][2], 1, schedule)]
+
+
+def _depthwise(channels, hw, stride):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(channels, channels, 3, stride, 1, groups=channels),
+                                torch.nn.ReLU6()).eval()
+    return model, torch.randn(1, channels, hw, hw) * 4
+
+
+@pytest.mark.parametrize("layer, schedule", DEPTHWISE_PAIRS)
+def test_forced_depthwise_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
+    """bcr-tune schedules depthwise convs too (packed storage, one row per block): each kind forced."""
+    channels, hw, stride = DEPTHWISE[layer]
+    model, x = _depthwise(channels, hw, stride)
+    out = (hw - 1) // stride + 1
+    compiled = _forced(model, x, SCHEDULES[schedule](out, 1), tmp_path, monkeypatch)
+    (layer_report,) = compiled.report.sparse_layers
+    assert "tuned (cached)" in layer_report.reason
+    assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
+    assert ("phases" in schedule) == ("phases" in layer_report.kernel)
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
+def test_depthwise_convs_are_tuned(tmp_path, monkeypatch):
+    """tune='measure' times a stride-2 depthwise conv's candidates (the register block its storage fixes,
+    the kernels that read its input without a phase-split copy among them) and caches the pick."""
+    from bcr_mlir.passes import tune
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    timed = []
+    real_time = tune._time
+
+    def recording(path, x, repeats, threads=1):
+        timed.append(path.stem)
+        return real_time(path, x, repeats, threads)
+    monkeypatch.setattr(tune, "_time", recording)
+    model, x = _depthwise(64, 28, 2)
+    compiled = bcr_mlir.compile(model, (x,), "x86-host", tune="measure")
+    (layer,) = compiled.report.sparse_layers
+    assert layer.op == "depthwise conv2d" and "tuned over" in layer.reason and len(set(timed)) >= 4
+    assert_matches_torch(compiled(x), reference(model, x))
+    imported = import_model(model, (x,))
+    with imported.context, ir.Location.unknown():
+        run_pipeline(imported.module, "bcr-raise-sparse-layers", PassContext(imported.weights, parse_target("x86-host")))
+        (op, _), = list(tunable_ops(imported.module, imported.weights))
+        offered = tune.candidates(op, 1, parse_target("x86-host"), 8)
+    assert {s.block_rows for s in offered} == {1}
+    assert {0, 4, 6, 7} <= {s.vector_axis for s in offered}
+    again = bcr_mlir.compile(model, (x,), "x86-host", tune="cache")
+    assert "tuned (cached)" in again.report.sparse_layers[0].reason
 
 
 @pytest.mark.parametrize("batch, schedule", [

@@ -11,7 +11,11 @@ accumulator sets where a kernel has few accumulators (matrix-vector products, ti
 outputs flattened positions and lanes over rows or im2col positions, for zero-padded convs of stride
 1 or 2 tap segments on the unpadded input (at stride 2 also on its split into phase planes), and for
 stride-2 convs deinterleaved loads. A layer whose input is a zero pad is timed with that pad, so
-kernels that do without it are credited. The winner is written into the op's #bcr.schedule and kept
+kernels that do without it are credited. Depthwise convs, which bcr-raise-sparse-layers sends straight
+to packed storage (one row per channel), are tuned too, over the schedules of that one-row block: at
+stride 2 the default model reads a phase-split copy of the padded input, made by a transpose dispatch
+that costs more than the kernel (MobileNet-V2's 96x112x112 one: ~300 us), and deinterleaved loads or
+tap segments do without it. The winner is written into the op's #bcr.schedule and kept
 in a JSON cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile
 of the same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older
 kernel generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
@@ -52,7 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSE_OPS, Schedule, new_context, parse_attr, shape_of, string_attr, to_attr, walk
+from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, Schedule, int_array, new_context, parse_attr, shape_of, string_attr,
+                              to_attr, walk)
 from bcr_mlir.kernels.schedule import (MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule,
                                       rows_in_lanes_tile)
 from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
@@ -108,10 +113,37 @@ def layer_key(op: ir.Operation, weight: np.ndarray, threads: int = 1) -> str:
     return digest.hexdigest()
 
 
+def packed_taps(op: ir.Operation, weights: WeightTable) -> np.ndarray | None:
+    """The [C, 1, *kernel] weight of a depthwise conv held as packed storage (one row per channel), rebuilt
+    from its packed indices and values: what its layer key and schedule depend on."""
+    arrays = [weights.array(op.operands[i]) for i in (3, 4, 5)]
+    if any(array is None for array in arrays) or op.name != "bcr.packed_conv2d":
+        return None
+    offsets, indices, values = arrays
+    channels, kernel = shape_of(op.result)[1], int_array(op, "kernel")
+    taps = np.zeros((channels, math.prod(kernel)), values.dtype)
+    for channel in range(channels):
+        columns = indices[offsets[channel]:offsets[channel + 1]]
+        taps[channel, columns - channel * taps.shape[1]] = values[offsets[channel]:offsets[channel + 1], 0]
+    return taps.reshape(channels, 1, *kernel)
+
+
+def tunable_ops(module: ir.Module, weights: WeightTable):
+    """(op, weight) for every layer bcr-tune schedules: the sparse layers, and the depthwise convs, which
+    bcr-raise-sparse-layers sends straight to packed storage (the only packed ops before compression)."""
+    yield from sparse_ops_with_weights(module, weights)
+    for op in walk(module):
+        if op.name in PACKED_OPS and (taps := packed_taps(op, weights)) is not None:
+            yield op, taps
+
+
 def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Schedule]:
-    """Schedules worth timing, the default model's choice first."""
+    """Schedules worth timing, the default model's choice first. A packed op's storage fixes its register
+    block (one row for a depthwise conv), so only schedules of that block are candidates."""
     out_shape, rows = shape_of(op.result), shape_of(op.operands[1])[0]
     blocks = [g for g in sorted({block_rows, block_rows // 2, block_rows * 2}) if g in GROUP_CHOICES and g <= rows]
+    if op.name in PACKED_OPS:
+        blocks = [block_rows]
     found: list[Schedule] = []
     extra: list[Schedule] = []  # always timed, whatever the limit
     if op.name == "bcr.sparse_matmul":
@@ -161,6 +193,8 @@ def candidates(op: ir.Operation, block_rows: int, target, limit: int) -> list[Sc
             for g in (8, 16):
                 if g <= rows and positions + 2 <= target.vector_registers:
                     extra.append(Schedule(vector_width=g, block_rows=g, tile=rows_in_lanes_tile(positions), vector_axis=1))
+    if op.name in PACKED_OPS:
+        found, extra = ([s for s in group if s.block_rows == block_rows] for group in (found, extra))
     unique = []
     for schedule in found:
         if schedule not in unique and schedule not in extra:
@@ -185,7 +219,7 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
     out_shape, x_shape = shape_of(op.result), shape_of(op.operands[0])
     strides = _per_dim(op, "strides")
     vw = target.vector_width(32)
-    if op.name != "bcr.sparse_conv2d" or len(out_shape) != 4 or out_shape[-1] >= vw:
+    if op.name not in ("bcr.sparse_conv2d", "bcr.packed_conv2d") or len(out_shape) != 4 or out_shape[-1] >= vw:
         return []
     outer_rows, width, pitch = out_shape[2], out_shape[3], strides[0] * x_shape[-1]
     found = []
@@ -200,6 +234,8 @@ def flattened_candidates(op: ir.Operation, blocks: list[int], target) -> list[Sc
             if g * vectors(th) <= 8 and (2 * g + 1) * vectors(th) + 1 <= target.vector_registers:
                 # Few accumulators: a second set keeps more FMAs in flight.
                 found.append(Schedule(vector_width=vw, block_rows=g, tile=(th, vectors(th), 2), vector_axis=2))
+    if op.name == "bcr.packed_conv2d":
+        return found  # a depthwise conv's im2col would gather every channel's taps for every row
     positions = outer_rows * width
     depth = math.prod(shape_of(op.operands[1])[1:])
     padded = -(-positions // vw) * vw
@@ -263,10 +299,10 @@ def _per_dim(op: ir.Operation, name: str) -> list[int]:
 
 def _unpadded_padding(op: ir.Operation) -> tuple[int, int] | None:
     """(ph, pw) when a 2-D conv reads a zero pad of its input that tap segments can skip."""
-    if op.name != "bcr.sparse_conv2d":
+    if op.name not in ("bcr.sparse_conv2d", "bcr.packed_conv2d"):
         return None
-    weight = shape_of(op.operands[1])
-    return unpadded_padding(shape_of(op.operands[0]), shape_of(op.result), weight[2:], _per_dim(op, "strides"),
+    kernel = int_array(op, "kernel") if op.name in PACKED_OPS else shape_of(op.operands[1])[2:]
+    return unpadded_padding(shape_of(op.operands[0]), shape_of(op.result), kernel, _per_dim(op, "strides"),
                             _per_dim(op, "dilations"), zero_pad_amounts(defining_op(op.operands[0])))
 
 
@@ -283,10 +319,11 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
     pad_amounts = zero_pad_amounts(defining_op(op.operands[0])) if _unpadded_padding(op) is not None else None
     context = new_context()
     table = WeightTable()
-    arrays = [weights.array(op.operands[i]) for i in (1, 2)]
+    # Every operand but the input is a constant: a sparse op's weight and bias, or packed storage.
+    arrays = [weights.array(value) for value in list(op.operands)[1:]]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
-    attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "activation", "layer",
-                                                               "row_order") if name in op.attributes}
+    attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "kernel", "activation",
+                                                               "layer", "row_order") if name in op.attributes}
     source_shape = _source_shape(op)
     with context, ir.Location.unknown():
         module = ir.Module.create()
@@ -300,12 +337,10 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
                 x = block.arguments[0]
                 if pad_amounts is not None:
                     x = zero_pad(x, list(pad_amounts[0]), list(pad_amounts[1]), x_type)
-                weight = table.constant(arrays[0], "weight")
-                bias = table.constant(arrays[1], "bias")
+                constants = [table.constant(array, f"operand{index}") for index, array in enumerate(arrays, 1)]
                 attrs = {k: ir.Attribute.parse(v) for k, v in attributes.items()}
                 attrs["schedule"] = to_attr(schedule)
-                layer = ir.Operation.create(op.name, results=[y_type], operands=[x, weight, bias],
-                                            attributes=attrs)
+                layer = ir.Operation.create(op.name, results=[y_type], operands=[x, *constants], attributes=attrs)
                 ir.func.ReturnOp([layer.result])
     return context, module, table, tuple(source_shape)
 
@@ -421,7 +456,7 @@ class Tune(Pass):
     def run(self, module: ir.Module, context: PassContext) -> None:
         if context.target.name != "x86-host":
             for op in walk(module):
-                decision = context.report.find(string_attr(op, "layer")) if op.name in SPARSE_OPS else None
+                decision = context.report.find(string_attr(op, "layer")) if op.name in SPARSE_OPS + PACKED_OPS else None
                 if decision is not None and "default schedule" not in decision.reason:
                     decision.reason += f"; default schedule model ({context.target.name} cannot be timed here)"
             return
@@ -430,8 +465,11 @@ class Tune(Pass):
         path = Path(self.cache) if self.cache else default_cache()
         cache = _load(path)
         tuned: list[str] = []
-        for op, weight in sparse_ops_with_weights(module, context.weights):
-            current = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else Schedule(0, 8, (0, 0), 1, 0)
+        for op, weight in tunable_ops(module, context.weights):
+            if "schedule" in op.attributes:
+                current = parse_attr(op.attributes["schedule"])
+            else:  # a packed op's register block is its storage's
+                current = Schedule(0, shape_of(op.operands[5])[1] if op.name in PACKED_OPS else 8, (0, 0), 1, 0)
             key = layer_key(op, weight, self.threads)
             at_threads = f" at {self.threads} threads" if self.threads != 1 else ""
             decision = context.report.find(string_attr(op, "layer"))
