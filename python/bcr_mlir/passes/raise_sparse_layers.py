@@ -127,9 +127,9 @@ class RaiseSparseLayers(Pass):
             name = layer_name(source)
             existing = context.report.find(name)
             decision = context.memoized(
-                ("decide", name, candidate.kind, candidate.macs, candidate.weight_array.shape),
+                ("decide", name, candidate.kind, candidate.macs, candidate.weight_array.shape, context.target.name),
                 lambda: decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind,
-                               self.min_macs, self.min_speedup))
+                               self.min_macs, self.min_speedup, context.target.name))
             if existing is not None:
                 existing.uses += 1
             else:
