@@ -90,7 +90,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: in
     stages = ["bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", *tuning, "bcr-compress-weights",
-                   "bcr-lower-to-kernels"]
+                   "bcr-zero-pool-padding", "bcr-lower-to-kernels"]
     else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
                    "bcr-lower-to-gpu-kernels", "bcr-densify", "bcr-generalize-depthwise"]

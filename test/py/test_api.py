@@ -130,6 +130,20 @@ def test_large_dense_conv2d_runs_as_a_generated_kernel():
     assert not decide(np.ones((32, 3, 1, 1), np.float32), 64 * 64 * 96, None, "conv2d").sparse  # 1x1: no gain
 
 
+def test_max_pool_pad_of_a_relu_output_folds_into_the_kernel(tmp_path):
+    """A ReLU'd conv feeding a padded max-pool (ResNet's stem): the pool's -inf pad becomes a zero pad
+    (exact, as its input is >= 0), which the conv's kernel writes itself; only the input's pad is left."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(3, 2, 1)).eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8))
+    x = torch.randn(1, 8, 30, 30)
+    compiled = bcr_mlir.compile(model, (x,), tune="off", save_temps=str(tmp_path))
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert (tmp_path / "iree_input.mlir").read_text().count("tensor.pad") == 1
+    assert any("max-pool pad" in note for note in compiled.report.notes)
+
+
 def test_ragged_channels_and_strided_padding():
     """Channel counts that no block divides, stride 2, asymmetric sizes, no bias."""
     torch.manual_seed(1)

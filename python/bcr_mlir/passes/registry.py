@@ -25,6 +25,7 @@ PASS_MODULES = {
     "bcr-eliminate-redundant-loads": "bcr_mlir.passes.eliminate_redundant_loads",
     "bcr-tune": "bcr_mlir.passes.tune",
     "bcr-compress-weights": "bcr_mlir.passes.compress_weights",
+    "bcr-zero-pool-padding": "bcr_mlir.passes.zero_pool_padding",
     "bcr-lower-to-kernels": "bcr_mlir.passes.lower_to_kernels",
     "bcr-lower-to-gpu-kernels": "bcr_mlir.passes.lower_to_gpu_kernels",
     "bcr-densify": "bcr_mlir.passes.densify",
