@@ -19,6 +19,8 @@ from bcr_mlir import ir
 from bcr_mlir.errors import BcrError
 
 ACTIVATIONS = ("none", "relu", "relu6")
+# A packed op's optional `reduction`: "max" makes it a max-pool (the maximum over its taps, values unread).
+REDUCTIONS = ("add", "max")
 # Module attribute carrying the pruning library's per-weight metadata: {"<param>" = "<json>"}.
 SPARSITY_ATTR = "bcr.sparsity"
 
@@ -433,6 +435,8 @@ def verify(module: ir.Module, weights=None, memoized=None) -> list[Diagnostic]:
         activation = string_attr(op, "activation", "none")
         if "activation" in op.attributes and activation not in ACTIVATIONS:
             problem(f"unknown activation '{activation}'", f"use one of {', '.join(ACTIVATIONS)}")
+        if string_attr(op, "reduction", "add") not in REDUCTIONS:
+            problem(f"unknown reduction '{string_attr(op, 'reduction')}'", f"use one of {', '.join(REDUCTIONS)}")
         if not _static_tensors(op, problem):
             continue
         if "layout" not in op.attributes:

@@ -132,16 +132,50 @@ def test_large_dense_conv2d_runs_as_a_generated_kernel():
 
 def test_max_pool_pad_of_a_relu_output_folds_into_the_kernel(tmp_path):
     """A ReLU'd conv feeding a padded max-pool (ResNet's stem): the pool's -inf pad becomes a zero pad
-    (exact, as its input is >= 0), which the conv's kernel writes itself; only the input's pad is left."""
+    (exact, as its input is >= 0) and the pool a generated kernel; only the input's pad is left."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(),
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 32, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.MaxPool2d(3, 2, 1)).eval()
     bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8))
-    x = torch.randn(1, 8, 30, 30)
+    x = torch.randn(1, 8, 40, 40)
     compiled = bcr_mlir.compile(model, (x,), tune="off", save_temps=str(tmp_path))
     assert_matches_torch(compiled(x), reference(model, x))
     assert (tmp_path / "iree_input.mlir").read_text().count("tensor.pad") == 1
     assert any("max-pool pad" in note for note in compiled.report.notes)
+    assert [layer.op for layer in compiled.report.layers if layer.mode == "kernel"] == ["max-pool2d"]
+
+
+POOLED = {  # conv + ReLU + max-pool, 2-D (ResNet's stem) and 3-D (C3D's pools); each pool over 50k MACs
+    "2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 32, 7, 2, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1)),
+           (1, 3, 64, 64)),
+    "3d": (lambda: torch.nn.Sequential(torch.nn.Conv3d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool3d((1, 2, 2)),
+                                       torch.nn.Conv3d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool3d(2)),
+           (1, 3, 4, 32, 32)),
+}
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("kind", sorted(POOLED))
+def test_max_pools_of_relu_outputs_are_generated_kernels(kind, target):
+    torch.manual_seed(0)
+    build, shape = POOLED[kind]
+    model = build().eval()
+    x = torch.randn(*shape)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    pools = [layer for layer in compiled.report.layers if layer.mode == "kernel"]
+    assert pools and all(layer.op == f"max-pool{kind}" and "cpu kernel" in layer.kernel for layer in pools)
+
+
+def test_max_pool_of_a_signed_input_stays_with_iree():
+    """Without a ReLU before it the pool's input may be negative, and the kernel (which starts from 0)
+    would be wrong: IREE keeps it."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.MaxPool2d(2)).eval()
+    x = torch.randn(1, 3, 64, 64)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert not [layer for layer in compiled.report.layers if layer.mode == "kernel"]
 
 
 def test_ragged_channels_and_strided_padding():

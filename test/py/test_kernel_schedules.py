@@ -19,7 +19,7 @@ from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.passes.lower_to_kernels import tap_layout, tap_segments_fit
 from bcr_mlir.passes.tune import cache_entry, layer_key, tunable_ops
-from bcr_mlir.pipelines import run_pipeline
+from bcr_mlir.pipelines import run_pipeline, sparsify_pipeline
 from bcr_mlir.targets import parse_target
 from helpers import assert_matches_torch, reference
 from bcr_mlir import ir
@@ -52,9 +52,9 @@ def _key(model, x) -> str:
     as the compile pipeline computes it."""
     imported = import_model(model, (x,))
     context = PassContext(imported.weights, parse_target("x86-host"))
+    before_tuning = sparsify_pipeline("x86-host", "off").split(",bcr-compress-weights")[0]
     with imported.context, ir.Location.unknown():
-        run_pipeline(imported.module, "bcr-raise-sparse-layers,canonicalize,bcr-reorder-filters,"
-                                      "bcr-eliminate-redundant-loads", context)
+        run_pipeline(imported.module, before_tuning, context)
         (op, weight), = list(tunable_ops(imported.module, imported.weights))
         return layer_key(op, weight)
 
@@ -183,6 +183,37 @@ def test_forced_depthwise_schedule_matches_torch(layer, schedule, tmp_path, monk
     assert "tuned (cached)" in layer_report.reason
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert ("phases" in schedule) == ("phases" in layer_report.kernel)
+    assert_matches_torch(compiled(x), reference(model, x))
+
+
+POOLS = {
+    # name: (channels, hw, kernel, stride, padding) of a MaxPool2d over a ReLU output
+    "pool 3x3 s2 p1 on 28x28": (32, 28, 3, 2, 1),      # ResNet's stem pool, smaller
+    "pool 2x2 s2 on 29x29": (96, 29, 2, 2, 0),         # odd input: the last column is dropped
+    "pool 3x3 s1 p1 on 16x16": (32, 16, 3, 1, 1),
+}
+POOL_PAIRS = [(pool, schedule) for pool in sorted(POOLS) for schedule in sorted(SCHEDULES)
+              if not schedule.startswith(("taps rows", "im2col")) and (schedule.startswith("taps") <= (POOLS[pool][4] > 0))
+              and _schedule_fits(POOLS[pool][1], POOLS[pool][3], 1, schedule)]
+
+
+def _pool(channels, hw, kernel, stride, padding):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.MaxPool2d(kernel, stride, padding)).eval()
+    return model, torch.randn(1, channels, hw, hw)
+
+
+@pytest.mark.parametrize("pool, schedule", POOL_PAIRS)
+def test_forced_max_pool_schedule_matches_torch(pool, schedule, tmp_path, monkeypatch):
+    """A max-pool over a ReLU output runs as the depthwise kernel with a max reduction: each schedule
+    kind it can take, forced, matches torch (the masked border lanes read 0, exact for inputs >= 0)."""
+    channels, hw, kernel, stride, padding = POOLS[pool]
+    model, x = _pool(channels, hw, kernel, stride, padding)
+    out = (hw + 2 * padding - kernel) // stride + 1
+    compiled = _forced(model, x, SCHEDULES[schedule](out, 1), tmp_path, monkeypatch)
+    (layer_report,) = compiled.report.layers
+    assert layer_report.op == "max-pool2d" and "tuned (cached)" in layer_report.reason
+    assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x))
 
 

@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 
 from bcr_mlir.dialect import Schedule
+from bcr_mlir.errors import BcrError
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class GatherGemm:
     out_pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     # Segments per block-row in %off (vector_axis 4: one per kernel tap, the block-row's columns grouped by tap).
     taps: int = 1
+    # "add": y = bias + sum of weight * x; "max": y = max(bias, x over the columns), the weights unread
+    # (a max-pool over a non-negative input, its bias zero: masked border lanes read as 0 stay exact).
+    reduction: str = "add"
 
     @property
     def out_row_width(self) -> int:
@@ -237,12 +241,13 @@ def _tap_bounds(e: _Emitter, g: GatherGemm) -> list[str]:
 
 
 def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body, unroll: int = 1,
-               split: int = 1) -> list[str]:
+               split: int = 1, combine: str = "arith.addf") -> list[str]:
     """Emits the loop over packed columns j in [j0, j1) carrying the accumulators `inits`.
 
     `body(j, accumulators) -> updated accumulators` emits one column's loads and FMAs. With
     unroll > 1 the main loop runs `unroll` columns per iteration and a second loop takes the rest; with
-    split > 1 it also keeps `split` independent sets of accumulators. Returns the names of the final accumulators.
+    split > 1 it also keeps `split` independent sets of accumulators, merged by `combine` (arith.addf,
+    or arith.maximumf for a max reduction). Returns the names of the final accumulators.
     """
     def loop(lo: str, hi: str, step: int, carried: list[str], body=body) -> list[str]:
         results, j = e.fresh("acc"), e.fresh("j")
@@ -282,8 +287,13 @@ def _reduction(e: _Emitter, j0: str, j1: str, inits: list[str], vtype: str, body
     sets = loop(j0, middle, step, list(inits) + [zero] * (n * (split - 1)), split_body)
     total = sets[:n]
     for k in range(1, split):
-        total = [e.op(f"arith.addf {a}, {b} : {vtype}") for a, b in zip(total, sets[k * n:(k + 1) * n])]
+        total = [e.op(f"{combine} {a}, {b} : {vtype}") for a, b in zip(total, sets[k * n:(k + 1) * n])]
     return loop(middle, j1, 1, total)
+
+
+def _combine(g: GatherGemm) -> str:
+    """How two partial results of the reduction merge."""
+    return "arith.maximumf" if g.reduction == "max" else "arith.addf"
 
 
 def accumulator_sets(s: Schedule) -> int:
@@ -352,6 +362,9 @@ def _column_fmas(e: _Emitter, g: GatherGemm, j: str, inputs: list[str], accumula
     """Packed column j's products: each of its BR weights, broadcast, times every input vector, added to
     accumulators[r * len(inputs) + k] (row r, input k). One input load serves all BR rows."""
     br, d = g.block_rows, g.dtype
+    if g.reduction == "max":
+        return [e.op(f"arith.maximumf {accumulators[r * len(inputs) + k]}, {value} : {vtype}")
+                for r in range(br) for k, value in enumerate(inputs)]
     updated = []
     for r in range(br):
         w = _load_scalar(e, "%val", f"{j}, {e.index(r)}", _memref((max(g.nnz, 1), br), d), d)
@@ -423,7 +436,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             return _column_fmas(e, g, j, [loads[tile] for tile in tiles], accumulators, vtype)
 
         results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in tiles], vtype, column, s.unroll,
-                             accumulator_sets(s))
+                             accumulator_sets(s), _combine(g))
         for r in range(br):
             packed, out_base, _ = out_rows[r]
             close = _guard(e, g, packed, r)
@@ -497,6 +510,9 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
     falls inside the input; the others read padding, so their loads and FMAs are not emitted at all
     (a 2x2 output under a 3x3 kernel does 16 of its 36 position-tap products).
     """
+    if g.reduction != "add":
+        raise BcrError(f"layer '{g.name}': lanes over rows take weights in lanes; a {g.reduction} reduction has none",
+                       "use a schedule with lanes over positions (bcr-tune offers no other for it)")
     e, d, br = _Emitter(), g.dtype, g.block_rows
     vtype = f"vector<{br}x{ACCUMULATE}>"
     xflat = _memref((math.prod(g.x_shape),), d)
@@ -538,13 +554,13 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         return updated
 
     if tap_positions is None:
-        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s))
+        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s), _combine(g))
     else:
         results, bounds = [bias] * tp, _tap_bounds(e, g)
         for t, valid in enumerate(tap_positions):
             if valid:
                 updated = _reduction(e, bounds[t], bounds[t + 1], [results[p] for p in valid], vtype,
-                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, accumulator_sets(s))
+                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, accumulator_sets(s), _combine(g))
                 for p, value in zip(valid, updated):
                     results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
@@ -614,7 +630,7 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
         return _column_fmas(e, g, j, loads, accumulators, vtype)
 
     results = _reduction(e, j0, j1, [biases[r] for r in range(br) for _ in range(vectors)], vtype, column,
-                         s.unroll, accumulator_sets(s))
+                         s.unroll, accumulator_sets(s), _combine(g))
     for r in range(br):
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
@@ -795,7 +811,7 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
             return _column_fmas(e, g, j, loads, carried, vtype)
 
         selected = [accumulators[r * vectors + v] for r in range(br) for v in active]
-        results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, accumulator_sets(s))
+        results = _reduction(e, bounds[t], bounds[t + 1], selected, vtype, column, s.unroll, accumulator_sets(s), _combine(g))
         for r in range(br):
             for k, v in enumerate(active):
                 accumulators[r * vectors + v] = results[r * len(active) + k]

@@ -485,7 +485,7 @@ class LowerToKernels(Pass):
         output_rows = lowered.gemm.rows
         dtype = str(ir.RankedTensorType(values.type).element_type)
         g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))),
-                    dtype=dtype)
+                    dtype=dtype, reduction=string_attr(op, "reduction", "add"))
         if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
         elif lowered.schedule.vector_axis in (4, PHASE_TAP_AXIS):

@@ -1,6 +1,7 @@
 """Small IR matchers shared by the passes: defining ops, single users, bias inits and activations."""
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -218,3 +219,47 @@ def sparse_ops_with_weights(module: ir.Module, weights):
         array = weights.array(op.operands[1])
         if array is not None:
             yield op, array
+
+
+def is_negative_infinity(value: ir.Value) -> bool:
+    op = defining_op(value)
+    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.FloatAttr):
+        return False
+    return ir.FloatAttr(op.attributes["value"]).value == -math.inf
+
+
+def non_negative(value: ir.Value) -> bool:
+    """True when every element of `value` is >= 0 by construction: a bcr layer's fused ReLU/ReLU6, an
+    elementwise ReLU or lower clamp at c >= 0 (or an upper clamp of such a value), or a zero pad of one."""
+    from bcr_mlir.dialect import PACKED_OPS, SPARSE_OPS, string_attr
+    op = defining_op(value)
+    if op is None:
+        return False
+    if op.name in SPARSE_OPS + PACKED_OPS:
+        return string_attr(op, "activation", "none") in ("relu", "relu6") or \
+            (string_attr(op, "reduction", "add") == "max" and non_negative(op.operands[0]))
+    if op.name == "tensor.pad":
+        return zero_pad_amounts(op) is not None and non_negative(op.operands[0])
+    if activation_of(op) is not None:
+        return True
+    for operand in list(op.operands)[:-1] if op.name == "linalg.generic" else []:
+        bound = clamp_bound(op, operand)  # max(x, c) with c >= 0; min(x, c) of a non-negative x
+        if bound is not None:
+            return bound[1] >= 0.0 if bound[0] == "lower" else non_negative(operand)
+    return False
+
+
+def is_max_pool(op: ir.Operation | None, padded: ir.Value) -> bool:
+    """A max-pool reading `padded` as its input."""
+    if op is None or op.operands[0] != padded:
+        return False
+    if op.name.startswith("linalg.pooling_") and op.name.endswith("_max"):
+        return True
+    if op.name != "linalg.generic" or "reduction" not in str(op.attributes["iterator_types"]):
+        return False
+    body = body_ops(op)
+    arguments = list(op.regions[0].blocks[0].arguments)
+    if [o.name for o in body] not in (["arith.maximumf", "linalg.yield"], ["arith.maxnumf", "linalg.yield"]):
+        return False
+    a, b = body[0].operands
+    return (a == arguments[0] and b == arguments[-1]) or (a == arguments[-1] and b == arguments[0])

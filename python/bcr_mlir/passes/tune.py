@@ -106,7 +106,8 @@ def layer_key(op: ir.Operation, weight: np.ndarray, threads: int = 1) -> str:
     if threads != 1:  # 1-thread keys stay those of the caches written before threads were an option
         digest.update(f"threads {threads} margin {THREADED_MARGIN}".encode())
     for part in (op.name, shape_of(op.operands[0]), shape_of(op.result), weight.shape,
-                 *(str(op.attributes[n]) for n in ("strides", "dilations", "activation", "row_order") if n in op.attributes),
+                 *(str(op.attributes[n]) for n in ("strides", "dilations", "activation", "row_order", "reduction")
+                   if n in op.attributes),
                  sorted(host_cpu_flags() & {"avx2", "avx512f", "fma"})):
         digest.update(repr(part).encode())
     digest.update(np.packbits(weight != 0).tobytes())
@@ -114,10 +115,10 @@ def layer_key(op: ir.Operation, weight: np.ndarray, threads: int = 1) -> str:
 
 
 def packed_taps(op: ir.Operation, weights: WeightTable) -> np.ndarray | None:
-    """The [C, 1, *kernel] weight of a depthwise conv held as packed storage (one row per channel), rebuilt
+    """The [C, 1, *kernel] weight of a depthwise conv (or max-pool) held as packed storage (one row per channel), rebuilt
     from its packed indices and values: what its layer key and schedule depend on."""
     arrays = [weights.array(op.operands[i]) for i in (3, 4, 5)]
-    if any(array is None for array in arrays) or op.name != "bcr.packed_conv2d":
+    if any(array is None for array in arrays) or op.name not in ("bcr.packed_conv2d", "bcr.packed_conv3d"):
         return None
     offsets, indices, values = arrays
     channels, kernel = shape_of(op.result)[1], int_array(op, "kernel")
@@ -323,7 +324,7 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
     arrays = [weights.array(value) for value in list(op.operands)[1:]]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
     attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "kernel", "activation",
-                                                               "layer", "row_order") if name in op.attributes}
+                                                               "layer", "row_order", "reduction") if name in op.attributes}
     source_shape = _source_shape(op)
     with context, ir.Location.unknown():
         module = ir.Module.create()

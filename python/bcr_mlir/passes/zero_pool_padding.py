@@ -23,50 +23,12 @@ After:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, SPARSE_OPS, ops_named, string_attr
-from bcr_mlir.passes.matching import activation_of, body_ops, clamp_bound, defining_op, users
+from bcr_mlir.dialect import ops_named
+from bcr_mlir.passes.matching import body_ops, is_max_pool, is_negative_infinity, non_negative, users
 from bcr_mlir.passes.registry import Pass, PassContext
-
-
-def _is_negative_infinity(value: ir.Value) -> bool:
-    op = defining_op(value)
-    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.FloatAttr):
-        return False
-    return ir.FloatAttr(op.attributes["value"]).value == -math.inf
-
-
-def _is_max_pool(op: ir.Operation | None, padded: ir.Value) -> bool:
-    """A max-pool reading `padded` as its input."""
-    if op is None or op.operands[0] != padded:
-        return False
-    if op.name.startswith("linalg.pooling_") and op.name.endswith("_max"):
-        return True
-    if op.name != "linalg.generic" or "reduction" not in str(op.attributes["iterator_types"]):
-        return False
-    body = body_ops(op)
-    arguments = list(op.regions[0].blocks[0].arguments)
-    return ([o.name for o in body] in (["arith.maximumf", "linalg.yield"], ["arith.maxnumf", "linalg.yield"])
-            and set(body[0].operands) == {arguments[0], arguments[-1]})
-
-
-def _non_negative(value: ir.Value) -> bool:
-    """True when `value` is a ReLU or ReLU6 output: of a bcr layer's fused activation or an elementwise op."""
-    op = defining_op(value)
-    if op is None:
-        return False
-    if op.name in SPARSE_OPS + PACKED_OPS:
-        return string_attr(op, "activation", "none") in ("relu", "relu6")
-    if activation_of(op) is not None:
-        return True
-    for operand in list(op.operands)[:-1] if op.name == "linalg.generic" else []:
-        bound = clamp_bound(op, operand)  # max(x, c) with c >= 0; min(x, c) of a non-negative x
-        if bound is not None:
-            return bound[1] >= 0.0 if bound[0] == "lower" else _non_negative(operand)
-    return False
 
 
 @dataclass(frozen=True)
@@ -78,12 +40,12 @@ class ZeroPoolPadding(Pass):
         count = 0
         for pad in ops_named(module, ("tensor.pad",)):
             body = body_ops(pad)
-            if len(body) != 1 or body[0].name != "tensor.yield" or not _is_negative_infinity(body[0].operands[0]):
+            if len(body) != 1 or body[0].name != "tensor.yield" or not is_negative_infinity(body[0].operands[0]):
                 continue
             consumers = users(pad.result)
-            if not consumers or not all(_is_max_pool(user, pad.result) for user in consumers):
+            if not consumers or not all(is_max_pool(user, pad.result) for user in consumers):
                 continue
-            if not _non_negative(pad.operands[0]):
+            if not non_negative(pad.operands[0]):
                 continue
             element = ir.RankedTensorType(pad.result.type).element_type
             with ir.InsertionPoint(pad), pad.location:
