@@ -161,6 +161,8 @@ irdl.dialect @bcr {
   //   indices  i32[nnz]        the input columns (matrix view: input channel x kernel position)
   //   values   f32/f16[nnz, G] values[j, r] = W[rows[g*G + r], indices[j]] (0 where that row skips it)
   // R is the row count rounded up to a multiple of G; padding rows repeat the last row and are never stored.
+  // Optional attributes: `schedule` (bcr-tune's pick) and `reduction` = "max" (a max-pool from
+  // bcr-raise-max-pools: the maximum over each row's columns, the values unread; the bias starts it).
   irdl.operation @packed_conv2d {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
