@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class LayerDecision:
     name: str          # the layer's parameter name, e.g. "features.0"
-    op: str            # conv2d, conv3d, matmul
+    op: str            # conv2d, conv3d, matmul, depthwise conv2d, max-pool2d, max-pool3d
     scheme: str        # bcr 8x16, pattern 8x3x3, dense, ...
     sparsity: float    # fraction of weights that are zero
-    mode: str          # "sparse" or "dense"
+    mode: str          # "sparse" (generated kernel), "dense" (IREE), or "kernel" (a max-pool as a generated kernel)
     reason: str
     kernel: str = ""   # how it runs: generated kernel and schedule, IREE dense, ...
     uses: int = 1      # an RNN's gate weight is used once per time step
@@ -38,6 +38,11 @@ class Report:
     @property
     def sparse_layers(self) -> list[LayerDecision]:
         return [layer for layer in self.layers if layer.mode == "sparse"]
+
+    @property
+    def weight_layers(self) -> list[LayerDecision]:
+        """The layers with weights, sparse or dense: not the max-pools run as generated kernels (mode "kernel")."""
+        return [layer for layer in self.layers if layer.mode != "kernel"]
 
     def table(self) -> str:
         header = ["layer", "op", "scheme", "sparsity", "mode", "kernel", "why"]

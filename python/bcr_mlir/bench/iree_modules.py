@@ -55,7 +55,8 @@ def compile_module(engine: str, bench_model, folder: Path, tune_threads: int = 1
     output = output[0] if isinstance(output, tuple) else output
     report = module.report
     return IreeModule(engine, path, float(module.compile_seconds or wall), len(module.vmfb), np.asarray(output),
-                      report.to_json(), len(report.sparse_layers), len(report.layers), list(report.notes))
+                      report.to_json(), len(report.sparse_layers), len(report.weight_layers),
+                      list(report.notes))
 
 
 def time_calls(path: Path, input_npy: Path, threads: int, calls: int, warmup_seconds: float = 0.05,
