@@ -554,13 +554,13 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         return updated
 
     if tap_positions is None:
-        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s), _combine(g))
+        results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s))
     else:
         results, bounds = [bias] * tp, _tap_bounds(e, g)
         for t, valid in enumerate(tap_positions):
             if valid:
                 updated = _reduction(e, bounds[t], bounds[t + 1], [results[p] for p in valid], vtype,
-                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, accumulator_sets(s), _combine(g))
+                                     lambda j, carried, valid=valid: column(j, carried, valid), s.unroll, accumulator_sets(s))
                 for p, value in zip(valid, updated):
                     results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
 from bcr_mlir.passes.functions import add_function, call, tensor_type_text
+from bcr_mlir.passes.matching import dense_ints
 from bcr_mlir.passes.registry import Pass, PassContext
 
 
@@ -52,10 +52,6 @@ def depthwise_generic_text(x_shape, w_shape, y_shape, strides, dilations, dtype:
 }}"""
 
 
-def _vector(attr: ir.Attribute) -> list[int]:
-    return [int(v) for v in np.array(ir.DenseElementsAttr(attr)).reshape(-1)]
-
-
 @dataclass(frozen=True)
 class GeneralizeDepthwise(Pass):
     name = "bcr-generalize-depthwise"
@@ -68,8 +64,8 @@ class GeneralizeDepthwise(Pass):
             x, w, init = op.operands[0], op.operands[1], op.operands[2]
             dtype = str(ir.RankedTensorType(x.type).element_type)
             acc = str(ir.RankedTensorType(init.type).element_type)
-            text = depthwise_generic_text(shape_of(x), shape_of(w), shape_of(op.result), _vector(op.attributes["strides"]),
-                                          _vector(op.attributes["dilations"]), dtype, acc)
+            text = depthwise_generic_text(shape_of(x), shape_of(w), shape_of(op.result), dense_ints(op.attributes["strides"]),
+                                          dense_ints(op.attributes["dilations"]), dtype, acc)
             name = add_function(module, text, "bcr_depthwise", cache)
             with ir.InsertionPoint(op), op.location:
                 result = call(name, [x, w, init], op.result.type)

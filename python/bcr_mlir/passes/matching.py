@@ -33,11 +33,14 @@ def body_ops(op: ir.Operation) -> list[ir.Operation]:
     return [o.operation for o in op.regions[0].blocks[0].operations]
 
 
-def _float_constant(value: ir.Value) -> float | None:
-    """The value of a scalar constant, or of a constant tensor holding one value (a 0-d tensor or a splat)."""
+def float_constant(value: ir.Value) -> float | None:
+    """The value of a scalar constant (-inf and other hex spellings included), or of a constant tensor
+    holding one value (a 0-d tensor or a splat)."""
     op = defining_op(value)
     if op is None or op.name != "arith.constant":
         return None
+    if isinstance(op.attributes["value"], ir.FloatAttr):
+        return ir.FloatAttr(op.attributes["value"]).value
     match = re.match(r"\s*(?:dense<)?(-?[\d.e+-]+)>?\s*:", str(op.attributes["value"]))
     return float(match.group(1)) if match else None
 
@@ -61,7 +64,7 @@ def clamp_bound(op: ir.Operation | None, produced: ir.Value) -> tuple[str, float
     if at == len(operands) - 1 or maps[at] != maps[-1]:
         return None  # the produced value must be an input read elementwise
     # The other input's block argument, with its constant value.
-    bound_inputs = [(arguments[i], _float_constant(operand)) for i, operand in enumerate(operands[:-1]) if i != at]
+    bound_inputs = [(arguments[i], float_constant(operand)) for i, operand in enumerate(operands[:-1]) if i != at]
     body = body_ops(op)
     x = arguments[at]
 
@@ -69,7 +72,7 @@ def clamp_bound(op: ir.Operation | None, produced: ir.Value) -> tuple[str, float
         for argument, constant in bound_inputs:
             if argument == value:
                 return constant
-        return _float_constant(value)
+        return float_constant(value)
 
     def bound(kind: str, a: ir.Value, b: ir.Value) -> tuple[str, float] | None:
         """kind 'max' for max(a, b), 'min' for min(a, b); exactly one of a, b must be x."""
@@ -97,6 +100,11 @@ def clamp_bound(op: ir.Operation | None, produced: ir.Value) -> tuple[str, float
         takes_max = picks_a == (predicate in _GREATER_PREDICATES)
         return bound("max" if takes_max else "min", a, b)
     return None
+
+
+def dense_ints(attr: ir.Attribute) -> list[int]:
+    """The integers of a dense elements attribute (a linalg conv's or pool's strides and dilations)."""
+    return [int(v) for v in np.array(ir.DenseElementsAttr(attr)).reshape(-1)]
 
 
 def is_elementwise(op: ir.Operation, inputs: int) -> bool:
@@ -138,20 +146,14 @@ def activation_of(op: ir.Operation) -> str | None:
         return None
     body = body_ops(op)
     names = [o.name for o in body]
-    block_arg = op.regions[0].blocks[0].arguments[0]
-    if names == ["arith.cmpf", "arith.select", "linalg.yield"]:
-        cmp, select = body[0], body[1]
-        predicate = ir.IntegerAttr(cmp.attributes["predicate"]).value
-        # torch-mlir's relu: select(in > 0, in, 0); ogt=2, oge=3, ugt=9, uge=10 in arith.cmpf's enum
-        if cmp.operands[0] == block_arg and _float_constant(cmp.operands[1]) == 0.0 and predicate in (2, 3, 9, 10) \
-                and select.operands[1] == block_arg and _float_constant(select.operands[2]) == 0.0:
-            return "relu"
+    if clamp_bound(op, op.operands[0]) == ("lower", 0.0):  # torch-mlir's relu: select(in > 0, in, 0)
+        return "relu"
     if names in (["arith.maximumf", "arith.minimumf", "linalg.yield"], ["arith.maxnumf", "arith.minnumf", "linalg.yield"]):
         low, high = body[0], body[1]
-        if _float_constant(low.operands[1]) == 0.0 and _float_constant(high.operands[1]) == 6.0:
+        if float_constant(low.operands[1]) == 0.0 and float_constant(high.operands[1]) == 6.0:
             return "relu6"
     if names[-1:] == ["linalg.yield"] and len(names) == 5 and names[:4] == ["arith.cmpf", "arith.select", "arith.cmpf", "arith.select"]:
-        constants = sorted(c for c in (_float_constant(o) for o in body[0].operands[1:2] + body[2].operands[1:2]) if c is not None)
+        constants = sorted(c for c in (float_constant(o) for o in body[0].operands[1:2] + body[2].operands[1:2]) if c is not None)
         if constants == [0.0, 6.0]:
             return "relu6"
     return None
@@ -190,7 +192,7 @@ def conv_bias(init: ir.Value, weights) -> ir.Value | None | bool:
             return source
         return None
     if op.name == "linalg.fill":
-        value = _float_constant(op.operands[0])
+        value = float_constant(op.operands[0])
         return False if value == 0.0 else None
     if op.name == "arith.constant":
         array = weights.array(init)
@@ -203,7 +205,7 @@ def zero_pad_amounts(op: ir.Operation | None) -> tuple[list[int], list[int]] | N
     if op is None or op.name != "tensor.pad" or len(op.operands) != 1:
         return None
     body = body_ops(op)
-    if len(body) != 1 or body[0].name != "tensor.yield" or _float_constant(body[0].operands[0]) != 0.0:
+    if len(body) != 1 or body[0].name != "tensor.yield" or float_constant(body[0].operands[0]) != 0.0:
         return None
     low = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
     high = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
@@ -222,10 +224,7 @@ def sparse_ops_with_weights(module: ir.Module, weights):
 
 
 def is_negative_infinity(value: ir.Value) -> bool:
-    op = defining_op(value)
-    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.FloatAttr):
-        return False
-    return ir.FloatAttr(op.attributes["value"]).value == -math.inf
+    return float_constant(value) == -math.inf
 
 
 def non_negative(value: ir.Value) -> bool:

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import GroupLayout, create_op, ops_named, shape_of
-from bcr_mlir.passes.matching import (body_ops, defining_op, is_max_pool, is_negative_infinity, non_negative,
-                                      zero_pad_amounts)
+from bcr_mlir.dialect import ops_named, shape_of
+from bcr_mlir.passes.matching import defining_op, dense_ints, float_constant, is_max_pool, non_negative
+from bcr_mlir.passes.raise_sparse_layers import per_channel_packed_conv
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS
@@ -43,9 +43,7 @@ _SPATIAL_INDEX = re.compile(r"^d(\d+)(?: \* (\d+))? \+ d(\d+)(?: \* (\d+))?$")
 def pool_geometry(op: ir.Operation) -> tuple[list[int], list[int], list[int]] | None:
     """(kernel, strides, dilations) of a max-pool over NC + spatial dims, else None."""
     if op.name == "linalg.pooling_nchw_max":
-        def vector(name):
-            return [int(v) for v in np.array(ir.DenseElementsAttr(op.attributes[name])).reshape(-1)]
-        return list(shape_of(op.operands[1])), vector("strides"), vector("dilations")
+        return list(shape_of(op.operands[1])), dense_ints(op.attributes["strides"]), dense_ints(op.attributes["dilations"])
     if op.name != "linalg.generic" or len(op.operands) != 3:
         return None
     maps = [str(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
@@ -69,14 +67,8 @@ def pool_geometry(op: ir.Operation) -> tuple[list[int], list[int], list[int]] | 
 def _starts_at_or_below_zero(init: ir.Value) -> bool:
     """The pool's output init is a fill with -inf or a value <= 0 (max with it changes nothing here)."""
     fill = defining_op(init)
-    if fill is None or fill.name != "linalg.fill":
-        return False
-    value = fill.operands[0]
-    if is_negative_infinity(value):
-        return True
-    constant = defining_op(value)
-    return constant is not None and constant.name == "arith.constant" and \
-        isinstance(constant.attributes["value"], ir.FloatAttr) and ir.FloatAttr(constant.attributes["value"]).value <= 0.0
+    start = float_constant(fill.operands[0]) if fill is not None and fill.name == "linalg.fill" else None
+    return start is not None and start <= 0.0
 
 
 @dataclass(frozen=True)
@@ -96,9 +88,7 @@ class RaiseMaxPools(Pass):
             if geometry is None or str(ir.RankedTensorType(op.result.type).element_type) != "f32":
                 continue
             kernel, strides, dilations = geometry
-            pad = defining_op(x)
-            if pad is not None and pad.name == "tensor.pad" and zero_pad_amounts(pad) is None:
-                continue  # a -inf pad bcr-zero-pool-padding left alone: the input may be negative
+            # (a -inf pad bcr-zero-pool-padding left alone is not non-negative: its input may be negative)
             if not non_negative(x) or not _starts_at_or_below_zero(op.operands[2]):
                 continue
             channels, taps = shape_of(op.result)[1], math.prod(kernel)
@@ -113,17 +103,10 @@ class RaiseMaxPools(Pass):
 
     @staticmethod
     def _rewrite(op, name, channels, kernel, strides, dilations, context: PassContext) -> None:
-        taps = math.prod(kernel)
-        weights = context.weights
-        layout = GroupLayout((channels, channels), tuple(kernel), (1, channels), (taps,) * channels)
+        # Every tap kept, valued 1 (unread by the max reduction); the zero bias starts the maximum.
+        taps = np.ones((channels, math.prod(kernel)), np.float32)
         with ir.InsertionPoint(op), op.location:
-            storage = [weights.constant(np.zeros(channels, np.float32), f"{name}.zero_bias"),
-                       weights.constant(np.arange(channels, dtype=np.int32), f"{name}.rows"),
-                       weights.constant(np.arange(channels + 1, dtype=np.int32) * taps, f"{name}.offsets"),
-                       weights.constant(np.arange(channels * taps, dtype=np.int32), f"{name}.indices"),
-                       weights.constant(np.ones((channels * taps, 1), np.float32), f"{name}.values")]
-            packed = create_op(f"bcr.packed_conv{len(kernel)}d", [op.operands[0], *storage], op.result.type,
-                               {"layout": layout, "strides": strides, "dilations": dilations, "kernel": kernel,
-                                "activation": "none", "layer": name, "reduction": "max"})
+            packed = per_channel_packed_conv(context.weights, op.operands[0], None, taps, kernel, strides, dilations,
+                                             op.result.type, {"activation": "none", "layer": name, "reduction": "max"})
         op.result.replace_all_uses_with(packed.result)
         op.erase()

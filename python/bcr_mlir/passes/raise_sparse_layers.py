@@ -31,8 +31,8 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of
 from bcr_mlir.dialect import GroupLayout
-from bcr_mlir.passes.matching import (activation_of, bias_add_of, clamp_bound, conv_bias, defining_op, single_user,
-                                      through_collapse, through_extf, truncf_user)
+from bcr_mlir.passes.matching import (activation_of, bias_add_of, clamp_bound, conv_bias, defining_op, dense_ints,
+                                      single_user, through_collapse, through_extf, truncf_user)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -208,24 +208,11 @@ class RaiseSparseLayers(Pass):
             return False
         dead = [op]
         last, activation = _absorb_epilogue(op, dead)
-        positions = taps.shape[1]
-        kept = [np.flatnonzero(row) for row in taps]
-        offsets = np.zeros(channels + 1, np.int32)
-        offsets[1:] = np.cumsum([k.size for k in kept])
-        indices = np.concatenate([c * positions + k for c, k in enumerate(kept)]).astype(np.int32)
-        values = np.concatenate([taps[c, k] for c, k in enumerate(kept)]).astype(np.float32).reshape(-1, 1)
         name = layer_name(through_collapse(w))
-        layout = GroupLayout((channels, channels), tuple(kernel), (1, channels), tuple(k.size for k in kept))
         with ir.InsertionPoint(op), op.location:
-            weights = context.weights
-            bias_value = bias or weights.constant(np.zeros(channels, np.float32), f"{name}.zero_bias")
-            storage = [weights.constant(np.arange(channels, dtype=np.int32), f"{name}.rows"),
-                       weights.constant(offsets, f"{name}.offsets"), weights.constant(indices, f"{name}.indices"),
-                       weights.constant(values, f"{name}.values")]
-            packed = create_op("bcr.packed_conv2d", [x, bias_value, *storage], last.result.type,
-                               {"layout": layout, "strides": _int_vector(op.attributes["strides"]),
-                                "dilations": _int_vector(op.attributes["dilations"]), "kernel": list(kernel),
-                                "activation": activation, "layer": name})
+            packed = per_channel_packed_conv(context.weights, x, bias, taps, kernel, dense_ints(op.attributes["strides"]),
+                                             dense_ints(op.attributes["dilations"]), last.result.type,
+                                             {"activation": activation, "layer": name})
         last.result.replace_all_uses_with(packed.result)
         for dead_op in dead:
             dead_op.erase()
@@ -258,8 +245,8 @@ class RaiseSparseLayers(Pass):
             weight = c.weight if c.weight is not None else weights.constant(c.weight_array, f"{name}.weight")
             attributes = {"layout": layout, "activation": c.activation, "layer": name}
             if c.kind != "matmul":
-                attributes["strides"] = _int_vector(c.root.attributes["strides"])
-                attributes["dilations"] = _int_vector(c.root.attributes["dilations"])
+                attributes["strides"] = dense_ints(c.root.attributes["strides"])
+                attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
             op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
             new = create_op(op_name, [c.input, weight, bias], out_type, attributes)
         c.last.result.replace_all_uses_with(new.result)
@@ -293,5 +280,23 @@ def _absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]
     return last, activation
 
 
-def _int_vector(attr: ir.Attribute) -> list[int]:
-    return [int(v) for v in np.array(ir.DenseElementsAttr(attr)).reshape(-1)]
+def per_channel_packed_conv(weights, x: ir.Value, bias: ir.Value | None, taps: np.ndarray, kernel, strides, dilations,
+                            result_type: ir.Type, attributes: dict) -> ir.Operation:
+    """A bcr.packed_conv2d/3d whose output channel c reads only input channel c (a depthwise conv; a
+    max-pool): one row per channel, its nonzero taps of `taps` [C, prod(kernel)] as the packed columns.
+    Built at the current insertion point; a missing bias is a zero one."""
+    channels, positions = taps.shape
+    kept = [np.flatnonzero(row) for row in taps]
+    offsets = np.zeros(channels + 1, np.int32)
+    offsets[1:] = np.cumsum([k.size for k in kept])
+    indices = np.concatenate([c * positions + k for c, k in enumerate(kept)]).astype(np.int32)
+    values = np.concatenate([taps[c, k] for c, k in enumerate(kept)]).astype(np.float32).reshape(-1, 1)
+    name = attributes["layer"]
+    layout = GroupLayout((channels, channels), tuple(kernel), (1, channels), tuple(k.size for k in kept))
+    storage = [bias or weights.constant(np.zeros(channels, np.float32), f"{name}.zero_bias"),
+               weights.constant(np.arange(channels, dtype=np.int32), f"{name}.rows"),
+               weights.constant(offsets, f"{name}.offsets"), weights.constant(indices, f"{name}.indices"),
+               weights.constant(values, f"{name}.values")]
+    return create_op(f"bcr.packed_conv{len(kernel)}d", [x, *storage], result_type,
+                     {"layout": layout, "strides": list(strides), "dilations": list(dilations), "kernel": list(kernel),
+                      **attributes})
