@@ -163,6 +163,8 @@ irdl.dialect @bcr {
   // R is the row count rounded up to a multiple of G; padding rows repeat the last row and are never stored.
   // Optional attributes: `schedule` (bcr-tune's pick) and `reduction` = "max" (a max-pool from
   // bcr-raise-max-pools: the maximum over each row's columns, the values unread; the bias starts it).
+  // An optional seventh operand `residual`, shaped as the result, is added before the activation:
+  //   output = activation(bias + W x + residual)     (bcr-fuse-residual-adds: a ResNet/MobileNet skip)
   irdl.operation @packed_conv2d {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
@@ -170,6 +172,7 @@ irdl.dialect @bcr {
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
+    %residual = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %is_bcr = irdl.base @bcr::@bcr_layout
     %is_pattern = irdl.base @bcr::@pattern_layout
@@ -180,7 +183,8 @@ irdl.dialect @bcr {
     %kernel = irdl.base "#builtin.dense_array"
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  residual: optional %residual)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
                      "kernel" = %kernel, "activation" = %act, "layer" = %name}
@@ -193,6 +197,7 @@ irdl.dialect @bcr {
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
+    %residual = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %is_bcr = irdl.base @bcr::@bcr_layout
     %is_group = irdl.base @bcr::@group_layout
@@ -202,7 +207,8 @@ irdl.dialect @bcr {
     %kernel = irdl.base "#builtin.dense_array"
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  residual: optional %residual)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "strides" = %strides, "dilations" = %dilations,
                      "kernel" = %kernel, "activation" = %act, "layer" = %name}
@@ -215,13 +221,15 @@ irdl.dialect @bcr {
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
+    %residual = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %is_bcr = irdl.base @bcr::@bcr_layout
     %is_group = irdl.base @bcr::@group_layout
     %layout = irdl.any_of(%is_bcr, %is_group)
     %act = irdl.base "#builtin.string"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  residual: optional %residual)
     irdl.results(output: %out)
     irdl.attributes {"layout" = %layout, "activation" = %act, "layer" = %name}
   }
@@ -239,11 +247,13 @@ irdl.dialect @bcr {
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
+    %residual = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %kernel = irdl.base "#builtin.symbol_ref"
     %count = irdl.base "#builtin.dense_array"
     %name = irdl.base "#builtin.string"
-    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values)
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  residual: optional %residual)
     irdl.results(output: %out)
     irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
   }

@@ -596,7 +596,30 @@ def packed_weight_shape(op: ir.Operation) -> tuple[int, ...]:
     return (y_shape[1], x_shape[1], *int_array(op, "kernel"))
 
 
+# A packed op's (and its bcr.dispatch's) operands: the input and bias, the four packed tensors, then an
+# optional residual shaped as the result (bcr-fuse-residual-adds).
+PACKED_OPERANDS = 6
+
+
+def residual_of(op: ir.Operation) -> ir.Value | None:
+    """The residual a packed op or bcr.dispatch adds before its activation, if it has one."""
+    operands = list(op.operands)
+    return operands[PACKED_OPERANDS] if len(operands) > PACKED_OPERANDS else None
+
+
+def reject_residual(op: ir.Operation, pass_name: str) -> None:
+    """GPU passes lower packed ops without a residual: a fused one is an error, never dropped."""
+    if residual_of(op) is not None:
+        raise BcrError(f"layer '{string_attr(op, 'layer')}' adds a fused residual, which {pass_name} does not lower",
+                       "run bcr-fuse-residual-adds only in CPU pipelines (bcr-lower-to-kernels lowers it)")
+
+
 def _verify_packed(op, layout, weights, problem):
+    residual = residual_of(op)
+    if residual is not None and residual.type != op.result.type:
+        problem(f"the residual {residual.type} must have the result's type {op.result.type}",
+                "add a residual of the result's shape and element type, or none")
+        return
     rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(op.operands[i]) for i in (2, 3, 4, 5))
     weight_shape = packed_weight_shape(op)
     rows, columns = weight_shape[0], int(np.prod(weight_shape[1:]))

@@ -109,6 +109,66 @@ def test_relu6_is_fused_into_the_kernels():
     assert sorted(functions) == ["bcr_kernel_0", "bcr_kernel_2", "bcr_kernel_4"]
 
 
+class _InvertedResidual(torch.nn.Module):
+    """MobileNet-V2's block: expand 1x1 + ReLU6, depthwise 3x3 + ReLU6, project 1x1, plus the input."""
+
+    def __init__(self, channels: int = 16, expand: int = 4):
+        super().__init__()
+        hidden = channels * expand
+        self.conv = torch.nn.Sequential(torch.nn.Conv2d(channels, hidden, 1), torch.nn.ReLU6(),
+                                        torch.nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), torch.nn.ReLU6(),
+                                        torch.nn.Conv2d(hidden, channels, 1))
+
+    def forward(self, x):
+        return x + self.conv(x)
+
+
+class _BasicBlock(torch.nn.Module):
+    """ResNet's block with a stride-2 downsample: relu(conv2(relu(conv1(x))) + downsample(x))."""
+
+    def __init__(self, cin: int = 16, cout: int = 32):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, padding=1)
+        self.downsample = torch.nn.Conv2d(cin, cout, 1, stride=2)
+
+    def forward(self, x):
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))) + self.downsample(x))
+
+
+def _two_inverted_residuals():
+    return torch.nn.Sequential(_InvertedResidual(), _InvertedResidual())
+
+
+# block: (model, input shape, the weights to prune, the layers taking the adds: one of each tuple)
+RESIDUAL_BLOCKS = {
+    "inverted residual": (_InvertedResidual, (1, 16, 20, 20), ["conv.0.weight", "conv.4.weight"], [("conv.4",)]),
+    # the second block's skip is the first one's fused output
+    "two inverted residuals": (_two_inverted_residuals, (1, 16, 12, 12),
+                               [f"{b}.conv.{i}.weight" for b in (0, 1) for i in (0, 4)], [("0.conv.4",), ("1.conv.4",)]),
+    "basic block": (_BasicBlock, (2, 16, 24, 24), None, [("conv2", "downsample")]),
+}
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("block", sorted(RESIDUAL_BLOCKS))
+def test_residual_adds_are_fused_into_the_kernels(block, target):
+    """A skip connection's add (and the ReLU after it) runs inside the kernel of the layer feeding it: one
+    of the layers named lists the fused residual, and the output matches."""
+    torch.manual_seed(0)
+    build, shape, weights, candidates = RESIDUAL_BLOCKS[block]
+    model = build().eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8), layers=weights)
+    x = torch.randn(*shape)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    fused = [layer.name for layer in compiled.report.layers if "residual add fused" in layer.kernel]
+    assert len(fused) == len(candidates) and all(name in names for name, names in zip(fused, candidates))
+    if block == "inverted residual" and target == "x86-host":
+        functions = sorted(d.function for d in compiled.profile(x, calls=2))
+        assert functions == ["bcr_kernel_conv_0", "bcr_kernel_conv_2", "bcr_kernel_conv_4"]
+
+
 def test_large_dense_conv2d_runs_as_a_generated_kernel():
     """An unpruned 3x3 conv with a 64x64 output (an image model's stem) runs as a generated kernel on
     x86, where IREE's conv2d was measured ~1.9x slower on such outputs; at 32x32, or on arm64 (not

@@ -47,10 +47,10 @@ def _raised_layer(model, x):
     return imported, op, weight
 
 
-def _key(model, x) -> str:
+def _key(model, *inputs) -> str:
     """The tune-cache key of the model's one tuned layer (sparse, or a depthwise conv in packed storage),
     as the compile pipeline computes it."""
-    imported = import_model(model, (x,))
+    imported = import_model(model, inputs)
     context = PassContext(imported.weights, parse_target("x86-host"))
     before_tuning = sparsify_pipeline("x86-host", "off").split(",bcr-compress-weights")[0]
     with imported.context, ir.Location.unknown():
@@ -59,13 +59,15 @@ def _key(model, x) -> str:
         return layer_key(op, weight)
 
 
-def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch, **compile_options):
-    """The model compiled with `schedule` for its sparse layer, through a tune cache holding only that."""
+def _forced(model, x, schedule: Schedule, tmp_path, monkeypatch, inputs=None, **compile_options):
+    """The model compiled with `schedule` for its sparse layer, through a tune cache holding only that
+    (`inputs`: all the model's example inputs, when it takes more than `x`)."""
+    inputs = inputs or (x,)
     cache = tmp_path / "bcr-mlir" / "tune.json"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({_key(model, x): {"schedule": cache_entry(schedule)}}))
+    cache.write_text(json.dumps({_key(model, *inputs): {"schedule": cache_entry(schedule)}}))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    return bcr_mlir.compile(model, (x,), "x86-host", **{"tune": "cache", **compile_options})
+    return bcr_mlir.compile(model, inputs, "x86-host", **{"tune": "cache", **compile_options})
 
 
 LAYERS = {
@@ -150,6 +152,59 @@ def test_forced_schedule_matches_torch(layer, schedule, tmp_path, monkeypatch):
     assert ("phases" in schedule) == ("phases" in layer_report.kernel)
     assert ("split" in schedule) == ("accumulator sets" in layer_report.kernel)
     assert_matches_torch(compiled(x), reference(model, x))
+
+
+class WithResidual(torch.nn.Module):
+    """layer(x) + skip, then a ReLU when `relu`: a skip connection bcr-fuse-residual-adds moves into the
+    layer's kernel (the layer itself without an activation)."""
+
+    def __init__(self, layer: torch.nn.Module, relu: bool):
+        super().__init__()
+        self.layer, self.relu = layer, relu
+
+    def forward(self, x, skip):
+        y = self.layer(x) + skip
+        return torch.relu(y) if self.relu else y
+
+
+# Per schedule, the first two layers it applies to in this order (reordered rows, stride 2 with batch 2,
+# ragged blocks first); the first with a ReLU after the add, the second without.
+RESIDUAL_ORDER = ["pattern 7x7", "bcr 36 -> 18 stride 2 batch 2", "bcr 4x4 batch 2", "bcr 7 -> 4 stride 2",
+                  "bcr 7x7", "bcr 14 -> 7 stride 2", "bcr 2x2", "bcr 14x14"]
+RESIDUAL_PAIRS = [(layer, schedule, relu) for schedule in sorted(SCHEDULES)
+                  for layer, relu in zip([n for n in RESIDUAL_ORDER if _applies(n, schedule)], (True, False))]
+
+
+@pytest.mark.parametrize("layer, schedule, relu", RESIDUAL_PAIRS)
+def test_forced_schedule_with_a_fused_residual_matches_torch(layer, schedule, relu, tmp_path, monkeypatch):
+    """Every kernel kind adds the residual at each output's own index (ragged blocks, reordered rows,
+    masked tails, strides, batch 2), before the ReLU that follows the add."""
+    cin, cout, hw, stride, scheme, batch, _, options = LAYERS[layer]
+    conv, x = _layer(cin, cout, hw, stride, scheme, batch, False, **options)
+    model = WithResidual(conv, relu).eval()
+    out = (hw - 1) // stride + 1
+    skip = torch.randn(batch, cout, out, out)
+    forced = SCHEDULES[schedule](out, 1 if scheme == "pattern" else 8)
+    compiled = _forced(model, x, forced, tmp_path, monkeypatch, inputs=(x, skip))
+    (layer_report,) = compiled.report.sparse_layers
+    assert "tuned (cached)" in layer_report.reason
+    assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel and "residual add fused" in layer_report.kernel
+    assert_matches_torch(compiled(x, skip), reference(model, x, skip))
+
+
+@pytest.mark.parametrize("batch, schedule", [(1, Schedule(8, 8, (1, 1, 4), 1, 1)), (3, Schedule(8, 8, (3, 1, 2), 1, 1))])
+def test_forced_matmul_schedule_with_a_fused_residual_matches_torch(batch, schedule, tmp_path, monkeypatch):
+    """A Linear's residual: rows in lanes, one contiguous vector per position (20 rows: a ragged block)."""
+    torch.manual_seed(0)
+    model = WithResidual(torch.nn.Linear(2600, 20), True).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=3)
+    x, skip = torch.randn(batch, 2600), torch.randn(batch, 20)
+    compiled = _forced(model, x, schedule, tmp_path, monkeypatch, inputs=(x, skip))
+    (layer_report,) = compiled.report.sparse_layers
+    assert "residual add fused" in layer_report.kernel
+    assert_matches_torch(compiled(x, skip), reference(model, x, skip))
 
 
 DEPTHWISE = {
@@ -310,6 +365,18 @@ def test_forced_schedule_f16(schedule, cin, hw, stride, tmp_path, monkeypatch):
     (layer_report,) = compiled.report.sparse_layers
     assert KERNEL_TEXT[schedule.split()[0]] in layer_report.kernel
     assert_matches_torch(compiled(x), reference(model, x), rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("schedule, cin, hw", [("flattened", 16, 7), ("taps rows", 64, 4), ("positions split", 16, 7)])
+def test_forced_schedule_f16_with_a_fused_residual(schedule, cin, hw, tmp_path, monkeypatch):
+    """An f16 residual is widened on load and added in f32, in the vector and the per-row scalar stores."""
+    conv, x = _layer(cin, 20, hw, 1, "bcr", 1, False, rate=4)
+    model = WithResidual(conv, True).eval()
+    skip = torch.randn(1, 20, hw, hw)
+    compiled = _forced(model, x, SCHEDULES[schedule](hw, 8), tmp_path, monkeypatch, inputs=(x, skip), dtype="f16")
+    (layer_report,) = compiled.report.sparse_layers
+    assert "residual add fused" in layer_report.kernel
+    assert_matches_torch(compiled(x, skip), reference(model, x, skip), rtol=1e-2, atol=1e-2)
 
 
 def test_tune_cache_keeps_every_concurrent_writer(tmp_path):

@@ -76,6 +76,9 @@ class GatherGemm:
     # "add": y = bias + sum of weight * x; "max": y = max(bias, x over the columns), the weights unread
     # (a max-pool over a non-negative input, its bias zero: masked border lanes read as 0 stay exact).
     reduction: str = "add"
+    # A residual shaped as the output (%res, read at each output's own index) is added before the
+    # activation: y = act(bias + W x + res), a ResNet/MobileNet skip connection (bcr-fuse-residual-adds).
+    residual: bool = False
 
     @property
     def out_row_width(self) -> int:
@@ -175,18 +178,19 @@ def _store_vector(e: _Emitter, value: str, memory: str, at: str, memref: str, la
         e.emit(f"vector.store {value}, {memory}[{at}] : {memref}, {stored}")
 
 
-def _store_lanes(e: _Emitter, value: str, vtype: str, first: int, count: int, at: str, memref: str, vw: int,
-                 dtype: str, masked: bool = False) -> None:
-    """Stores lanes [first, first + count) of a `vw`-lane vector at `at`: the whole vector when it is all
-    of them, a leading run under a lane mask when `masked`, else the lanes shuffled into a shorter vector."""
+def _store_lanes(e: _Emitter, g: "GatherGemm", value: str, vtype: str, first: int, count: int, at: str, memref: str,
+                 vw: int, masked: bool = False) -> None:
+    """Finishes (_epilogue) and stores lanes [first, first + count) of a `vw`-lane accumulator at `at`: the
+    whole vector when it is all of them, a leading run under a lane mask when `masked`, else the lanes
+    shuffled into a shorter vector."""
     if masked and first == 0 and count < vw:
         mask = e.op(f"vector.constant_mask [{count}] : vector<{vw}xi1>")
-        _store_vector(e, value, "%y", at, memref, vw, dtype, mask)
+        _store_vector(e, _epilogue(e, g, value, vw, at, mask), "%y", at, memref, vw, g.dtype, mask)
         return
     if (first, count) != (0, vw):
         value = e.op(f"vector.shuffle {value}, {value} [{', '.join(str(i) for i in range(first, first + count))}] "
                      f": {vtype}, {vtype}")
-    _store_vector(e, value, "%y", at, memref, count, dtype)
+    _store_vector(e, _epilogue(e, g, value, count, at), "%y", at, memref, count, g.dtype)
 
 
 def _store_scalar(e: _Emitter, value: str, memory: str, at: str, memref: str, dtype: str) -> None:
@@ -195,15 +199,29 @@ def _store_scalar(e: _Emitter, value: str, memory: str, at: str, memref: str, dt
     e.emit(f"memref.store {value}, {memory}[{at}] : {memref}")
 
 
-def _activation(e: _Emitter, value: str, vtype: str, activation: str, dtype: str) -> str:
+def _activation(e: _Emitter, value: str, vtype: str, activation: str) -> str:
+    """ReLU / ReLU6 of a vector or (vtype ACCUMULATE) a scalar."""
     if activation == "none":
         return value
-    zero = e.op(f"arith.constant dense<0.0> : {vtype}")
-    value = e.op(f"arith.maximumf {value}, {zero} : {vtype}")
+
+    def constant(c: float) -> str:
+        return e.op(f"arith.constant {c} : {vtype}" if vtype == ACCUMULATE else f"arith.constant dense<{c}> : {vtype}")
+    value = e.op(f"arith.maximumf {value}, {constant(0.0)} : {vtype}")
     if activation == "relu6":
-        six = e.op(f"arith.constant dense<6.0> : {vtype}")
-        value = e.op(f"arith.minimumf {value}, {six} : {vtype}")
+        value = e.op(f"arith.minimumf {value}, {constant(6.0)} : {vtype}")
     return value
+
+
+def _epilogue(e: _Emitter, g: "GatherGemm", value: str, lanes: int, at: str, mask: str | None = None) -> str:
+    """An accumulator of `lanes` lanes (0: a scalar) bound for output index `at` of %y, finished: plus the
+    residual at the same index (under the store's mask), then the activation."""
+    vtype = ACCUMULATE if lanes == 0 else f"vector<{lanes}x{ACCUMULATE}>"
+    if g.residual:
+        flat = _memref((math.prod(g.y_shape),), g.dtype)
+        residual = _load_scalar(e, "%res", at, flat, g.dtype) if lanes == 0 else \
+            _load_vector(e, "%res", at, flat, lanes, g.dtype, mask)
+        value = e.op(f"arith.addf {value}, {residual} : {vtype}")
+    return _activation(e, value, vtype, g.activation)
 
 
 def _signature(g: GatherGemm, name: str) -> str:
@@ -213,7 +231,9 @@ def _signature(g: GatherGemm, name: str) -> str:
     return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
             f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((g.rows,), d)}, "
             f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count * g.taps + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
-            f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, %y: {_memref((math.prod(g.y_shape),), d)})")
+            f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, "
+            + (f"%res: {_memref((math.prod(g.y_shape),), d)}, " if g.residual else "")
+            + f"%y: {_memref((math.prod(g.y_shape),), d)})")
 
 
 def _prologue(e: _Emitter, g: GatherGemm):
@@ -389,6 +409,8 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
     tw = max(1, s.tile[1] if len(s.tile) > 1 else 1)
     if g.outer_dims[-1] % th:
         raise ValueError(f"tile of {th} outer positions does not divide {g.outer_dims[-1]}")
+    if g.residual and any(g.out_pad):
+        raise ValueError("a residual is read at the output's own index: the output cannot be written padded")
     vtype = f"vector<{vw}x{ACCUMULATE}>"
     xflat = _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
@@ -442,10 +464,11 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
             close = _guard(e, g, packed, r)
             row_base = e.add(out_base, w0)
             for k, (t, v) in enumerate(tiles):
-                result = _activation(e, results[r * len(tiles) + k], vtype, g.activation, d)
                 delta = t * g.out_row_width + v * vw
                 at = e.add(row_base, e.index(delta)) if delta else row_base
-                _store_vector(e, result, yf, at, yflat, vw, d, mask if tail and v == vectors - 1 else None)
+                lane_mask = mask if tail and v == vectors - 1 else None
+                result = _epilogue(e, g, results[r * len(tiles) + k], vw, at, lane_mask)
+                _store_vector(e, result, yf, at, yflat, vw, d, lane_mask)
             close()
 
     step = vw * tw
@@ -565,12 +588,14 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
                     results[p] = value
     y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
     for p in range(tp):
-        result = _activation(e, results[p], vtype, g.activation, d)
         position = e.add(first, e.index(p)) if p else first
         if contiguous:
             out = e.affine([(y_batch, 1), (position, g.y_position_stride), (row0, g.y_row_stride)])
-            _store_vector(e, result, yf, out, yflat, br, d, mask if ragged else None)
+            lane_mask = mask if ragged else None
+            _store_vector(e, _epilogue(e, g, results[p], br, out, lane_mask), yf, out, yflat, br, d, lane_mask)
             continue
+        # Without a residual the activation runs once on the vector; a residual is read per output.
+        result = results[p] if g.residual else _activation(e, results[p], vtype, g.activation)
         # Channel-major output (small convs) or reordered rows: one scalar store per row.
         base = e.affine([(y_batch, 1), (position, g.y_position_stride)])
         for r in range(br):
@@ -581,7 +606,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
             lane = e.op(f"vector.extract {result}[{r}] : {ACCUMULATE} from {vtype}")
             at = e.add(base, e.mul(row, e.index(g.y_row_stride)) if g.y_row_stride != 1 else row)
             close = _guard(e, g, packed, r)
-            _store_scalar(e, lane, yf, at, yflat, d)
+            _store_scalar(e, _epilogue(e, g, lane, 0, at) if g.residual else lane, yf, at, yflat, d)
             close()
     positions = g.outer if position_offsets is None else tp
     return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)
@@ -634,7 +659,7 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
     for r in range(br):
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
-        values = [_activation(e, results[r * vectors + v], vtype, g.activation, d) for v in range(vectors)]
+        values = results[r * vectors:(r + 1) * vectors]
         for t in range(th):
             # Output row t is lanes [t * pitch, t * pitch + OW) of the run, spread over one or two vectors.
             lo, hi = t * pitch, t * pitch + width
@@ -642,7 +667,7 @@ def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[in
                 a, b = max(lo, v * vw), min(hi, (v + 1) * vw)
                 delta = t * width + (a - lo)
                 at = e.add(out_base, e.index(delta)) if delta else out_base
-                _store_lanes(e, values[v], vtype, a - v * vw, b - a, at, yflat, vw, d)
+                _store_lanes(e, g, values[v], vtype, a - v * vw, b - a, at, yflat, vw)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
 
@@ -819,9 +844,9 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
         packed, out_base = out_rows[r]
         close = _guard(e, g, packed, r)
         for v, vector in enumerate(layout):
-            result = _activation(e, accumulators[r * vectors + v], vtype, g.activation, d)
             for piece in vector.pieces:
                 at = e.add(out_base, e.index(piece.position)) if piece.position else out_base
-                _store_lanes(e, result, vtype, piece.lane, piece.lanes, at, yflat, vw, d, masked=True)
+                _store_lanes(e, g, accumulators[r * vectors + v], vtype, piece.lane, piece.lanes, at, yflat, vw,
+                             masked=True)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // rows_per_tile, g.batch)

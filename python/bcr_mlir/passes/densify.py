@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, SPARSE_OPS, int_array, ops_named, packed_weight_shape, shape_of, string_attr
+from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, int_array, ops_named, packed_weight_shape, reject_residual,
+                              shape_of, string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.storage import RowGroupStorage
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text as tt
@@ -108,6 +109,7 @@ class Densify(Pass):
         cache: dict[str, str] = {}
         for op in ops_named(module, SPARSE_OPS + PACKED_OPS):
             layer = string_attr(op, "layer")
+            reject_residual(op, self.name)
             x = op.operands[0]
             if op.name in SPARSE_OPS:
                 weight, bias = op.operands[1], op.operands[2]

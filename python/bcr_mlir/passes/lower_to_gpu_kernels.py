@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, create_op, int_array, shape_of, string_attr, walk
+from bcr_mlir.dialect import PACKED_OPS, create_op, int_array, reject_residual, shape_of, string_attr, walk
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import vulkan
 from bcr_mlir.passes.functions import existing_symbols, sanitize
@@ -230,6 +230,7 @@ class LowerToGpuKernels(Pass):
     def _lower(self, module, op, context: PassContext, kernels: dict, params: dict, dense: dict,
                constant_input: bool) -> None:
         layer = string_attr(op, "layer")
+        reject_residual(op, self.name)
         x, bias, rows, offsets, indices, values = list(op.operands)
         arrays = {"rows": context.weights.array(rows), "offsets": context.weights.array(offsets),
                   "indices": context.weights.array(indices), "values": context.weights.array(values),

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, Schedule, create_op, int_array, ops_named, parse_attr, shape_of, string_attr
+from bcr_mlir.dialect import PACKED_OPERANDS, PACKED_OPS, Schedule, residual_of, create_op, int_array, ops_named, parse_attr, shape_of, string_attr
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule
@@ -436,6 +436,8 @@ class LowerToKernels(Pass):
         """The tensor.pad (and its amounts) to fold into a 2-D conv kernel that writes whole rows."""
         pad = single_user(op.result)
         amounts = zero_pad_amounts(pad)
+        if residual_of(op) is not None:
+            return None, (0, 0, 0, 0)  # the residual is read at the unpadded output's indices
         if amounts is None or lowered.schedule.vector_axis not in (0, 6) or len(shape_of(op.result)) != 4:
             return None, (0, 0, 0, 0)
         consumer = single_user(pad.result)
@@ -449,7 +451,8 @@ class LowerToKernels(Pass):
 
     def _lower(self, module, op, context: PassContext, kernels: dict, glue: dict) -> None:
         layer = string_attr(op, "layer")
-        x, bias, rows, offsets, indices, values = list(op.operands)
+        x, bias, rows, offsets, indices, values = list(op.operands)[:PACKED_OPERANDS]
+        residual = residual_of(op)
         index_array, row_array = context.weights.array(indices), context.weights.array(rows)
         if index_array is None or row_array is None:
             raise BcrError(f"layer '{layer}': the packed rows and indices are not constants", "run bcr-compress-weights first")
@@ -485,7 +488,7 @@ class LowerToKernels(Pass):
         output_rows = lowered.gemm.rows
         dtype = str(ir.RankedTensorType(values.type).element_type)
         g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))),
-                    dtype=dtype, reduction=string_attr(op, "reduction", "add"))
+                    dtype=dtype, reduction=string_attr(op, "reduction", "add"), residual=residual is not None)
         if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")
         elif lowered.schedule.vector_axis in (4, PHASE_TAP_AXIS):
@@ -526,8 +529,8 @@ class LowerToKernels(Pass):
             blocks = blocks_per_workgroup(grid) if op.name == "bcr.packed_matmul" else 1
             if blocks > 1:
                 attributes["blocks_per_workgroup"] = blocks
-            dispatch = create_op("bcr.dispatch", [kernel_input, bias, rows, offsets, input_offsets, values],
-                                 replaced.result.type, attributes)
+            operands = [kernel_input, bias, rows, offsets, input_offsets, values] + ([residual] if residual is not None else [])
+            dispatch = create_op("bcr.dispatch", operands, replaced.result.type, attributes)
         replaced.result.replace_all_uses_with(dispatch.result)
         if pad_op is not None:
             pad_op.erase()
@@ -538,4 +541,5 @@ class LowerToKernels(Pass):
         decision = context.report.find(layer)
         if decision is not None:
             decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule) + \
-                (f", {blocks} block-rows per workgroup" if blocks > 1 else "")
+                (f", {blocks} block-rows per workgroup" if blocks > 1 else "") + \
+                (", residual add fused" if residual is not None else "")

@@ -160,7 +160,7 @@ class RaiseSparseLayers(Pass):
         if bias is None:
             return None
         dead = [op]
-        last, activation = _absorb_epilogue(op, dead)
+        last, activation = absorb_epilogue(op, dead)
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
         return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs)
@@ -186,7 +186,7 @@ class RaiseSparseLayers(Pass):
         if bias_value is not None:
             bias, last = bias_value, user
             dead.insert(0, user)
-        last, activation = _absorb_epilogue(last, dead)
+        last, activation = absorb_epilogue(last, dead)
         m = shape_of(x)[0]
         return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, m * weight.size)
 
@@ -207,7 +207,7 @@ class RaiseSparseLayers(Pass):
         if macs < self.min_macs:
             return False
         dead = [op]
-        last, activation = _absorb_epilogue(op, dead)
+        last, activation = absorb_epilogue(op, dead)
         name = layer_name(through_collapse(w))
         with ir.InsertionPoint(op), op.location:
             packed = per_channel_packed_conv(context.weights, x, bias, taps, kernel, dense_ints(op.attributes["strides"]),
@@ -254,7 +254,7 @@ class RaiseSparseLayers(Pass):
             op.erase()
 
 
-def _absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]:
+def absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]:
     """Extends a contraction over its f16 narrowing (f16 models accumulate in f32) and its ReLU/ReLU6,
     each when it is the only user; returns the last op absorbed and the activation. Absorbed ops go
     to the front of `dead` (erased consumers first)."""

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, Schedule, int_array, new_context, parse_attr, shape_of, string_attr,
+from bcr_mlir.dialect import (PACKED_OPERANDS, PACKED_OPS, SPARSE_OPS, Schedule, int_array, new_context, parse_attr, shape_of, string_attr,
                               to_attr, walk)
 from bcr_mlir.kernels.schedule import (MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule,
                                       rows_in_lanes_tile)
@@ -321,7 +321,7 @@ def _standalone(op: ir.Operation, weights: WeightTable, schedule: Schedule):
     context = new_context()
     table = WeightTable()
     # Every operand but the input is a constant: a sparse op's weight and bias, or packed storage.
-    arrays = [weights.array(value) for value in list(op.operands)[1:]]
+    arrays = [weights.array(value) for value in list(op.operands)[1:PACKED_OPERANDS]]
     x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
     attributes = {name: str(op.attributes[name]) for name in ("layout", "strides", "dilations", "kernel", "activation",
                                                                "layer", "row_order", "reduction") if name in op.attributes}

@@ -1,0 +1,110 @@
+// RUN: bcr-opt %s -p 'bcr-compress-weights,bcr-fuse-residual-adds' | FileCheck %s
+// RUN: bcr-opt %s --target arm64-android -p 'bcr-compress-weights,bcr-fuse-residual-adds,bcr-lower-to-kernels' | FileCheck %s --check-prefix=KERNEL
+// RUN: bcr-opt %s --target vulkan -p 'bcr-compress-weights,bcr-fuse-residual-adds' | FileCheck %s --check-prefix=VULKAN
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+
+// A layer's output plus a skip tensor, then a ReLU: the add and the ReLU move into the packed op, which
+// takes the skip as its seventh operand (the residual) and the ReLU as its activation.
+// CHECK-LABEL: func.func @add_then_relu
+// CHECK-NOT: linalg.generic
+// CHECK: %[[Y:.*]] = "bcr.packed_matmul"(%arg0, %arg1, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %arg2) {activation = "relu"
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[Y]]
+// The kernel reads the residual (%res) at each output's own index and adds it before the ReLU.
+// KERNEL-LABEL: func.func @add_then_relu
+// KERNEL: "bcr.dispatch"(%arg0, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %arg2) {kernel = @bcr_kernel_fc1
+// KERNEL: func.func private @bcr_kernel_fc1({{.*}}, %arg8: memref<2x8xf32>, %[[RES:.*]]: memref<16xf32>, %[[Y:.*]]: memref<16xf32>)
+// KERNEL: %[[R:.*]] = vector.load %[[RES]][%[[AT:.*]]] : memref<16xf32>, vector<8xf32>
+// KERNEL-NEXT: %[[SUM:.*]] = arith.addf %{{.*}}, %[[R]] : vector<8xf32>
+// KERNEL-NEXT: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<8xf32>
+// KERNEL-NEXT: %[[ACT:.*]] = arith.maximumf %[[SUM]], %[[ZERO]] : vector<8xf32>
+// KERNEL-NEXT: vector.store %[[ACT]], %[[Y]][%[[AT]]]
+// VULKAN-LABEL: func.func @add_then_relu
+// VULKAN: linalg.generic
+// VULKAN: linalg.generic
+func.func @add_then_relu(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %skip: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %w = arith.constant dense<[[0.00, 0.25, 0.00, 0.00, 0.00, 0.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.50, 0.00, 0.00, 0.00, 0.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.75, 0.00, 0.00, 0.00, 1.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.00, 0.00, 0.00, 0.00, 1.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.25, 0.00, 0.00, 0.00, 1.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.50, 0.00, 0.00, 0.00, 1.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.75, 0.00, 0.00, 0.00, 2.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 2.00, 0.00, 0.00, 0.00, 2.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00]]> : tensor<8x16xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc1", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%0, %skip : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<2x8xf32>
+  %zero = arith.constant 0.0 : f32
+  %e2 = tensor.empty() : tensor<2x8xf32>
+  %r = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<2x8xf32>) outs(%e2 : tensor<2x8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %gt = arith.cmpf ugt, %in, %zero : f32
+    %v = arith.select %gt, %in, %zero : f32
+    linalg.yield %v : f32
+  } -> tensor<2x8xf32>
+  return %r : tensor<2x8xf32>
+}
+
+// The skip on the left and no ReLU after: fused all the same, activation "none".
+// CHECK-LABEL: func.func @skip_plus_layer
+// CHECK-NOT: linalg.generic
+// CHECK: "bcr.packed_matmul"(%arg0, %arg1, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %arg2) {activation = "none"
+func.func @skip_plus_layer(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %skip: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %w = arith.constant dense<[[0.00, 0.25, 0.00, 0.00, 0.00, 0.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.50, 0.00, 0.00, 0.00, 0.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.75, 0.00, 0.00, 0.00, 1.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.00, 0.00, 0.00, 0.00, 1.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.25, 0.00, 0.00, 0.00, 1.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.50, 0.00, 0.00, 0.00, 1.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.75, 0.00, 0.00, 0.00, 2.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 2.00, 0.00, 0.00, 0.00, 2.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00]]> : tensor<8x16xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc2", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%skip, %0 : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<2x8xf32>
+  return %s : tensor<2x8xf32>
+}
+
+// The layer's ReLU comes before the add: relu(W x) + skip is not act(W x + skip), so nothing moves.
+// CHECK-LABEL: func.func @relu_before_add
+// CHECK: "bcr.packed_matmul"(%arg0, %arg1, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) {activation = "relu"
+// CHECK: linalg.generic
+// CHECK: arith.addf
+func.func @relu_before_add(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %skip: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %w = arith.constant dense<[[0.00, 0.25, 0.00, 0.00, 0.00, 0.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.50, 0.00, 0.00, 0.00, 0.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.75, 0.00, 0.00, 0.00, 1.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.00, 0.00, 0.00, 0.00, 1.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.25, 0.00, 0.00, 0.00, 1.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.50, 0.00, 0.00, 0.00, 1.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.75, 0.00, 0.00, 0.00, 2.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 2.00, 0.00, 0.00, 0.00, 2.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00]]> : tensor<8x16xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "relu", layer = "fc3", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%0, %skip : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<2x8xf32>
+  return %s : tensor<2x8xf32>
+}
+
+// The layer's output is also returned: the add stays, as the plain output is still needed.
+// CHECK-LABEL: func.func @output_used_twice
+// CHECK: "bcr.packed_matmul"(%arg0, %arg1, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) {activation = "none"
+// CHECK: linalg.generic
+// CHECK: arith.addf
+func.func @output_used_twice(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %skip: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+  %w = arith.constant dense<[[0.00, 0.25, 0.00, 0.00, 0.00, 0.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.50, 0.00, 0.00, 0.00, 0.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.75, 0.00, 0.00, 0.00, 1.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.00, 0.00, 0.00, 0.00, 1.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.25, 0.00, 0.00, 0.00, 1.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.50, 0.00, 0.00, 0.00, 1.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.75, 0.00, 0.00, 0.00, 2.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 2.00, 0.00, 0.00, 0.00, 2.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00]]> : tensor<8x16xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc4", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%0, %skip : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<2x8xf32>
+  return %s, %0 : tensor<2x8xf32>, tensor<2x8xf32>
+}
+
+// A bias-like add of a broadcast row is not a residual of the output's shape: it stays.
+// CHECK-LABEL: func.func @broadcast_add
+// CHECK: "bcr.packed_matmul"(%arg0, %arg1, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) {activation = "none"
+// CHECK: linalg.generic
+func.func @broadcast_add(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %row: tensor<8xf32>) -> tensor<2x8xf32> {
+  %w = arith.constant dense<[[0.00, 0.25, 0.00, 0.00, 0.00, 0.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.50, 0.00, 0.00, 0.00, 0.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 0.75, 0.00, 0.00, 0.00, 1.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.00, 0.00, 0.00, 0.00, 1.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.25, 0.00, 0.00, 0.00, 1.50, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.50, 0.00, 0.00, 0.00, 1.75, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 1.75, 0.00, 0.00, 0.00, 2.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00], [0.00, 2.00, 0.00, 0.00, 0.00, 2.25, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00]]> : tensor<8x16xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc5", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %s = linalg.generic {indexing_maps = [#id, affine_map<(d0, d1) -> (d1)>, #id], iterator_types = ["parallel", "parallel"]} ins(%0, %row : tensor<2x8xf32>, tensor<8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<2x8xf32>
+  return %s : tensor<2x8xf32>
+}
