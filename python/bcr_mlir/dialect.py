@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -596,31 +597,43 @@ def packed_weight_shape(op: ir.Operation) -> tuple[int, ...]:
     return (y_shape[1], x_shape[1], *int_array(op, "kernel"))
 
 
-# A packed op's (and its bcr.dispatch's) operands: the input and bias, the four packed tensors, then an
-# optional residual shaped as the result (bcr-fuse-residual-adds).
+# Operands every packed op (and bcr.dispatch) has; an optional residual may follow.
 PACKED_OPERANDS = 6
 
 
-def residual_of(op: ir.Operation) -> ir.Value | None:
-    """The residual a packed op or bcr.dispatch adds before its activation, if it has one."""
-    operands = list(op.operands)
-    return operands[PACKED_OPERANDS] if len(operands) > PACKED_OPERANDS else None
+class PackedOperands(NamedTuple):
+    """A packed op's (or its bcr.dispatch's) operands by name: the input and bias, the four packed
+    tensors, and the residual shaped as the result that bcr-fuse-residual-adds gives it (else None)."""
+
+    input: ir.Value
+    bias: ir.Value
+    rows: ir.Value
+    offsets: ir.Value
+    indices: ir.Value
+    values: ir.Value
+    residual: ir.Value | None = None
+
+
+def packed_operands(op: ir.Operation) -> PackedOperands:
+    return PackedOperands(*list(op.operands)[:PACKED_OPERANDS + 1])
 
 
 def reject_residual(op: ir.Operation, pass_name: str) -> None:
     """GPU passes lower packed ops without a residual: a fused one is an error, never dropped."""
-    if residual_of(op) is not None:
+    if op.name in PACKED_OPS and packed_operands(op).residual is not None:
         raise BcrError(f"layer '{string_attr(op, 'layer')}' adds a fused residual, which {pass_name} does not lower",
                        "run bcr-fuse-residual-adds only in CPU pipelines (bcr-lower-to-kernels lowers it)")
 
 
 def _verify_packed(op, layout, weights, problem):
-    residual = residual_of(op)
+    operands = packed_operands(op)
+    residual = operands.residual
     if residual is not None and residual.type != op.result.type:
         problem(f"the residual {residual.type} must have the result's type {op.result.type}",
                 "add a residual of the result's shape and element type, or none")
         return
-    rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(op.operands[i]) for i in (2, 3, 4, 5))
+    rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(v) for v in (operands.rows, operands.offsets,
+                                                                                     operands.indices, operands.values))
     weight_shape = packed_weight_shape(op)
     rows, columns = weight_shape[0], int(np.prod(weight_shape[1:]))
     if len(values_shape) != 2 or len(indices_shape) != 1 or values_shape[0] != indices_shape[0]:
@@ -631,10 +644,10 @@ def _verify_packed(op, layout, weights, problem):
     if group < 1:
         problem(f"values must have shape [{indices_shape[0]}, G] with a register block G >= 1, got {list(values_shape)}")
         return
-    for index, label in ((2, "rows"), (3, "offsets"), (4, "indices")):
-        element = str(ir.RankedTensorType(op.operands[index].type).element_type)
+    for value, label in ((operands.rows, "rows"), (operands.offsets, "offsets"), (operands.indices, "indices")):
+        element = str(ir.RankedTensorType(value.type).element_type)
         if element != "i32":
-            problem(f"{label} must be a tensor of i32, got {op.operands[index].type}",
+            problem(f"{label} must be a tensor of i32, got {value.type}",
                     "store rows, offsets and indices as i32 tensors (as bcr-compress-weights does)")
             return
     packed_rows = -(-rows // group) * group
@@ -647,7 +660,7 @@ def _verify_packed(op, layout, weights, problem):
         return
     if weights is None:
         return
-    row_ids, offsets, indices = (weights.array(op.operands[i]) for i in (2, 3, 4))
+    row_ids, offsets, indices = (weights.array(v) for v in (operands.rows, operands.offsets, operands.indices))
     if row_ids is not None and sorted(row_ids[:rows].tolist()) != list(range(rows)):
         problem(f"rows must list each of the {rows} output rows once")
     if offsets is not None:

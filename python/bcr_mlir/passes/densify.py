@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, int_array, ops_named, packed_weight_shape, reject_residual,
-                              shape_of, string_attr)
+from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, int_array, ops_named, packed_operands, packed_weight_shape,
+                              reject_residual, shape_of, string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.storage import RowGroupStorage
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text as tt
@@ -115,8 +115,8 @@ class Densify(Pass):
                 weight, bias = op.operands[1], op.operands[2]
                 w_shape = shape_of(weight)
             else:
-                bias = op.operands[1]
-                arrays = [context.weights.array(v) for v in op.operands[2:6]]
+                _, bias, *storage, _ = packed_operands(op)
+                arrays = [context.weights.array(v) for v in storage]
                 if any(a is None for a in arrays):
                     raise BcrError(f"layer '{layer}': packed storage is not constant", "run bcr-densify on constant weights")
                 w_shape = packed_weight_shape(op)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, create_op, ops_named, residual_of, string_attr
+from bcr_mlir.dialect import PACKED_OPS, create_op, ops_named, packed_operands, string_attr
 from bcr_mlir.passes.matching import body_ops, defining_op, is_elementwise, single_user
 from bcr_mlir.passes.raise_sparse_layers import absorb_epilogue
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -56,7 +56,7 @@ def _fusable(producer: ir.Operation | None, add: ir.Operation) -> bool:
     user = single_user(producer.result)
     return user is not None and user == add \
         and string_attr(producer, "activation", "none") == "none" \
-        and string_attr(producer, "reduction", "add") == "add" and residual_of(producer) is None
+        and string_attr(producer, "reduction", "add") == "add" and packed_operands(producer).residual is None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ import math
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, create_op, int_array, reject_residual, shape_of, string_attr, walk
+from bcr_mlir.dialect import (PACKED_OPS, create_op, int_array, packed_operands, reject_residual, shape_of, string_attr,
+                              walk)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import vulkan
 from bcr_mlir.passes.functions import existing_symbols, sanitize
@@ -82,9 +83,9 @@ def _element_strides(shape) -> list[int]:
 def plan(op: ir.Operation, context: PassContext, arrays: dict) -> vulkan.GpuGemm:
     """The layer's GpuGemm and the input offset of each packed column (arrays['input_offsets'])."""
     layer = string_attr(op, "layer")
-    x, bias = op.operands[0], op.operands[1]
+    x, bias, *_, values, _ = packed_operands(op)
     storage = {}
-    for label, value in (("input", x), ("output", op.result), ("weights", op.operands[5]), ("bias", bias)):
+    for label, value in (("input", x), ("output", op.result), ("weights", values), ("bias", bias)):
         element = ir.RankedTensorType(value.type).element_type
         try:
             dtype = element_dtype(element)
@@ -181,9 +182,9 @@ def _dense_use(module: ir.Module, op: ir.Operation, context: PassContext, cache:
     from bcr_mlir.storage import RowGroupStorage
 
     layer = string_attr(op, "layer")
-    x, bias = op.operands[0], op.operands[1]
+    x, bias, *storage, _ = packed_operands(op)
     w_shape = packed_weight_shape(op)
-    matrix = RowGroupStorage(*[context.weights.array(v) for v in op.operands[2:6]]).unpack(
+    matrix = RowGroupStorage(*[context.weights.array(v) for v in storage]).unpack(
         (w_shape[0], math.prod(w_shape[1:])))
     activation, y_shape = string_attr(op, "activation", "none"), shape_of(op.result)
     dtype = str(ir.RankedTensorType(op.result.type).element_type)
@@ -231,7 +232,7 @@ class LowerToGpuKernels(Pass):
                constant_input: bool) -> None:
         layer = string_attr(op, "layer")
         reject_residual(op, self.name)
-        x, bias, rows, offsets, indices, values = list(op.operands)
+        x, bias, rows, offsets, indices, values, _ = packed_operands(op)
         arrays = {"rows": context.weights.array(rows), "offsets": context.weights.array(offsets),
                   "indices": context.weights.array(indices), "values": context.weights.array(values),
                   "bias": context.weights.array(bias)}

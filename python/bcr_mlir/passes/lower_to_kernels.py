@@ -31,7 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPERANDS, PACKED_OPS, Schedule, residual_of, create_op, int_array, ops_named, parse_attr, shape_of, string_attr
+from bcr_mlir.dialect import (PACKED_OPS, Schedule, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
+                              string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule
@@ -436,7 +437,7 @@ class LowerToKernels(Pass):
         """The tensor.pad (and its amounts) to fold into a 2-D conv kernel that writes whole rows."""
         pad = single_user(op.result)
         amounts = zero_pad_amounts(pad)
-        if residual_of(op) is not None:
+        if packed_operands(op).residual is not None:
             return None, (0, 0, 0, 0)  # the residual is read at the unpadded output's indices
         if amounts is None or lowered.schedule.vector_axis not in (0, 6) or len(shape_of(op.result)) != 4:
             return None, (0, 0, 0, 0)
@@ -451,8 +452,7 @@ class LowerToKernels(Pass):
 
     def _lower(self, module, op, context: PassContext, kernels: dict, glue: dict) -> None:
         layer = string_attr(op, "layer")
-        x, bias, rows, offsets, indices, values = list(op.operands)[:PACKED_OPERANDS]
-        residual = residual_of(op)
+        x, bias, rows, offsets, indices, values, residual = packed_operands(op)
         index_array, row_array = context.weights.array(indices), context.weights.array(rows)
         if index_array is None or row_array is None:
             raise BcrError(f"layer '{layer}': the packed rows and indices are not constants", "run bcr-compress-weights first")

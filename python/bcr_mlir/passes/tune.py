@@ -56,8 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (PACKED_OPERANDS, PACKED_OPS, SPARSE_OPS, Schedule, int_array, new_context, parse_attr, shape_of, string_attr,
-                              to_attr, walk)
+from bcr_mlir.dialect import (PACKED_OPERANDS, PACKED_OPS, SPARSE_OPS, Schedule, int_array, new_context, packed_operands,
+                              parse_attr, shape_of, string_attr, to_attr, walk)
 from bcr_mlir.kernels.schedule import (MAX_TILE_ROWS, VECTOR_CHOICES, conv_schedule, matmul_schedule,
                                       rows_in_lanes_tile)
 from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
@@ -117,8 +117,11 @@ def layer_key(op: ir.Operation, weight: np.ndarray, threads: int = 1) -> str:
 def packed_taps(op: ir.Operation, weights: WeightTable) -> np.ndarray | None:
     """The [C, 1, *kernel] weight of a depthwise conv (or max-pool) held as packed storage (one row per channel), rebuilt
     from its packed indices and values: what its layer key and schedule depend on."""
-    arrays = [weights.array(op.operands[i]) for i in (3, 4, 5)]
-    if any(array is None for array in arrays) or op.name not in ("bcr.packed_conv2d", "bcr.packed_conv3d"):
+    if op.name not in ("bcr.packed_conv2d", "bcr.packed_conv3d"):
+        return None
+    operands = packed_operands(op)
+    arrays = [weights.array(v) for v in (operands.offsets, operands.indices, operands.values)]
+    if any(array is None for array in arrays):
         return None
     offsets, indices, values = arrays
     channels, kernel = shape_of(op.result)[1], int_array(op, "kernel")
@@ -470,7 +473,7 @@ class Tune(Pass):
             if "schedule" in op.attributes:
                 current = parse_attr(op.attributes["schedule"])
             else:  # a packed op's register block is its storage's
-                current = Schedule(0, shape_of(op.operands[5])[1] if op.name in PACKED_OPS else 8, (0, 0), 1, 0)
+                current = Schedule(0, shape_of(packed_operands(op).values)[1] if op.name in PACKED_OPS else 8, (0, 0), 1, 0)
             key = layer_key(op, weight, self.threads)
             at_threads = f" at {self.threads} threads" if self.threads != 1 else ""
             decision = context.report.find(string_attr(op, "layer"))

@@ -1,6 +1,10 @@
 // RUN: bcr-opt %s -p 'bcr-compress-weights,bcr-fuse-residual-adds' | FileCheck %s
 // RUN: bcr-opt %s --target arm64-android -p 'bcr-compress-weights,bcr-fuse-residual-adds,bcr-lower-to-kernels' | FileCheck %s --check-prefix=KERNEL
 // RUN: bcr-opt %s --target vulkan -p 'bcr-compress-weights,bcr-fuse-residual-adds' | FileCheck %s --check-prefix=VULKAN
+// RUN: not bcr-opt %s --target arm64-android -p 'bcr-compress-weights,bcr-fuse-residual-adds,bcr-densify' 2>&1 | FileCheck %s --check-prefix=DENSIFY
+// A pass that cannot lower a fused residual says so instead of dropping it.
+// DENSIFY: error: pass 'bcr-densify' failed: layer 'fc1' adds a fused residual, which bcr-densify does not lower
+// DENSIFY-NEXT: fix: run bcr-fuse-residual-adds only in CPU pipelines
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 
