@@ -613,6 +613,11 @@ class PackedOperands(NamedTuple):
     values: ir.Value
     residual: ir.Value | None = None
 
+    @property
+    def storage(self) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+        """The packed weight: rows, offsets, indices and values (storage.RowGroupStorage's order)."""
+        return self.rows, self.offsets, self.indices, self.values
+
 
 def packed_operands(op: ir.Operation) -> PackedOperands:
     return PackedOperands(*list(op.operands)[:PACKED_OPERANDS + 1])
@@ -632,8 +637,7 @@ def _verify_packed(op, layout, weights, problem):
         problem(f"the residual {residual.type} must have the result's type {op.result.type}",
                 "add a residual of the result's shape and element type, or none")
         return
-    rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(v) for v in (operands.rows, operands.offsets,
-                                                                                     operands.indices, operands.values))
+    rows_shape, offsets_shape, indices_shape, values_shape = (shape_of(v) for v in operands.storage)
     weight_shape = packed_weight_shape(op)
     rows, columns = weight_shape[0], int(np.prod(weight_shape[1:]))
     if len(values_shape) != 2 or len(indices_shape) != 1 or values_shape[0] != indices_shape[0]:

@@ -101,6 +101,39 @@ def dense_matmul_text(x_shape, w_shape, y_shape, activation, dtype: str = "f32")
 }}"""
 
 
+def lower_to_dense(module: ir.Module, op: ir.Operation, context: PassContext, cache: dict[str, str]) -> None:
+    """Replaces one sparse or packed op (no residual) by a call of a dense linalg function on its dense weight
+    (packed storage unpacked into a constant); `cache` shares functions between layers of one shape."""
+    layer = string_attr(op, "layer")
+    x = op.operands[0]
+    if op.name in SPARSE_OPS:
+        weight, bias = op.operands[1], op.operands[2]
+        w_shape = shape_of(weight)
+    else:
+        operands = packed_operands(op)
+        bias = operands.bias
+        arrays = [context.weights.array(v) for v in operands.storage]
+        if any(a is None for a in arrays):
+            raise BcrError(f"layer '{layer}': packed storage is not constant", "run bcr-densify on constant weights")
+        w_shape = packed_weight_shape(op)
+        matrix = RowGroupStorage(*arrays).unpack((w_shape[0], int(np.prod(w_shape[1:]))))
+        with ir.InsertionPoint(op), op.location:
+            weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
+    activation = string_attr(op, "activation", "none")
+    y_shape = shape_of(op.result)
+    dtype = str(ir.RankedTensorType(op.result.type).element_type)
+    if op.name.endswith("matmul"):
+        text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation, dtype)
+    else:
+        text = dense_conv_text(shape_of(x), w_shape, y_shape, int_array(op, "strides"),
+                               int_array(op, "dilations"), activation, dtype)
+    name = add_function(module, text, f"bcr_dense_{sanitize(layer)}", cache)
+    with ir.InsertionPoint(op), op.location:
+        result = call(name, [x, weight, bias], op.result.type)
+    op.result.replace_all_uses_with(result)
+    op.erase()
+
+
 class Densify(Pass):
     name = "bcr-densify"
     summary = "Lower bcr sparse/packed ops back to dense linalg (the fallback where no sparse kernel exists)"
@@ -110,32 +143,7 @@ class Densify(Pass):
         for op in ops_named(module, SPARSE_OPS + PACKED_OPS):
             layer = string_attr(op, "layer")
             reject_residual(op, self.name)
-            x = op.operands[0]
-            if op.name in SPARSE_OPS:
-                weight, bias = op.operands[1], op.operands[2]
-                w_shape = shape_of(weight)
-            else:
-                _, bias, *storage, _ = packed_operands(op)
-                arrays = [context.weights.array(v) for v in storage]
-                if any(a is None for a in arrays):
-                    raise BcrError(f"layer '{layer}': packed storage is not constant", "run bcr-densify on constant weights")
-                w_shape = packed_weight_shape(op)
-                matrix = RowGroupStorage(*arrays).unpack((w_shape[0], int(np.prod(w_shape[1:]))))
-                with ir.InsertionPoint(op), op.location:
-                    weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
-            activation = string_attr(op, "activation", "none")
-            y_shape = shape_of(op.result)
-            dtype = str(ir.RankedTensorType(op.result.type).element_type)
-            if op.name.endswith("matmul"):
-                text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation, dtype)
-            else:
-                text = dense_conv_text(shape_of(x), w_shape, y_shape, int_array(op, "strides"),
-                                       int_array(op, "dilations"), activation, dtype)
-            name = add_function(module, text, f"bcr_dense_{sanitize(layer)}", cache)
-            with ir.InsertionPoint(op), op.location:
-                result = call(name, [x, weight, bias], op.result.type)
-            op.result.replace_all_uses_with(result)
-            op.erase()
+            lower_to_dense(module, op, context, cache)
             decision = context.report.find(layer)
             if decision is not None and decision.mode == "sparse":
                 decision.mode = "dense"

@@ -54,6 +54,7 @@ from bcr_mlir.dialect import (PACKED_OPS, create_op, int_array, packed_operands,
                               walk)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import vulkan
+from bcr_mlir.passes.densify import lower_to_dense
 from bcr_mlir.passes.functions import existing_symbols, sanitize
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.weights import element_dtype
@@ -174,33 +175,6 @@ def constant_expression(value: ir.Value, memo: dict) -> bool:
     return memo[root]
 
 
-def _dense_use(module: ir.Module, op: ir.Operation, context: PassContext, cache: dict) -> None:
-    """One packed op as a dense linalg call (bcr-densify's lowering), leaving the layer's report entry."""
-    from bcr_mlir.dialect import packed_weight_shape
-    from bcr_mlir.passes.densify import dense_conv_text, dense_matmul_text
-    from bcr_mlir.passes.functions import add_function, call
-    from bcr_mlir.storage import RowGroupStorage
-
-    layer = string_attr(op, "layer")
-    x, bias, *storage, _ = packed_operands(op)
-    w_shape = packed_weight_shape(op)
-    matrix = RowGroupStorage(*[context.weights.array(v) for v in storage]).unpack(
-        (w_shape[0], math.prod(w_shape[1:])))
-    activation, y_shape = string_attr(op, "activation", "none"), shape_of(op.result)
-    dtype = str(ir.RankedTensorType(op.result.type).element_type)
-    if op.name.endswith("matmul"):
-        text = dense_matmul_text(shape_of(x), w_shape, y_shape, activation, dtype)
-    else:
-        text = dense_conv_text(shape_of(x), w_shape, y_shape, int_array(op, "strides"), int_array(op, "dilations"),
-                               activation, dtype)
-    name = add_function(module, text, f"bcr_dense_{sanitize(layer)}", cache)
-    with ir.InsertionPoint(op), op.location:
-        weight = context.weights.constant(matrix.reshape(w_shape), f"{layer}.weight")
-        result = call(name, [x, weight, bias], op.result.type)
-    op.result.replace_all_uses_with(result)
-    op.erase()
-
-
 def _function_of(op: ir.Operation) -> ir.Operation:
     parent = op.parent
     while parent is not None and parent.name != "func.func":
@@ -252,7 +226,7 @@ class LowerToGpuKernels(Pass):
             if why.use_only and decision is not None and decision.uses > 1:
                 # The layer's other uses still run the shader: lower this one here, so that
                 # bcr-densify does not mark the whole layer dense.
-                _dense_use(module, op, context, dense)
+                lower_to_dense(module, op, context, dense)
                 note = "vulkan: a use whose input is a compile-time constant is folded by IREE"
                 if note not in decision.reason:
                     decision.reason += f"; {note}"
