@@ -234,6 +234,36 @@ irdl.dialect @bcr {
     irdl.attributes {"layout" = %layout, "activation" = %act, "layer" = %name}
   }
 
+  // A packed 1x1 conv (the first six operands, as in packed_conv2d) whose output, zero-padded by 1 on
+  // both spatial sides, feeds a 3x3 depthwise conv (bcr-fuse-expand-depthwise; generated as one kernel):
+  //   output = depthwise_activation(dw(pad(activation(bias + W x)), depthwise_taps, strides) + depthwise_bias)
+  // depthwise_bias is f32/f16[C], depthwise_taps f32/f16[C, 3, 3]; `layer` names the 1x1 conv and
+  // `depthwise_layer` the depthwise one; `strides` are the depthwise conv's (1 or 2 on both dims).
+  irdl.operation @packed_expand_depthwise {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %dw_bias = irdl.base "!builtin.tensor"
+    %dw_taps = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %strides = irdl.base "#builtin.dense_array"
+    %act = irdl.base "#builtin.string"
+    %dw_act = irdl.base "#builtin.string"
+    %name = irdl.base "#builtin.string"
+    %dw_name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  depthwise_bias: %dw_bias, depthwise_taps: %dw_taps)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "strides" = %strides, "activation" = %act,
+                     "depthwise_activation" = %dw_act, "layer" = %name, "depthwise_layer" = %dw_name}
+  }
+
   // ---- A generated kernel launch ------------------------------------------------------------------
   // Produced by bcr-lower-to-kernels. `kernel` names a func.func in the module that takes the three
   // workgroup ids (index), then one memref per operand, then the output memref; `workgroups` is the

@@ -346,6 +346,9 @@ def to_attr(layout) -> ir.Attribute:
 
 SPARSE_OPS = ("bcr.sparse_conv2d", "bcr.sparse_conv3d", "bcr.sparse_matmul")
 PACKED_OPS = ("bcr.packed_conv2d", "bcr.packed_conv3d", "bcr.packed_matmul")
+# A packed 1x1 conv and the 3x3 depthwise conv it feeds, as one op (bcr-fuse-expand-depthwise); only
+# bcr-lower-to-kernels lowers it.
+EXPAND_DEPTHWISE_OP = "bcr.packed_expand_depthwise"
 
 
 def string_attr(op: ir.Operation, name: str, default: str = "") -> str:
@@ -458,6 +461,8 @@ def verify(module: ir.Module, weights=None, memoized=None) -> list[Diagnostic]:
             _verify_sparse(op, layout, weights, problem, memoized)
         elif op.name in PACKED_OPS:
             _verify_packed(op, layout, weights, problem)
+        elif op.name == EXPAND_DEPTHWISE_OP:
+            _verify_expand_depthwise(op, problem)
     return diagnostics
 
 
@@ -628,6 +633,33 @@ def reject_residual(op: ir.Operation, pass_name: str) -> None:
     if op.name in PACKED_OPS and packed_operands(op).residual is not None:
         raise BcrError(f"layer '{string_attr(op, 'layer')}' adds a fused residual, which {pass_name} does not lower",
                        "run bcr-fuse-residual-adds only in CPU pipelines (bcr-lower-to-kernels lowers it)")
+
+
+def reject_fused_pairs(module: ir.Module, pass_name: str) -> None:
+    """GPU and dense lowerings take packed ops one layer at a time: a fused pair is an error, never dropped."""
+    for op in ops_named(module, (EXPAND_DEPTHWISE_OP,)):
+        raise BcrError(f"layers '{string_attr(op, 'layer')}' and '{string_attr(op, 'depthwise_layer')}' are fused into "
+                       f"one {EXPAND_DEPTHWISE_OP}, which {pass_name} does not lower",
+                       "run bcr-fuse-expand-depthwise only in CPU pipelines (bcr-lower-to-kernels lowers it)")
+
+
+def _verify_expand_depthwise(op, problem) -> None:
+    """The fused op's shapes: a 1x1 conv to C channels, then a 3x3 depthwise conv of stride 1 or 2, padding 1."""
+    x_shape, y_shape = shape_of(op.operands[0]), shape_of(op.result)
+    bias_shape, taps_shape = shape_of(op.operands[6]), shape_of(op.operands[7])
+    strides = int_array(op, "strides") if "strides" in op.attributes else ()
+    if len(x_shape) != 4 or len(y_shape) != 4 or strides not in ((1, 1), (2, 2)):
+        problem(f"expects NCHW input and result and strides [1, 1] or [2, 2], got {list(x_shape)}, {list(y_shape)} "
+                f"and {list(strides)}", SHAPE_FIX)
+        return
+    channels = y_shape[1]
+    expected = [x_shape[0], channels, *((size - 1) // strides[0] + 1 for size in x_shape[2:])]
+    if list(y_shape) != expected:
+        problem(f"result {list(y_shape)} does not follow from the input {list(x_shape)} and stride {strides[0]} "
+                f"(expected {expected})", SHAPE_FIX)
+    elif bias_shape != (channels,) or taps_shape != (channels, 3, 3):
+        problem(f"depthwise bias {list(bias_shape)} and taps {list(taps_shape)} must be [{channels}] and "
+                f"[{channels}, 3, 3]", SHAPE_FIX)
 
 
 def _verify_packed(op, layout, weights, problem):

@@ -105,8 +105,9 @@ def test_relu6_is_fused_into_the_kernels():
     x = torch.randn(1, 8, 20, 20) * 4
     compiled = bcr_mlir.compile(model, (x,))
     assert_matches_torch(compiled(x), reference(model, x))
+    # The 1x1 conv and the depthwise conv it feeds run as one kernel (bcr-fuse-expand-depthwise).
     functions = [d.function for d in compiled.profile(x, calls=2)]
-    assert sorted(functions) == ["bcr_kernel_0", "bcr_kernel_2", "bcr_kernel_4"]
+    assert sorted(functions) == ["bcr_kernel_0", "bcr_kernel_4"]
 
 
 class _InvertedResidual(torch.nn.Module):
@@ -166,7 +167,33 @@ def test_residual_adds_are_fused_into_the_kernels(block, target):
     assert len(fused) == len(candidates) and all(name in names for name, names in zip(fused, candidates))
     if block == "inverted residual" and target == "x86-host":
         functions = sorted(d.function for d in compiled.profile(x, calls=2))
-        assert functions == ["bcr_kernel_conv_0", "bcr_kernel_conv_2", "bcr_kernel_conv_4"]
+        assert functions == ["bcr_kernel_conv_0", "bcr_kernel_conv_4"]  # expand and depthwise as one kernel
+
+
+# (input channels, expansion, stride, size): how the fused kernel lays out its work (kernels/cpu.py,
+# fused_plan): a ring of 3 expanded rows (a 40-row tile of 64 channels does not fit the stack), the
+# whole tile's rows on the stack in 4 row tiles (3 channel blocks share out badly), and 36 channels
+# in blocks of 8 (the last block half empty) over a width no vector divides.
+FUSED_PAIRS = {"ring, stride 2": (16, 4, 2, 40), "row tiles, stride 1": (8, 3, 1, 20),
+               "ragged channels, stride 1": (12, 3, 1, 13)}
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("case", sorted(FUSED_PAIRS))
+def test_expand_and_depthwise_run_as_one_kernel(case, target):
+    """A pruned 1x1 conv + ReLU6 feeding a 3x3 depthwise conv + ReLU6 (MobileNet-V2's expand) is one
+    generated kernel that keeps the expanded rows on the stack; its output matches PyTorch's."""
+    torch.manual_seed(0)
+    channels, expand, stride, size = FUSED_PAIRS[case]
+    hidden = channels * expand
+    model = torch.nn.Sequential(torch.nn.Conv2d(channels, hidden, 1), torch.nn.ReLU6(),
+                                torch.nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden), torch.nn.ReLU6()).eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8), layers=["0.weight"])
+    x = torch.randn(1, channels, size, size) * 4
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert "cpu kernel: one with '2'" in compiled.report.find("0").kernel
+    assert "1 expand conv(s) fused into the depthwise conv(s) they feed" in compiled.report.notes
 
 
 def test_large_dense_conv2d_runs_as_a_generated_kernel():

@@ -850,3 +850,247 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
                              masked=True)
         close()
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // rows_per_tile, g.batch)
+
+
+@dataclass(frozen=True)
+class ExpandDepthwise:
+    """A 1x1 expand conv (packed, BR rows per block) feeding a 3x3 depthwise conv with zero padding 1, as
+    one kernel (bcr-fuse-expand-depthwise). Both convs' channels are in the identity order."""
+
+    name: str
+    expand: GatherGemm             # the 1x1 conv over the unpadded input: x [N, Cin, H, W] -> [N, C, H, W]
+    height: int
+    width: int
+    stride: int                    # the depthwise conv's, 1 or 2
+    activation: str                # the depthwise conv's (the expand's is expand.activation)
+
+    @property
+    def channels(self) -> int:
+        return self.expand.rows
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return ((self.height - 1) // self.stride + 1, (self.width - 1) // self.stride + 1)
+
+    @property
+    def params(self) -> int:
+        """The kernel's %bias: the expand's biases, the depthwise biases, then 9 taps per channel."""
+        return 11 * self.channels
+
+
+# Workgroups a fused expand-depthwise dispatch aims for: its channel blocks, times row tiles when
+# there are fewer blocks (each tile recomputes the 3 - stride expanded rows above it).
+FUSED_MIN_WORKGROUPS = 8
+FUSED_MIN_TILE_ROWS = 4
+# Stack bytes for the expanded rows of a whole tile (IREE's CPU limit is 32 KB); larger tiles keep a
+# ring of 3 rows instead.
+FUSED_PLANE_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    """How expand_depthwise lays out one workgroup's work."""
+
+    vw: int
+    rows_per_tile: int      # output rows per workgroup
+    pitch: int              # elements per expanded row in the scratch (zero pad, W values, zeros)
+    slots: int              # expanded rows held: the whole tile's, or a ring of 3
+    ring: bool
+    expand_tile: tuple[int, int]   # (rows, vectors) of the expand's register block
+
+
+def fused_plan(f: ExpandDepthwise, vw: int, registers: int) -> FusedPlan:
+    out_h, out_w = f.out_size
+    br, s, w = f.expand.block_rows, f.stride, f.width
+    blocks = f.expand.block_row_count
+    # Tiles of at least FUSED_MIN_TILE_ROWS rows, so the rows recomputed above each stay a small part.
+    allowed = [t for t in range(1, out_h + 1) if out_h % t == 0 and out_h // t >= min(out_h, FUSED_MIN_TILE_ROWS)]
+    tiles = next((t for t in allowed if blocks * t >= FUSED_MIN_WORKGROUPS), allowed[-1])
+    rows_per_tile = out_h // tiles
+    in_vectors, out_vectors = -(-w // vw), -(-out_w // vw)
+    # Column 0 is the left zero pad, 1..W the expanded row, then zeros: wide enough for whole-vector
+    # stores from column 1 and for the last output vector's reads (at stride 2, two vectors from
+    # column 2 * first output + tap).
+    pitch = -(-max(w + 2, 1 + in_vectors * vw, s * out_vectors * vw + 2) // vw) * vw
+    tile_rows = (rows_per_tile - 1) * s + 3
+    ring = br * tile_rows * pitch * 4 > FUSED_PLANE_BYTES
+    # The expand's register block: BR rows x th input rows x tw vectors, most FMAs per load that the
+    # registers hold (accumulators, input vectors and one broadcast weight); one input row in a ring.
+    candidates = [(th, tw) for th in range(1, 1 if ring else 5) for tw in range(1, min(4, in_vectors) + 1)
+                  if (br + 1) * th * tw + 1 <= registers] or [(1, 1)]
+    th, tw = max(candidates, key=lambda t: (round(br * t[0] * t[1] / (t[0] * t[1] + br), 3), t[1], -t[0]))
+    return FusedPlan(vw, rows_per_tile, pitch, 3 if ring else tile_rows, ring, (th, tw))
+
+
+def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> tuple[str, tuple[int, int, int]]:
+    """One workgroup computes BR channels x a tile of output rows of act(dw(pad(act(W x)))) without
+    writing the expanded tensor to memory: its rows live on the stack (memref.alloca), zero-padded left
+    and right. When the tile's expanded rows fit FUSED_PLANE_BYTES the kernel expands them all (BR rows x
+    a register block of input rows and vectors per packed column, one input load feeding the BR rows),
+    then runs each channel's taps over them, its 9 weights loaded once. Otherwise (MobileNet-V2's first
+    blocks: 96x112x112 expanded, 4.8 MB) the rows go through a ring of 3: per output row the kernel
+    expands the `stride` new input rows, then the taps slide down the ring. Rows outside the input are
+    zeros (the conv's padding); at stride 2 each vector of taps is two loads and an even-lane shuffle."""
+    g, d, br = f.expand, f.expand.dtype, f.expand.block_rows
+    plan = fused_plan(f, vw, registers)
+    e = _Emitter()
+    s, h, w, c = f.stride, f.height, f.width, f.channels
+    out_h, out_w = f.out_size
+    if s not in (1, 2):
+        raise ValueError(f"the fused depthwise conv has stride {s}; only 1 and 2 are generated")
+    vtype = f"vector<{vw}x{ACCUMULATE}>"
+    xflat = _memref((math.prod(g.x_shape),), d)
+    yflat = _memref((math.prod(g.y_shape),), d)
+    params = _memref((f.params,), d)
+    in_vectors, out_vectors, pitch = -(-w // vw), -(-out_w // vw), plan.pitch
+    scratch_type = f"memref<{plan.slots}x{br}x{pitch}x{ACCUMULATE}>"
+
+    _, _, j0, j1, row0 = _prologue(e, g)
+    scratch = e.op(f"memref.alloca() : {scratch_type}", "rows")
+    zero = e.op(f"arith.constant dense<0.0> : {vtype}")
+    slot = e.fresh("slot")
+    e.emit(f"scf.for {slot} = {e.index(0)} to {e.index(plan.slots)} step {e.index(1)} {{")
+    for r in range(br):
+        for k in range(pitch // vw):
+            e.emit(f"  vector.store {zero}, {scratch}[{slot}, {e.index(r)}, {e.index(k * vw)}] : {scratch_type}, {vtype}")
+    e.emit("}")
+    channel = [e.op(f"arith.minui {e.add(row0, e.index(r)) if r else row0}, {e.index(c - 1)} : index") for r in range(br)]
+    expand_bias = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', channel[r], params, d)} : {ACCUMULATE} to {vtype}")
+                   for r in range(br)]
+    x_batch = e.mul("%wg2", e.index(g.x_batch_stride))
+    y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
+    first = e.mul("%wg1", e.index(plan.rows_per_tile)) if plan.rows_per_tile != out_h else e.index(0)
+    first_row = e.mul(first, e.index(s)) if s > 1 else first   # padded row of the scratch's slot 0
+
+    def slot_of(p: str) -> str:
+        return e.op(f"arith.remui {p}, {e.index(3)} : index") if plan.ring else e.op(f"arith.subi {p}, {first_row} : index")
+
+    def expand_rows(p: str, th: int, tw: int) -> None:
+        """Padded rows p .. p + th - 1 (input rows p - 1 ..., all inside the input) expanded into their slots."""
+        slots = [slot_of(e.add(p, e.index(t)) if t else p) for t in range(th)]
+        row_base = e.add(x_batch, e.mul(e.op(f"arith.subi {p}, {e.index(1)} : index"), e.index(w)))
+
+        def block(w0: str, vectors: int, tail: int) -> None:
+            mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail else None
+            base = e.add(row_base, w0)
+            tiles = [(t, v) for t in range(th) for v in range(vectors)]
+
+            def column(j: str, accumulators: list[str]) -> list[str]:
+                offset = _column_offset(e, g, j, base)
+                inputs = []
+                for t, v in tiles:
+                    delta = t * w + v * vw
+                    at = e.add(offset, e.index(delta)) if delta else offset
+                    inputs.append(_load_vector(e, "%x", at, xflat, vw, d, mask if tail and v == vectors - 1 else None))
+                return _column_fmas(e, g, j, inputs, accumulators, vtype)
+
+            results = _reduction(e, j0, j1, [expand_bias[r] for r in range(br) for _ in tiles], vtype, column)
+            for r in range(br):
+                for k, (t, v) in enumerate(tiles):
+                    value = _activation(e, results[r * len(tiles) + k], vtype, g.activation)
+                    where = f"{scratch}[{slots[t]}, {e.index(r)}, {e.add(w0, e.index(1 + v * vw))}]"
+                    lane_mask = mask if tail and v == vectors - 1 else None
+                    e.emit(f"vector.maskedstore {where}, {lane_mask}, {value} : {scratch_type}, vector<{vw}xi1>, {vtype}"
+                           if lane_mask else f"vector.store {value}, {where} : {scratch_type}, {vtype}")
+
+        step = vw * tw
+        main = (w // step) * step
+        if main:
+            w0 = e.fresh("w")
+            e.emit(f"scf.for {w0} = {e.index(0)} to {e.index(main)} step {e.index(step)} {{")
+            e.indent += 1
+            block(w0, tw, 0)
+            e.indent -= 1
+            e.emit("}")
+        if w - main:
+            full, tail = divmod(w - main, vw)
+            block(e.index(main), full + (1 if tail else 0), tail)
+
+    def ring_row(p: str) -> None:
+        """Ring slot p % 3 := padded row p, expanded inside the input, zeros in the padding."""
+        low = e.op(f"arith.cmpi uge, {p}, {e.index(1)} : index")
+        high = e.op(f"arith.cmpi ule, {p}, {e.index(h)} : index")
+        e.emit(f"scf.if {e.op(f'arith.andi {low}, {high} : i1')} {{")
+        e.indent += 1
+        expand_rows(p, 1, plan.expand_tile[1])
+        e.indent -= 1
+        e.emit("} else {")
+        e.indent += 1
+        at = slot_of(p)
+        for r in range(br):
+            for k in range(in_vectors):
+                e.emit(f"vector.store {zero}, {scratch}[{at}, {e.index(r)}, {e.index(1 + k * vw)}] : {scratch_type}, {vtype}")
+        e.indent -= 1
+        e.emit("}")
+
+    evens = ", ".join(str(2 * i) for i in range(vw))
+
+    def channel_taps(r: int) -> tuple[str, list[str]]:
+        bias = _load_scalar(e, "%bias", e.add(channel[r], e.index(c)), params, d)
+        taps_at = e.affine([(channel[r], 9)], 2 * c)
+        taps = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', e.add(taps_at, e.index(k)) if k else taps_at, params, d)} "
+                     f": {ACCUMULATE} to {vtype}") for k in range(9)]
+        return e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"), taps
+
+    def depthwise_row(oh: str, r: int, bias: str, taps: list[str]) -> None:
+        """Output row oh of channel block row r, from expanded rows oh * stride + 0, 1, 2."""
+        top = e.mul(oh, e.index(s)) if s > 1 else oh
+        slots = [slot_of(e.add(top, e.index(k)) if k else top) for k in range(3)]
+        out_row = e.affine([(y_batch, 1), (channel[r], out_h * out_w), (oh, out_w)])
+        for v in range(out_vectors):
+            acc = bias
+            for k in range(9):
+                dy, dx = divmod(k, 3)
+                low = e.op(f"vector.load {scratch}[{slots[dy]}, {e.index(r)}, {e.index(s * v * vw + dx)}] : {scratch_type}, {vtype}")
+                if s == 2:
+                    high = e.op(f"vector.load {scratch}[{slots[dy]}, {e.index(r)}, {e.index(2 * v * vw + dx + vw)}] "
+                                f": {scratch_type}, {vtype}")
+                    low = e.op(f"vector.shuffle {low}, {high} [{evens}] : {vtype}, {vtype}")
+                acc = e.op(f"vector.fma {taps[k]}, {low}, {acc} : {vtype}")
+            value = _activation(e, acc, vtype, f.activation)
+            at = e.add(out_row, e.index(v * vw)) if v else out_row
+            tail = out_w - v * vw
+            lane_mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
+            _store_vector(e, value, "%y", at, yflat, vw, d, lane_mask)
+
+    def loop(var: str, lo: str, hi: str, step: int, body) -> None:
+        e.emit(f"scf.for {var} = {lo} to {hi} step {e.index(step)} {{")
+        e.indent += 1
+        body(var)
+        e.indent -= 1
+        e.emit("}")
+
+    last = e.add(first, e.index(plan.rows_per_tile))
+    if plan.ring:
+        # The rows above the tile's first output row that no iteration of the row loop expands.
+        loop(e.fresh("p"), first_row, e.add(first_row, e.index(3 - s)), 1, ring_row)
+
+        def output_row(oh: str) -> None:
+            newest = e.affine([(oh, s)], 3 - s)   # the first row this output row needs that is not there yet
+            for q in range(s):
+                ring_row(e.add(newest, e.index(q)) if q else newest)
+            for r in range(br):
+                close = _guard(e, g, e.add(row0, e.index(r)) if r else row0, r)
+                depthwise_row(oh, r, *channel_taps(r))
+                close()
+        loop(e.fresh("oh"), first, last, 1, output_row)
+    else:
+        # The tile's rows inside the input (the others stay zero), th at a time, then one at a time.
+        th, tw = plan.expand_tile
+        lo = e.op(f"arith.maxui {first_row}, {e.index(1)} : index")
+        hi = e.op(f"arith.minui {e.add(first_row, e.index(plan.slots))}, {e.index(h + 1)} : index")
+        middle = lo
+        if th > 1:
+            count = e.op(f"arith.subi {hi}, {lo} : index")
+            middle = e.add(lo, e.mul(e.op(f"arith.divui {count}, {e.index(th)} : index"), e.index(th)))
+            loop(e.fresh("p"), lo, middle, th, lambda p: expand_rows(p, th, tw))
+        loop(e.fresh("p"), middle, hi, 1, lambda p: expand_rows(p, 1, tw))
+        for r in range(br):
+            close = _guard(e, g, e.add(row0, e.index(r)) if r else row0, r)
+            bias, taps = channel_taps(r)
+            loop(e.fresh("oh"), first, last, 1, lambda oh, r=r: depthwise_row(oh, r, bias, taps))
+            close()
+    signature = (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, %x: {xflat}, %bias: {params}, "
+                 f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count + 1,), 'i32')}, "
+                 f"%idx: {_memref((max(g.nnz, 1),), 'i32')}, %val: {_memref((max(g.nnz, 1), br), d)}, %y: {yflat})")
+    return e.function(signature), (g.block_row_count, out_h // plan.rows_per_tile, g.batch)

@@ -17,7 +17,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import (PACKED_OPS, SPARSE_OPS, int_array, ops_named, packed_operands, packed_weight_shape,
-                              reject_residual, shape_of, string_attr)
+                              reject_fused_pairs, reject_residual, shape_of, string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.storage import RowGroupStorage
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text as tt
@@ -140,6 +140,7 @@ class Densify(Pass):
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         cache: dict[str, str] = {}
+        reject_fused_pairs(module, self.name)
         for op in ops_named(module, SPARSE_OPS + PACKED_OPS):
             layer = string_attr(op, "layer")
             reject_residual(op, self.name)

@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (PACKED_OPS, create_op, int_array, packed_operands, reject_residual, shape_of, string_attr,
+from bcr_mlir.dialect import (PACKED_OPS, create_op, int_array, packed_operands, reject_fused_pairs, reject_residual, shape_of, string_attr,
                               walk)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import vulkan
@@ -192,6 +192,7 @@ class LowerToGpuKernels(Pass):
         if context.target.is_cpu:
             raise BcrError(f"bcr-lower-to-gpu-kernels generates Vulkan kernels, but the target is {context.target.name}",
                            "use bcr-lower-to-kernels for CPU targets, or pass --target vulkan")
+        reject_fused_pairs(module, self.name)
         kernels: dict[str, str] = {}     # shader text hash -> declaration name (an RNN weight used per step: one kernel)
         params: dict[tuple, ir.Value] = {}
         dense: dict[str, str] = {}       # dense fallback functions (constant-input uses)

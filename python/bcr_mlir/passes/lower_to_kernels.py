@@ -31,11 +31,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (PACKED_OPS, Schedule, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
+from bcr_mlir.dialect import (EXPAND_DEPTHWISE_OP, PACKED_OPS, Schedule, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
                               string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
-from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule
+from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule, positions_vector_width
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
 from bcr_mlir.passes.matching import defining_op, single_user, users, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -412,8 +412,54 @@ class LowerToKernels(Pass):
                            "use bcr-densify for GPU targets (the vulkan pipeline does)")
         kernels: dict[str, str] = {}
         glue: dict[str, str] = {}
-        for op in ops_named(module, PACKED_OPS):
-            self._lower(module, op, context, kernels, glue)
+        for op in ops_named(module, PACKED_OPS + (EXPAND_DEPTHWISE_OP,)):
+            if op.name == EXPAND_DEPTHWISE_OP:
+                self._lower_expand_depthwise(module, op, context, kernels)
+            else:
+                self._lower(module, op, context, kernels, glue)
+
+    @staticmethod
+    def _lower_expand_depthwise(module, op, context: PassContext, kernels: dict) -> None:
+        """A bcr-fuse-expand-depthwise pair: one kernel (cpu.expand_depthwise), whose %bias operand carries
+        the expand's biases, then the depthwise biases and taps (cpu.ExpandDepthwise.params)."""
+        layer, dw_layer = string_attr(op, "layer"), string_attr(op, "depthwise_layer")
+        x, bias, rows, offsets, indices, values, dw_bias, taps = op.operands
+        arrays = [context.weights.array(v) for v in (bias, indices, dw_bias, taps)]
+        if any(a is None for a in arrays):
+            raise BcrError(f"layer '{layer}': the fused expand-depthwise weights are not constants",
+                           "run bcr-compress-weights and bcr-fuse-expand-depthwise on constant weights")
+        bias_array, index_array, dw_bias_array, taps_array = arrays
+        n, channels_in, height, width = shape_of(x)
+        _, channels, out_h, out_w = shape_of(op.result)
+        dtype = str(ir.RankedTensorType(values.type).element_type)
+        expand = cpu.GatherGemm(
+            name=layer, rows=channels, block_rows=shape_of(values)[1], nnz=len(index_array), batch=n,
+            x_shape=(n, channels_in, height, width), y_shape=(n, channels, out_h, out_w),
+            x_batch_stride=channels_in * height * width, y_batch_stride=channels * out_h * out_w,
+            y_row_stride=out_h * out_w, y_position_stride=1, outer=height, inner=width, outer_dims=(height,),
+            in_outer_strides=(width,), in_inner_stride=1, activation=string_attr(op, "activation", "none"), dtype=dtype)
+        fused = cpu.ExpandDepthwise(layer, expand, height, width, int_array(op, "strides")[0],
+                                    string_attr(op, "depthwise_activation", "none"))
+        vw = positions_vector_width(width, context.target)
+        text, grid = cpu.expand_depthwise(fused, vw, context.target.vector_registers, "NAME")
+        name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
+        with ir.InsertionPoint(op), op.location:
+            params = np.concatenate([bias_array.reshape(-1), dw_bias_array.reshape(-1), taps_array.reshape(-1)])
+            params = context.weights.constant(params.astype(bias_array.dtype), f"{layer}.fused_params")
+            # A 1x1 conv's column is its input channel: the channel's plane starts at column * H * W.
+            offsets_in = context.weights.constant((index_array.astype(np.int64) * height * width).astype(np.int32),
+                                                  f"{layer}.input_offsets")
+            dispatch = create_op("bcr.dispatch", [x, params, rows, offsets, offsets_in, values], op.result.type,
+                                 {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
+        op.result.replace_all_uses_with(dispatch.result)
+        op.erase()
+        plan = cpu.fused_plan(fused, vw, context.target.vector_registers)
+        for one, other in ((layer, dw_layer), (dw_layer, layer)):
+            decision = context.report.find(one)
+            if decision is not None:
+                decision.kernel = (f"cpu kernel: one with '{other}' ({expand.block_rows} channels x {plan.rows_per_tile} "
+                                   f"output rows x {vw} lanes, expanded rows "
+                                   f"{'in a 3-row ring' if plan.ring else 'on the stack'})")
 
     @staticmethod
     def _tap_segment_input(op, schedule: Schedule):

@@ -28,3 +28,10 @@ func.func @packed_and_dispatch(%x: tensor<1x16xf32>, %b: tensor<8xf32>, %rows: t
   %1 = "bcr.dispatch"(%x, %b, %rows, %off, %idx, %val) {kernel = @k, layer = "fc", workgroups = array<i64: 2, 1, 1>} : (tensor<1x16xf32>, tensor<8xf32>, tensor<8xi32>, tensor<3xi32>, tensor<6xi32>, tensor<6x4xf32>) -> tensor<1x8xf32>
   return %1 : tensor<1x8xf32>
 }
+
+// CHECK-LABEL: func.func @expand_depthwise
+func.func @expand_depthwise(%x: tensor<1x16x8x8xf32>, %b: tensor<8xf32>, %rows: tensor<8xi32>, %off: tensor<2xi32>, %idx: tensor<2xi32>, %val: tensor<2x8xf32>, %db: tensor<8xf32>, %taps: tensor<8x3x3xf32>) -> tensor<1x8x4x4xf32> {
+  // CHECK: "bcr.packed_expand_depthwise"(%{{.*}}) {activation = "relu6", depthwise_activation = "relu6", depthwise_layer = "dw", layer = "expand"
+  %0 = "bcr.packed_expand_depthwise"(%x, %b, %rows, %off, %idx, %val, %db, %taps) {activation = "relu6", depthwise_activation = "relu6", depthwise_layer = "dw", layer = "expand", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>, strides = array<i64: 2, 2>} : (tensor<1x16x8x8xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8x3x3xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}
