@@ -885,6 +885,7 @@ FUSED_MIN_TILE_ROWS = 4
 # Stack bytes for the expanded rows of a whole tile (IREE's CPU limit is 32 KB); larger tiles keep a
 # ring of 3 rows instead.
 FUSED_PLANE_BYTES = 16 * 1024
+FUSED_STACK_BYTES = 24 * 1024     # the most a ring may take (bcr-fuse-expand-depthwise checks)
 
 
 @dataclass(frozen=True)
@@ -899,6 +900,19 @@ class FusedPlan:
     expand_tile: tuple[int, int]   # (rows, vectors) of the expand's register block
 
 
+def fused_row_pitch(width: int, out_width: int, stride: int, vw: int) -> int:
+    """Elements per expanded row on the stack. Column 0 is the left zero pad, 1..W the expanded row, then
+    zeros: wide enough for whole-vector stores from column 1 and for the last output vector's reads (at
+    stride 2, two vectors from column 2 * first output + tap)."""
+    in_vectors, out_vectors = -(-width // vw), -(-out_width // vw)
+    return -(-max(width + 2, 1 + in_vectors * vw, stride * out_vectors * vw + 2) // vw) * vw
+
+
+def fused_ring_fits(block_rows: int, width: int, out_width: int, stride: int, vw: int) -> bool:
+    """Whether the smallest layout, a ring of 3 expanded rows per channel of a block, fits FUSED_STACK_BYTES."""
+    return 3 * block_rows * fused_row_pitch(width, out_width, stride, vw) * 4 <= FUSED_STACK_BYTES
+
+
 def fused_plan(f: ExpandDepthwise, vw: int, registers: int) -> FusedPlan:
     out_h, out_w = f.out_size
     br, s, w = f.expand.block_rows, f.stride, f.width
@@ -907,11 +921,8 @@ def fused_plan(f: ExpandDepthwise, vw: int, registers: int) -> FusedPlan:
     allowed = [t for t in range(1, out_h + 1) if out_h % t == 0 and out_h // t >= min(out_h, FUSED_MIN_TILE_ROWS)]
     tiles = next((t for t in allowed if blocks * t >= FUSED_MIN_WORKGROUPS), allowed[-1])
     rows_per_tile = out_h // tiles
-    in_vectors, out_vectors = -(-w // vw), -(-out_w // vw)
-    # Column 0 is the left zero pad, 1..W the expanded row, then zeros: wide enough for whole-vector
-    # stores from column 1 and for the last output vector's reads (at stride 2, two vectors from
-    # column 2 * first output + tap).
-    pitch = -(-max(w + 2, 1 + in_vectors * vw, s * out_vectors * vw + 2) // vw) * vw
+    in_vectors = -(-w // vw)
+    pitch = fused_row_pitch(w, out_w, s, vw)
     tile_rows = (rows_per_tile - 1) * s + 3
     ring = br * tile_rows * pitch * 4 > FUSED_PLANE_BYTES
     # The expand's register block: BR rows x th input rows x tw vectors, most FMAs per load that the

@@ -5,15 +5,18 @@ MobileNet-V2's inverted residual blocks expand the channels 6x with a 1x1 conv, 
 depthwise conv over the expanded tensor. Apart, the expand kernel writes that tensor (96x112x112 floats,
 4.8 MB, in the first stride-2 block) and the depthwise kernel reads it back: both are bound by memory
 traffic at those sizes, and at 2 threads each of the two dispatches also pays the hand-off to the
-worker. The fused kernel (kernels/cpu.py, expand_depthwise) keeps 3 expanded rows per channel block in
-a ring on the stack, and the depthwise window slides down over it.
+worker. The fused kernel (kernels/cpu.py, expand_depthwise) keeps a tile's expanded rows on the stack,
+all of them when they fit, else a ring of 3 per channel that the depthwise window slides down.
 
 Applies when the expand is a bcr.packed_conv2d with a 1x1 kernel, unit strides and dilations, a sum
 reduction and no residual, whose only user is a zero tensor.pad of 1 on both spatial sides, whose only
 user is a packed 3x3 depthwise conv (one row per channel, each reading only its own channel) of stride
 1 or 2 with dilation 1 and no residual; both in the identity channel order (bcr-reorder-filters leaves
-these layers' rows in place). CPU targets only. The expand keeps its activation (ReLU6 in MobileNet-V2)
-and the depthwise conv its own; the depthwise weights become two operands, its bias and its taps.
+these layers' rows in place). Not fused: output rows narrower than a vector (the separate kernels
+flatten several rows per vector, and MobileNet-V2's 7x7 blocks measured faster apart), and rows so
+wide that a ring of 3 per channel of a block overflows 24 KB of stack (IREE's CPU limit is 32 KB).
+CPU targets only. The expand keeps its activation (ReLU6 in MobileNet-V2) and the depthwise conv its
+own; the depthwise weights become two operands, its bias and its taps.
 
 Before:
     %e = "bcr.packed_conv2d"(%x, %b, %rows, %off, %idx, %val) {activation = "relu6", kernel = array<i64: 1, 1>,
@@ -34,6 +37,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import EXPAND_DEPTHWISE_OP, create_op, int_array, ops_named, packed_operands, shape_of, string_attr
+from bcr_mlir.kernels.cpu import fused_ring_fits
 from bcr_mlir.kernels.schedule import positions_vector_width
 from bcr_mlir.passes.matching import defining_op, single_user, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -88,8 +92,12 @@ def fusable_pair(dw: ir.Operation, context: PassContext) -> tuple[ir.Operation, 
         return None
     if ir.RankedTensorType(expand.result.type).element_type != ir.RankedTensorType(dw.result.type).element_type:
         return None
-    if shape_of(dw.result)[3] < positions_vector_width(shape_of(expand.result)[3], context.target):
+    width, out_width = shape_of(expand.result)[3], shape_of(dw.result)[3]
+    vw = positions_vector_width(width, context.target)
+    if out_width < vw:
         return None  # output rows narrower than a vector: the separate kernels flatten several per vector
+    if not fused_ring_fits(shape_of(packed_operands(expand).values)[1], width, out_width, int_array(dw, "strides")[0], vw):
+        return None  # rows too wide for the stack
     taps = depthwise_taps(dw, context)
     return None if taps is None else (expand, pad, taps)
 

@@ -114,3 +114,33 @@ func.func @narrow(%x: tensor<1x8x6x6xf32>) -> (tensor<1x8x3x3xf32>) {
   %d = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%p, %dw : tensor<1x8x8x8xf32>, tensor<8x3x3xf32>) outs(%f2 : tensor<1x8x3x3xf32>) -> tensor<1x8x3x3xf32>
   return %d : tensor<1x8x3x3xf32>
 }
+
+// Rows of 300: a ring of 3 rows of the 8-channel block would take 29 KB of stack, over the 24 KB the
+// fused kernel may use, so the pair stays apart.
+// CHECK-LABEL: func.func @too_wide
+// CHECK-NOT: bcr.packed_expand_depthwise
+// CHECK: tensor.pad
+func.func @too_wide(%x: tensor<1x8x300x300xf32>) -> tensor<1x8x300x300xf32> {
+  %zero = arith.constant 0.0 : f32
+  %six = arith.constant 6.0 : f32
+  %w = arith.constant dense<[[[[0.5]], [[0.5]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[-0.25]], [[-0.5]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.75]], [[1.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.5]], [[0.25]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[0.0]], [[-0.5]], [[0.125]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[0.0]], [[1.0]], [[0.5]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.25]], [[-0.25]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.125]], [[0.75]], [[0.0]], [[0.0]]]]> : tensor<8x8x1x1xf32> loc("too_wide_expand")
+  %e = tensor.empty() : tensor<1x8x300x300xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x8x300x300xf32>) -> tensor<1x8x300x300xf32>
+  %c = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x8x300x300xf32>, tensor<8x8x1x1xf32>) outs(%f : tensor<1x8x300x300xf32>) -> tensor<1x8x300x300xf32>
+  %r = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c : tensor<1x8x300x300xf32>) outs(%e : tensor<1x8x300x300xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %zero : f32
+    %n = arith.minimumf %m, %six : f32
+    linalg.yield %n : f32
+  } -> tensor<1x8x300x300xf32>
+  %p = tensor.pad %r low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %zero : f32
+  } : tensor<1x8x300x300xf32> to tensor<1x8x302x302xf32>
+  %dw4 = arith.constant dense<0.125> : tensor<8x1x3x3xf32> loc("too_wide_dw")
+  %dw = tensor.collapse_shape %dw4 [[0, 1], [2], [3]] : tensor<8x1x3x3xf32> into tensor<8x3x3xf32>
+  %e2 = tensor.empty() : tensor<1x8x300x300xf32>
+  %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<1x8x300x300xf32>) -> tensor<1x8x300x300xf32>
+  %d = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%p, %dw : tensor<1x8x302x302xf32>, tensor<8x3x3xf32>) outs(%f2 : tensor<1x8x300x300xf32>) -> tensor<1x8x300x300xf32>
+  return %d : tensor<1x8x300x300xf32>
+}
