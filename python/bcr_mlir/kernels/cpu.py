@@ -24,6 +24,9 @@ kernel never materialises im2col. The schedules (`vector_axis` of the layer's #b
   vector_axis 7 runs a stride-2 conv as the stride-1 kernel over its input split into 4 phase planes
   (even/odd rows x columns, bcr-lower-to-kernels emits the split): unit-stride loads, no shuffles.
 
+A 1x1 conv and the 3x3 depthwise conv it feeds (bcr-fuse-expand-depthwise) run as one kernel,
+expand_depthwise: the expanded rows stay on the stack (see there), never in memory.
+
 `tile[2]`, when present (any axis), keeps that many independent sets of accumulators in the
 loop over packed columns (more FMA chains in flight for small register blocks), summed at the end. A
 matrix-vector product (lanes over rows, one position) needs it most: with one accumulator every FMA

@@ -11,6 +11,9 @@ block-row's columns are regrouped by kernel tap, the tap's lane masks stand in f
 and the tensor.pad feeding the layer disappears. Axis 7 does the same for a stride-2 conv on its
 unpadded input split into 4 phases ([N, C, H, W] -> [N, C, 2, 2, H/2, W/2]): tap (dy, dx) reads phase
 (dy % 2, dx % 2) at plane offset (dy // 2, dx // 2), and the kernel is the stride-1 one.
+A bcr.packed_expand_depthwise (bcr-fuse-expand-depthwise) becomes one dispatch of the fused kernel
+(cpu.expand_depthwise); its bias operand then carries the 1x1 conv's biases, the depthwise biases and
+the depthwise taps, in that order.
 A matmul's dispatch carries `blocks_per_workgroup` (kernels/schedule.py) when one workgroup should run
 several consecutive block-rows; the IREE hand-off then loops over them inside each workgroup.
 
