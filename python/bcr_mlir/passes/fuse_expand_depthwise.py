@@ -36,18 +36,36 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import EXPAND_DEPTHWISE_OP, create_op, int_array, ops_named, packed_operands, shape_of, string_attr
+from bcr_mlir.dialect import (EXPAND_DEPTHWISE_OP, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
+                              string_attr)
 from bcr_mlir.kernels.cpu import fused_ring_fits
 from bcr_mlir.kernels.schedule import positions_vector_width
+from bcr_mlir.passes.compress_weights import group_rows_of
 from bcr_mlir.passes.matching import defining_op, single_user, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 
+
 def _plain(op: ir.Operation | None, kernel: int, strides: tuple[int, ...]) -> bool:
-    """A packed 2-D conv with this square kernel, one of these strides (both dims), dilation 1, a sum and
-    no residual."""
-    return op is not None and op.name == "bcr.packed_conv2d" and int_array(op, "kernel") == (kernel, kernel) \
-        and int_array(op, "dilations") == (1, 1) and int_array(op, "strides") in [(s, s) for s in strides] \
-        and string_attr(op, "reduction", "add") == "add" and packed_operands(op).residual is None
+    """A 2-D conv, packed or (before bcr-compress-weights) sparse, with this square kernel, one of these
+    strides (both dims), dilation 1, a sum and no residual."""
+    if op is None or op.name not in ("bcr.packed_conv2d", "bcr.sparse_conv2d"):
+        return False
+    size = int_array(op, "kernel") if op.name == "bcr.packed_conv2d" else shape_of(op.operands[1])[2:]
+    return tuple(size) == (kernel, kernel) and int_array(op, "dilations") == (1, 1) \
+        and int_array(op, "strides") in [(s, s) for s in strides] and string_attr(op, "reduction", "add") == "add" \
+        and (op.name == "bcr.sparse_conv2d" or packed_operands(op).residual is None)
+
+
+def _expand_rows(expand: ir.Operation, context: PassContext) -> tuple[bool, int]:
+    """(whether its rows stay in the identity order, its register block). Before bcr-compress-weights
+    (bcr-tune asks) from the sparse op's row_order and schedule, after it from the packed storage."""
+    if expand.name == "bcr.sparse_conv2d":
+        layout = parse_attr(expand.attributes["layout"])
+        return "row_order" not in expand.attributes, group_rows_of(expand, layout)
+    channels = shape_of(expand.result)[1]
+    rows = context.weights.array(packed_operands(expand).rows)
+    identity = rows is not None and np.array_equal(rows[:channels], np.arange(channels))
+    return identity, shape_of(packed_operands(expand).values)[1]
 
 
 def _only_user(op: ir.Operation, user: ir.Operation) -> bool:
@@ -76,8 +94,9 @@ def depthwise_taps(op: ir.Operation, context: PassContext) -> np.ndarray | None:
 
 
 def fusable_pair(dw: ir.Operation, context: PassContext) -> tuple[ir.Operation, ir.Operation, np.ndarray] | None:
-    """(expand, pad, depthwise taps) when `dw` and the 1x1 conv feeding it can run as one kernel."""
-    if not _plain(dw, 3, (1, 2)):
+    """(expand, pad, depthwise taps) when `dw` (a packed depthwise conv) and the 1x1 conv feeding it can
+    run as one kernel; the 1x1 conv may still be sparse (bcr-tune asks before bcr-compress-weights)."""
+    if not _plain(dw, 3, (1, 2)) or dw.name != "bcr.packed_conv2d" or not context.target.is_cpu:
         return None
     pad = defining_op(dw.operands[0])
     if zero_pad_amounts(pad) != ([0, 0, 1, 1], [0, 0, 1, 1]) or not _only_user(pad, dw):
@@ -85,10 +104,8 @@ def fusable_pair(dw: ir.Operation, context: PassContext) -> tuple[ir.Operation, 
     expand = defining_op(pad.operands[0])
     if not _plain(expand, 1, (1,)) or not _only_user(expand, pad):
         return None
-    rows = context.weights.array(packed_operands(expand).rows)
-    channels = shape_of(expand.result)[1]
-    if rows is None or not np.array_equal(rows[:channels], np.arange(channels)) or \
-            context.weights.array(packed_operands(dw).bias) is None:
+    identity, block_rows = _expand_rows(expand, context)
+    if not identity or context.weights.array(packed_operands(dw).bias) is None:
         return None
     if ir.RankedTensorType(expand.result.type).element_type != ir.RankedTensorType(dw.result.type).element_type:
         return None
@@ -96,10 +113,22 @@ def fusable_pair(dw: ir.Operation, context: PassContext) -> tuple[ir.Operation, 
     vw = positions_vector_width(width, context.target)
     if out_width < vw:
         return None  # output rows narrower than a vector: the separate kernels flatten several per vector
-    if not fused_ring_fits(shape_of(packed_operands(expand).values)[1], width, out_width, int_array(dw, "strides")[0], vw):
+    if not fused_ring_fits(block_rows, width, out_width, int_array(dw, "strides")[0], vw):
         return None  # rows too wide for the stack
     taps = depthwise_taps(dw, context)
     return None if taps is None else (expand, pad, taps)
+
+
+def layers_to_fuse(module: ir.Module, context: PassContext) -> dict[str, str]:
+    """Layer -> the layer it will run as one kernel with, for every pair this pass would fuse (bcr-tune
+    skips timing them: their own schedules would go unused)."""
+    partners: dict[str, str] = {}
+    for dw in ops_named(module, ("bcr.packed_conv2d",)):
+        pair = fusable_pair(dw, context)
+        if pair is not None:
+            expand, dw_layer = string_attr(pair[0], "layer"), string_attr(dw, "layer")
+            partners.update({expand: dw_layer, dw_layer: expand})
+    return partners
 
 
 @dataclass(frozen=True)
@@ -113,7 +142,7 @@ class FuseExpandDepthwise(Pass):
         fused = 0
         for dw in ops_named(module, ("bcr.packed_conv2d",)):
             pair = fusable_pair(dw, context)
-            if pair is not None:
+            if pair is not None and pair[0].name == "bcr.packed_conv2d":
                 self._fuse(dw, *pair, context)
                 fused += 1
         if fused:

@@ -15,7 +15,9 @@ kernels that do without it are credited. Depthwise convs, which bcr-raise-sparse
 to packed storage (one row per channel), are tuned too, over the schedules of that one-row block: at
 stride 2 the default model reads a phase-split copy of the padded input, made by a transpose dispatch
 that costs more than the kernel (MobileNet-V2's 96x112x112 one: ~300 us), and deinterleaved loads or
-tap segments do without it. The winner is written into the op's #bcr.schedule and kept
+tap segments do without it. Pairs that bcr-fuse-expand-depthwise will run as one kernel
+are left alone (`skip-fused=0` times them too, for a pipeline without that pass): the fused kernel
+does not use their schedules. The winner is written into the op's #bcr.schedule and kept
 in a JSON cache keyed by the layer's shapes, sparsity pattern and the host CPU, so a second compile
 of the same model costs nothing; the key includes GENERATOR_VERSION, so schedules tuned for an older
 kernel generator are re-tuned (`~/.cache/bcr-mlir/tune.json`, or `cache=PATH`).
@@ -63,6 +65,7 @@ from bcr_mlir.kernels.schedule import (MAX_TILE_ROWS, VECTOR_CHOICES, conv_sched
 from bcr_mlir.passes.lower_to_kernels import (MAX_TAP_VECTORS, PHASE_TAP_AXIS, tap_layout, tap_segments_fit,
                                               tap_tile_vectors, unpadded_padding)
 from bcr_mlir.passes.functions import zero_pad
+from bcr_mlir.passes.fuse_expand_depthwise import layers_to_fuse
 from bcr_mlir.passes.matching import defining_op, sparse_ops_with_weights, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.structure import GROUP_CHOICES
@@ -456,6 +459,7 @@ class Tune(Pass):
     candidates: int = 8       # at most this many schedules per layer
     repeats: int = 5
     threads: int = 1          # time the candidates at this many threads (and cache per thread count)
+    skip_fused: bool = True   # leave alone the pairs bcr-fuse-expand-depthwise will fuse (their schedules go unused)
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         if context.target.name != "x86-host":
@@ -469,7 +473,13 @@ class Tune(Pass):
         path = Path(self.cache) if self.cache else default_cache()
         cache = _load(path)
         tuned: list[str] = []
+        partners = layers_to_fuse(module, context) if self.skip_fused else {}
         for op, weight in tunable_ops(module, context.weights):
+            if (partner := partners.get(string_attr(op, "layer"))) is not None:
+                decision = context.report.find(string_attr(op, "layer"))
+                if decision is not None:
+                    decision.reason += f"; not tuned: runs as one kernel with '{partner}' (bcr-fuse-expand-depthwise)"
+                continue
             if "schedule" in op.attributes:
                 current = parse_attr(op.attributes["schedule"])
             else:  # a packed op's register block is its storage's

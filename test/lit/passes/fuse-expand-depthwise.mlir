@@ -3,6 +3,7 @@
 // RUN: bcr-opt %s --target arm64-android -p 'bcr-raise-sparse-layers{min-macs=0},canonicalize,bcr-compress-weights,bcr-fuse-expand-depthwise,bcr-lower-to-kernels' | FileCheck %s --check-prefix=KERNEL
 // RUN: bcr-opt %s --target vulkan -p 'bcr-raise-sparse-layers{min-macs=0},canonicalize,bcr-compress-weights,bcr-fuse-expand-depthwise' | FileCheck %s --check-prefix=VULKAN
 // RUN: not bcr-opt %s --target arm64-android -p 'bcr-raise-sparse-layers{min-macs=0},canonicalize,bcr-compress-weights,bcr-fuse-expand-depthwise,bcr-densify' 2>&1 | FileCheck %s --check-prefix=DENSIFY
+// RUN: bcr-opt %s --target x86-host -p 'bcr-raise-sparse-layers{min-macs=0},canonicalize,bcr-tune{measure=0}' --bcr-report 2>&1 >/dev/null | FileCheck %s --check-prefix=TUNE
 // A pass that lowers one layer at a time refuses the fused pair instead of dropping it.
 // DENSIFY: error: pass 'bcr-densify' failed: layers 'wide_expand' and 'wide_dw' are fused into one bcr.packed_expand_depthwise, which bcr-densify does not lower
 // DENSIFY-NEXT: fix: run bcr-fuse-expand-depthwise only in CPU pipelines
@@ -19,6 +20,9 @@
 // REPORT: wide_expand {{.*}} fused with 'wide_dw'
 // REPORT: wide_dw {{.*}} fused with 'wide_expand'
 // REPORT: note: 1 expand conv(s) fused into the depthwise conv(s) they feed
+// bcr-tune leaves the pair alone (its schedules would go unused), before the 1x1 conv is even packed.
+// TUNE: wide_expand {{.*}} not tuned: runs as one kernel with 'wide_dw' (bcr-fuse-expand-depthwise)
+// TUNE: wide_dw {{.*}} not tuned: runs as one kernel with 'wide_expand' (bcr-fuse-expand-depthwise)
 // One kernel: one block of 8 channels, 4 workgroups of 4 output rows (more workgroups to share out, but
 // not of fewer rows), the 9 expanded rows each needs on the stack, the stride-2 taps read with two loads
 // and a shuffle.
