@@ -170,12 +170,12 @@ def test_residual_adds_are_fused_into_the_kernels(block, target):
         assert functions == ["bcr_kernel_conv_0", "bcr_kernel_conv_4"]  # expand and depthwise as one kernel
 
 
-# (input channels, expansion, stride, size): how the fused kernel lays out its work (kernels/cpu.py,
-# fused_plan): a ring of 3 expanded rows (a 40-row tile of 64 channels does not fit the stack), the
-# whole tile's rows on the stack in 4 row tiles (3 channel blocks share out badly), and 36 channels
-# in blocks of 8 (the last block half empty) over a width no vector divides.
-FUSED_PAIRS = {"ring, stride 2": (16, 4, 2, 40), "row tiles, stride 1": (8, 3, 1, 20),
-               "ragged channels, stride 1": (12, 3, 1, 13)}
+# (input channels, expansion, stride, size, batch): how the fused kernel lays out its work
+# (kernels/cpu.py, fused_plan): a ring of 3 expanded rows (a 40-row tile of 64 channels does not fit
+# the stack), the whole tile's rows on the stack in 4 row tiles (3 channel blocks share out badly) for
+# 2 images, and 36 channels in blocks of 8 (the last block half empty) over a width no vector divides.
+FUSED_PAIRS = {"ring, stride 2": (16, 4, 2, 40, 1), "row tiles, stride 1, batch 2": (8, 3, 1, 20, 2),
+               "ragged channels, stride 1": (12, 3, 1, 13, 1)}
 
 
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
@@ -184,12 +184,12 @@ def test_expand_and_depthwise_run_as_one_kernel(case, target):
     """A pruned 1x1 conv + ReLU6 feeding a 3x3 depthwise conv + ReLU6 (MobileNet-V2's expand) is one
     generated kernel that keeps the expanded rows on the stack; its output matches PyTorch's."""
     torch.manual_seed(0)
-    channels, expand, stride, size = FUSED_PAIRS[case]
+    channels, expand, stride, size, batch = FUSED_PAIRS[case]
     hidden = channels * expand
     model = torch.nn.Sequential(torch.nn.Conv2d(channels, hidden, 1), torch.nn.ReLU6(),
                                 torch.nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden), torch.nn.ReLU6()).eval()
     bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8), layers=["0.weight"])
-    x = torch.randn(1, channels, size, size) * 4
+    x = torch.randn(batch, channels, size, size) * 4
     compiled = bcr_mlir.compile(model, (x,), target=target)
     assert_matches_torch(compiled(x), reference(model, x))
     assert "cpu kernel: one with '2'" in compiled.report.find("0").kernel
