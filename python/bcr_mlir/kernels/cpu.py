@@ -141,6 +141,14 @@ class _Emitter:
             acc = self.index(constant) if acc is None else self.add(acc, self.index(constant))
         return acc
 
+    def loop(self, var: str, lo: str, hi: str, step: int, body) -> None:
+        """`scf.for var = lo to hi step step { body(var) }`."""
+        self.emit(f"scf.for {var} = {lo} to {hi} step {self.index(step)} {{")
+        self.indent += 1
+        body(var)
+        self.indent -= 1
+        self.emit("}")
+
     def function(self, signature: str) -> str:
         constants = [f"    {name} = arith.constant {key[5:]} : index" for key, name in sorted(self.constants.items())]
         return "\n".join([signature + " {"] + constants + self.lines + ["    return", "}"])
@@ -227,16 +235,19 @@ def _epilogue(e: _Emitter, g: "GatherGemm", value: str, lanes: int, at: str, mas
     return _activation(e, value, vtype, g.activation)
 
 
-def _signature(g: GatherGemm, name: str) -> str:
+def _signature(g: GatherGemm, name: str, bias: int | None = None, outputs: int | None = None) -> str:
+    """The kernel's arguments; `bias` and `outputs` size %bias and %y when they are not g's (the fused
+    expand-depthwise kernel: its parameters, its depthwise output)."""
     # x and y are flat: the dispatch binds raw buffers, and flat indexing keeps address arithmetic
     # to one add per load (a collapse_shape view makes IREE delinearize and relinearize every index).
     d = g.dtype
+    y = _memref((outputs or math.prod(g.y_shape),), d)
     return (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, "
-            f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((g.rows,), d)}, "
+            f"%x: {_memref((math.prod(g.x_shape),), d)}, %bias: {_memref((bias or g.rows,), d)}, "
             f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count * g.taps + 1,), 'i32')}, %idx: {_memref((max(g.nnz, 1),), 'i32')}, "
             f"%val: {_memref((max(g.nnz, 1), g.block_rows), d)}, "
-            + (f"%res: {_memref((math.prod(g.y_shape),), d)}, " if g.residual else "")
-            + f"%y: {_memref((math.prod(g.y_shape),), d)})")
+            + (f"%res: {y}, " if g.residual else "")
+            + f"%y: {y})")
 
 
 def _prologue(e: _Emitter, g: GatherGemm):
@@ -397,6 +408,18 @@ def _column_fmas(e: _Emitter, g: GatherGemm, j: str, inputs: list[str], accumula
     return updated
 
 
+def _row_blocks(e: _Emitter, width: int, vw: int, tw: int, block, var: str = "%w0") -> None:
+    """A row of `width` positions in blocks of `tw` vectors: block(w0, tw, 0) in a loop over the whole
+    blocks, then block(start, vectors, tail) once for the rest, its last vector masked to `tail` lanes."""
+    step = vw * tw
+    main = (width // step) * step
+    if main:
+        e.loop(var, e.index(0), e.index(main), step, lambda w0: block(w0, tw, 0))
+    if width - main:
+        full, tail = divmod(width - main, vw)
+        block(e.index(main), full + (1 if tail else 0), tail)
+
+
 def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 0: each workgroup computes BR rows x `tile[0]` outer positions x their `inner` outputs.
 
@@ -474,18 +497,7 @@ def conv_lanes_over_positions(g: GatherGemm, s: Schedule, name: str) -> tuple[st
                 _store_vector(e, result, yf, at, yflat, vw, d, lane_mask)
             close()
 
-    step = vw * tw
-    main = (g.inner // step) * step
-    if main:
-        e.emit(f"scf.for %w0 = {e.index(0)} to {e.index(main)} step {e.index(step)} {{")
-        e.indent += 1
-        block("%w0", tw, 0)
-        e.indent -= 1
-        e.emit("}")
-    rest = g.inner - main
-    if rest:
-        full, tail = divmod(rest, vw)
-        block(e.index(main), full + (1 if tail else 0), tail)
+    _row_blocks(e, g.inner, vw, tw, block)
     if any(g.out_pad):
         _zero_borders(e, g, out_rows, first, th)
     return e.function(_signature(g, name)), (g.block_row_count, g.outer // th, g.batch)
@@ -860,10 +872,7 @@ class ExpandDepthwise:
     """A 1x1 expand conv (packed, BR rows per block) feeding a 3x3 depthwise conv with zero padding 1, as
     one kernel (bcr-fuse-expand-depthwise). Both convs' channels are in the identity order."""
 
-    name: str
     expand: GatherGemm             # the 1x1 conv over the unpadded input: x [N, Cin, H, W] -> [N, C, H, W]
-    height: int
-    width: int
     stride: int                    # the depthwise conv's, 1 or 2
     activation: str                # the depthwise conv's (the expand's is expand.activation)
 
@@ -872,8 +881,21 @@ class ExpandDepthwise:
         return self.expand.rows
 
     @property
+    def height(self) -> int:
+        return self.expand.outer
+
+    @property
+    def width(self) -> int:
+        return self.expand.inner
+
+    @property
     def out_size(self) -> tuple[int, int]:
         return ((self.height - 1) // self.stride + 1, (self.width - 1) // self.stride + 1)
+
+    @property
+    def out_image(self) -> int:
+        """Elements of one image of the depthwise output."""
+        return self.channels * math.prod(self.out_size)
 
     @property
     def params(self) -> int:
@@ -936,7 +958,7 @@ def fused_plan(f: ExpandDepthwise, vw: int, registers: int) -> FusedPlan:
     return FusedPlan(vw, rows_per_tile, pitch, 3 if ring else tile_rows, ring, (th, tw))
 
 
-def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> tuple[str, tuple[int, int, int]]:
+def expand_depthwise(f: ExpandDepthwise, plan: FusedPlan, name: str) -> tuple[str, tuple[int, int, int]]:
     """One workgroup computes BR channels x a tile of output rows of act(dw(pad(act(W x)))) without
     writing the expanded tensor to memory: its rows live on the stack (memref.alloca), zero-padded left
     and right. When the tile's expanded rows fit FUSED_PLANE_BYTES the kernel expands them all (BR rows x
@@ -944,9 +966,9 @@ def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> 
     then runs each channel's taps over them, its 9 weights loaded once. Otherwise (MobileNet-V2's first
     blocks: 96x112x112 expanded, 4.8 MB) the rows go through a ring of 3: per output row the kernel
     expands the `stride` new input rows, then the taps slide down the ring. Rows outside the input are
-    zeros (the conv's padding); at stride 2 each vector of taps is two loads and an even-lane shuffle."""
-    g, d, br = f.expand, f.expand.dtype, f.expand.block_rows
-    plan = fused_plan(f, vw, registers)
+    zeros (the conv's padding); at stride 2 each vector of taps is two loads and an even-lane shuffle.
+    `plan` is fused_plan(f, ...)."""
+    g, d, br, vw = f.expand, f.expand.dtype, f.expand.block_rows, plan.vw
     e = _Emitter()
     s, h, w, c = f.stride, f.height, f.width, f.channels
     out_h, out_w = f.out_size
@@ -954,25 +976,25 @@ def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> 
         raise ValueError(f"the fused depthwise conv has stride {s}; only 1 and 2 are generated")
     vtype = f"vector<{vw}x{ACCUMULATE}>"
     xflat = _memref((math.prod(g.x_shape),), d)
-    yflat = _memref((math.prod(g.y_shape),), d)
+    yflat = _memref((g.batch * f.out_image,), d)
     params = _memref((f.params,), d)
     in_vectors, out_vectors, pitch = -(-w // vw), -(-out_w // vw), plan.pitch
     scratch_type = f"memref<{plan.slots}x{br}x{pitch}x{ACCUMULATE}>"
 
     _, _, j0, j1, row0 = _prologue(e, g)
     scratch = e.op(f"memref.alloca() : {scratch_type}", "rows")
+
+    def store_row(value: str, slot: str, r: int, column: str, mask: str | None = None) -> None:
+        _store_vector(e, value, scratch, f"{slot}, {e.index(r)}, {column}", scratch_type, vw, ACCUMULATE, mask)
+
     zero = e.op(f"arith.constant dense<0.0> : {vtype}")
-    slot = e.fresh("slot")
-    e.emit(f"scf.for {slot} = {e.index(0)} to {e.index(plan.slots)} step {e.index(1)} {{")
-    for r in range(br):
-        for k in range(pitch // vw):
-            e.emit(f"  vector.store {zero}, {scratch}[{slot}, {e.index(r)}, {e.index(k * vw)}] : {scratch_type}, {vtype}")
-    e.emit("}")
+    e.loop(e.fresh("slot"), e.index(0), e.index(plan.slots), 1,
+           lambda slot: [store_row(zero, slot, r, e.index(k * vw)) for r in range(br) for k in range(pitch // vw)])
     channel = [e.op(f"arith.minui {e.add(row0, e.index(r)) if r else row0}, {e.index(c - 1)} : index") for r in range(br)]
     expand_bias = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', channel[r], params, d)} : {ACCUMULATE} to {vtype}")
                    for r in range(br)]
     x_batch = e.mul("%wg2", e.index(g.x_batch_stride))
-    y_batch = e.mul("%wg2", e.index(g.y_batch_stride))
+    y_batch = e.mul("%wg2", e.index(f.out_image))
     first = e.mul("%wg1", e.index(plan.rows_per_tile)) if plan.rows_per_tile != out_h else e.index(0)
     first_row = e.mul(first, e.index(s)) if s > 1 else first   # padded row of the scratch's slot 0
 
@@ -1002,23 +1024,9 @@ def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> 
             for r in range(br):
                 for k, (t, v) in enumerate(tiles):
                     value = _activation(e, results[r * len(tiles) + k], vtype, g.activation)
-                    where = f"{scratch}[{slots[t]}, {e.index(r)}, {e.add(w0, e.index(1 + v * vw))}]"
-                    lane_mask = mask if tail and v == vectors - 1 else None
-                    e.emit(f"vector.maskedstore {where}, {lane_mask}, {value} : {scratch_type}, vector<{vw}xi1>, {vtype}"
-                           if lane_mask else f"vector.store {value}, {where} : {scratch_type}, {vtype}")
+                    store_row(value, slots[t], r, e.add(w0, e.index(1 + v * vw)), mask if tail and v == vectors - 1 else None)
 
-        step = vw * tw
-        main = (w // step) * step
-        if main:
-            w0 = e.fresh("w")
-            e.emit(f"scf.for {w0} = {e.index(0)} to {e.index(main)} step {e.index(step)} {{")
-            e.indent += 1
-            block(w0, tw, 0)
-            e.indent -= 1
-            e.emit("}")
-        if w - main:
-            full, tail = divmod(w - main, vw)
-            block(e.index(main), full + (1 if tail else 0), tail)
+        _row_blocks(e, w, vw, tw, block, e.fresh("w"))
 
     def ring_row(p: str) -> None:
         """Ring slot p % 3 := padded row p, expanded inside the input, zeros in the padding."""
@@ -1033,61 +1041,60 @@ def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> 
         at = slot_of(p)
         for r in range(br):
             for k in range(in_vectors):
-                e.emit(f"vector.store {zero}, {scratch}[{at}, {e.index(r)}, {e.index(1 + k * vw)}] : {scratch_type}, {vtype}")
+                store_row(zero, at, r, e.index(1 + k * vw))
         e.indent -= 1
         e.emit("}")
 
     evens = ", ".join(str(2 * i) for i in range(vw))
 
     def channel_taps(r: int) -> tuple[str, list[str]]:
-        bias = _load_scalar(e, "%bias", e.add(channel[r], e.index(c)), params, d)
+        """Channel block row r's depthwise bias and 9 taps, broadcast."""
         taps_at = e.affine([(channel[r], 9)], 2 * c)
-        taps = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', e.add(taps_at, e.index(k)) if k else taps_at, params, d)} "
-                     f": {ACCUMULATE} to {vtype}") for k in range(9)]
-        return e.op(f"vector.broadcast {bias} : {ACCUMULATE} to {vtype}"), taps
+        scalars = [e.add(channel[r], e.index(c))] + [e.add(taps_at, e.index(k)) if k else taps_at for k in range(9)]
+        bias, *taps = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', at, params, d)} : {ACCUMULATE} to {vtype}")
+                       for at in scalars]
+        return bias, taps
 
     def depthwise_row(oh: str, r: int, bias: str, taps: list[str]) -> None:
         """Output row oh of channel block row r, from expanded rows oh * stride + 0, 1, 2."""
         top = e.mul(oh, e.index(s)) if s > 1 else oh
         slots = [slot_of(e.add(top, e.index(k)) if k else top) for k in range(3)]
         out_row = e.affine([(y_batch, 1), (channel[r], out_h * out_w), (oh, out_w)])
+
+        def load(slot: str, column: int) -> str:
+            return _load_vector(e, scratch, f"{slot}, {e.index(r)}, {e.index(column)}", scratch_type, vw, ACCUMULATE)
+
         for v in range(out_vectors):
             acc = bias
             for k in range(9):
                 dy, dx = divmod(k, 3)
-                low = e.op(f"vector.load {scratch}[{slots[dy]}, {e.index(r)}, {e.index(s * v * vw + dx)}] : {scratch_type}, {vtype}")
+                value = load(slots[dy], s * v * vw + dx)
                 if s == 2:
-                    high = e.op(f"vector.load {scratch}[{slots[dy]}, {e.index(r)}, {e.index(2 * v * vw + dx + vw)}] "
-                                f": {scratch_type}, {vtype}")
-                    low = e.op(f"vector.shuffle {low}, {high} [{evens}] : {vtype}, {vtype}")
-                acc = e.op(f"vector.fma {taps[k]}, {low}, {acc} : {vtype}")
+                    value = e.op(f"vector.shuffle {value}, {load(slots[dy], 2 * v * vw + dx + vw)} [{evens}] : {vtype}, {vtype}")
+                acc = e.op(f"vector.fma {taps[k]}, {value}, {acc} : {vtype}")
             value = _activation(e, acc, vtype, f.activation)
             at = e.add(out_row, e.index(v * vw)) if v else out_row
             tail = out_w - v * vw
             lane_mask = e.op(f"vector.constant_mask [{tail}] : vector<{vw}xi1>") if tail < vw else None
             _store_vector(e, value, "%y", at, yflat, vw, d, lane_mask)
 
-    def loop(var: str, lo: str, hi: str, step: int, body) -> None:
-        e.emit(f"scf.for {var} = {lo} to {hi} step {e.index(step)} {{")
-        e.indent += 1
-        body(var)
-        e.indent -= 1
-        e.emit("}")
+    def channels_of_row(oh: str) -> None:
+        for r in range(br):
+            close = _guard(e, g, e.add(row0, e.index(r)) if r else row0, r)
+            depthwise_row(oh, r, *channel_taps(r))
+            close()
 
     last = e.add(first, e.index(plan.rows_per_tile))
     if plan.ring:
         # The rows above the tile's first output row that no iteration of the row loop expands.
-        loop(e.fresh("p"), first_row, e.add(first_row, e.index(3 - s)), 1, ring_row)
+        e.loop(e.fresh("p"), first_row, e.add(first_row, e.index(3 - s)), 1, ring_row)
 
         def output_row(oh: str) -> None:
             newest = e.affine([(oh, s)], 3 - s)   # the first row this output row needs that is not there yet
             for q in range(s):
                 ring_row(e.add(newest, e.index(q)) if q else newest)
-            for r in range(br):
-                close = _guard(e, g, e.add(row0, e.index(r)) if r else row0, r)
-                depthwise_row(oh, r, *channel_taps(r))
-                close()
-        loop(e.fresh("oh"), first, last, 1, output_row)
+            channels_of_row(oh)
+        e.loop(e.fresh("oh"), first, last, 1, output_row)
     else:
         # The tile's rows inside the input (the others stay zero), th at a time, then one at a time.
         th, tw = plan.expand_tile
@@ -1097,14 +1104,12 @@ def expand_depthwise(f: ExpandDepthwise, vw: int, registers: int, name: str) -> 
         if th > 1:
             count = e.op(f"arith.subi {hi}, {lo} : index")
             middle = e.add(lo, e.mul(e.op(f"arith.divui {count}, {e.index(th)} : index"), e.index(th)))
-            loop(e.fresh("p"), lo, middle, th, lambda p: expand_rows(p, th, tw))
-        loop(e.fresh("p"), middle, hi, 1, lambda p: expand_rows(p, 1, tw))
+            e.loop(e.fresh("p"), lo, middle, th, lambda p: expand_rows(p, th, tw))
+        e.loop(e.fresh("p"), middle, hi, 1, lambda p: expand_rows(p, 1, tw))
         for r in range(br):
             close = _guard(e, g, e.add(row0, e.index(r)) if r else row0, r)
             bias, taps = channel_taps(r)
-            loop(e.fresh("oh"), first, last, 1, lambda oh, r=r: depthwise_row(oh, r, bias, taps))
+            e.loop(e.fresh("oh"), first, last, 1, lambda oh, r=r: depthwise_row(oh, r, bias, taps))
             close()
-    signature = (f"func.func private @{name}(%wg0: index, %wg1: index, %wg2: index, %x: {xflat}, %bias: {params}, "
-                 f"%rows: {_memref((g.packed_rows,), 'i32')}, %off: {_memref((g.block_row_count + 1,), 'i32')}, "
-                 f"%idx: {_memref((max(g.nnz, 1),), 'i32')}, %val: {_memref((max(g.nnz, 1), br), d)}, %y: {yflat})")
+    signature = _signature(g, name, bias=f.params, outputs=g.batch * f.out_image)
     return e.function(signature), (g.block_row_count, out_h // plan.rows_per_tile, g.batch)

@@ -432,36 +432,28 @@ class LowerToKernels(Pass):
             raise BcrError(f"layer '{layer}': the fused expand-depthwise weights are not constants",
                            "run bcr-compress-weights and bcr-fuse-expand-depthwise on constant weights")
         bias_array, index_array, dw_bias_array, taps_array = arrays
-        n, channels_in, height, width = shape_of(x)
-        _, channels, out_h, out_w = shape_of(op.result)
-        dtype = str(ir.RankedTensorType(values.type).element_type)
-        expand = cpu.GatherGemm(
-            name=layer, rows=channels, block_rows=shape_of(values)[1], nnz=len(index_array), batch=n,
-            x_shape=(n, channels_in, height, width), y_shape=(n, channels, out_h, out_w),
-            x_batch_stride=channels_in * height * width, y_batch_stride=channels * out_h * out_w,
-            y_row_stride=out_h * out_w, y_position_stride=1, outer=height, inner=width, outer_dims=(height,),
-            in_outer_strides=(width,), in_inner_stride=1, activation=string_attr(op, "activation", "none"), dtype=dtype)
-        fused = cpu.ExpandDepthwise(layer, expand, height, width, int_array(op, "strides")[0],
-                                    string_attr(op, "depthwise_activation", "none"))
-        vw = positions_vector_width(width, context.target)
-        text, grid = cpu.expand_depthwise(fused, vw, context.target.vector_registers, "NAME")
+        x_shape, (height, width) = shape_of(x), shape_of(x)[2:]
+        # The 1x1 conv as plan_conv lays it out (its column j reads input channel j's plane).
+        expand = plan_conv(layer, x_shape, (x_shape[0], shape_of(op.result)[1], height, width), (1, 1), (1, 1), (1, 1),
+                           index_array, shape_of(values)[1], string_attr(op, "activation", "none"), context.target, None)
+        fused = cpu.ExpandDepthwise(replace(expand.gemm, dtype=str(ir.RankedTensorType(values.type).element_type)),
+                                    int_array(op, "strides")[0], string_attr(op, "depthwise_activation", "none"))
+        plan = cpu.fused_plan(fused, positions_vector_width(width, context.target), context.target.vector_registers)
+        text, grid = cpu.expand_depthwise(fused, plan, "NAME")
         name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
         with ir.InsertionPoint(op), op.location:
             params = np.concatenate([bias_array.reshape(-1), dw_bias_array.reshape(-1), taps_array.reshape(-1)])
             params = context.weights.constant(params.astype(bias_array.dtype), f"{layer}.fused_params")
-            # A 1x1 conv's column is its input channel: the channel's plane starts at column * H * W.
-            offsets_in = context.weights.constant((index_array.astype(np.int64) * height * width).astype(np.int32),
-                                                  f"{layer}.input_offsets")
+            offsets_in = context.weights.constant(expand.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             dispatch = create_op("bcr.dispatch", [x, params, rows, offsets, offsets_in, values], op.result.type,
                                  {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
         op.result.replace_all_uses_with(dispatch.result)
         op.erase()
-        plan = cpu.fused_plan(fused, vw, context.target.vector_registers)
         for one, other in ((layer, dw_layer), (dw_layer, layer)):
             decision = context.report.find(one)
             if decision is not None:
-                decision.kernel = (f"cpu kernel: one with '{other}' ({expand.block_rows} channels x {plan.rows_per_tile} "
-                                   f"output rows x {vw} lanes, expanded rows "
+                decision.kernel = (f"cpu kernel: one with '{other}' ({fused.expand.block_rows} channels x "
+                                   f"{plan.rows_per_tile} output rows x {plan.vw} lanes, expanded rows "
                                    f"{'in a 3-row ring' if plan.ring else 'on the stack'})")
 
     @staticmethod

@@ -475,8 +475,8 @@ class Tune(Pass):
         tuned: list[str] = []
         partners = layers_to_fuse(module, context) if self.skip_fused else {}
         for op, weight in tunable_ops(module, context.weights):
+            decision = context.report.find(string_attr(op, "layer"))
             if (partner := partners.get(string_attr(op, "layer"))) is not None:
-                decision = context.report.find(string_attr(op, "layer"))
                 if decision is not None:
                     decision.reason += f"; not tuned: runs as one kernel with '{partner}' (bcr-fuse-expand-depthwise)"
                 continue
@@ -486,7 +486,6 @@ class Tune(Pass):
                 current = Schedule(0, shape_of(packed_operands(op).values)[1] if op.name in PACKED_OPS else 8, (0, 0), 1, 0)
             key = layer_key(op, weight, self.threads)
             at_threads = f" at {self.threads} threads" if self.threads != 1 else ""
-            decision = context.report.find(string_attr(op, "layer"))
             if key in cache:
                 how = f"tuned (cached){at_threads}"
             elif at_threads and not self.measure and layer_key(op, weight) in cache:
