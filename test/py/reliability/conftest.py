@@ -30,7 +30,8 @@ def pytest_terminal_summary(terminalreporter):
         schemes = ", ".join(f"{k} {v}" for k, v in sorted(stats.schemes.items()))
         terminalreporter.write_line(
             f"{target}: {stats.cases} cases matched PyTorch, {stats.sparse_layers}/{stats.layers} layers sparse, "
-            f"{stats.seconds:.0f} s; schemes: {schemes}")
+            f"{stats.seconds:.0f} s; schemes: {schemes}"
+            + "".join(f"; {fused} fused in {count}" for fused, count in sorted(stats.fusions.items())))
 
 
 def _corpus_models():

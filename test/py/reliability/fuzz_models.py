@@ -12,7 +12,7 @@ import math
 import os
 import random
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -46,11 +46,73 @@ class Layer:
     act: str = "none"
 
     def __repr__(self) -> str:
-        defaults = Layer(self.out)
-        parts = [repr(self.out)] + [f"{name}={getattr(self, name)!r}" for name in
-                                    ("kernel", "stride", "padding", "dilation", "bias", "act")
-                                    if getattr(self, name) != getattr(defaults, name)]
-        return f"Layer({', '.join(parts)})"
+        return _short_repr(self, "out")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A MobileNet-V2 inverted residual block: a 1x1 expand conv to `hidden` channels (none when 0) and
+    `act`, a `kernel` x `kernel` depthwise conv of `stride` ("same" padding) and `act`, a 1x1 project conv
+    to `out`; when `skip`, the block's input is added back (through a 1x1 conv of `stride`, ResNet's
+    projection shortcut, where the shapes differ), then `after` (ResNet's ReLU after the add). These
+    exercise the fusion passes: bcr-fuse-expand-depthwise and bcr-fuse-residual-adds."""
+
+    hidden: int
+    out: int
+    stride: int = 1
+    kernel: int = 3
+    act: str = "relu6"
+    skip: bool = True
+    after: str = "none"
+    bias: bool = True
+
+    def __repr__(self) -> str:
+        return _short_repr(self, "hidden", "out")
+
+    def convs(self, channels: int) -> list[Layer]:
+        """The block's convs as Layers, for shape arithmetic (the depthwise one keeps `hidden` channels)."""
+        hidden = self.hidden or channels
+        expand = [Layer(hidden, bias=self.bias, act=self.act)] if self.hidden else []
+        return expand + [Layer(hidden, self.kernel, self.stride, self.kernel // 2, bias=self.bias, act=self.act),
+                         Layer(self.out, bias=self.bias)]
+
+    def shortcut(self, channels: int) -> bool:
+        """Whether the skip connection needs a 1x1 conv (the block changes the shape)."""
+        return self.skip and (self.stride != 1 or channels != self.out)
+
+
+def _short_repr(value, *required: str) -> str:
+    """`Type(required..., field=value)` with only the fields that differ from their defaults."""
+    defaults = type(value)(*(getattr(value, name) for name in required))
+    parts = [repr(getattr(value, name)) for name in required] + [
+        f"{f.name}={getattr(value, f.name)!r}" for f in fields(value)
+        if f.name not in required and getattr(value, f.name) != getattr(defaults, f.name)]
+    return f"{type(value).__name__}({', '.join(parts)})"
+
+
+def activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU, "relu6": nn.ReLU6}.get(name, nn.Identity)()
+
+
+class InvertedResidual(nn.Module):
+    """A Block as a torch module (its 1x1 convs are the ones a Case prunes)."""
+
+    def __init__(self, channels: int, block: Block):
+        super().__init__()
+        hidden = block.hidden or channels
+        self.expand = nn.Conv2d(channels, hidden, 1, bias=block.bias) if block.hidden else None
+        self.depthwise = nn.Conv2d(hidden, hidden, block.kernel, block.stride, block.kernel // 2, groups=hidden,
+                                   bias=block.bias)
+        self.project = nn.Conv2d(hidden, block.out, 1, bias=block.bias)
+        self.act, self.after = activation(block.act), activation(block.after)
+        self.skip = block.skip
+        self.shortcut = (nn.Conv2d(channels, block.out, 1, block.stride, bias=block.bias)
+                         if block.shortcut(channels) else nn.Identity())
+
+    def forward(self, x):
+        y = x if self.expand is None else self.act(self.expand(x))
+        y = self.project(self.act(self.depthwise(y)))
+        return self.after(y + self.shortcut(x) if self.skip else y)
 
 
 @dataclass(frozen=True)
@@ -58,11 +120,11 @@ class Case:
     """A model: `kind` layers on an input of `batch` x `channels` x `spatial`, then an optional
     linear head, pruned with `scheme`; `seed` fixes the weights and the input."""
 
-    kind: str                       # "conv2d", "conv3d" or "linear"
+    kind: str                       # "conv2d", "conv3d", "linear" or "blocks" (2-D, layers are Blocks)
     batch: int
     channels: int                   # input channels (features for "linear")
     spatial: tuple[int, ...]        # (H, W), (D, H, W) or ()
-    layers: tuple[Layer, ...]
+    layers: tuple  # of Layer, or of Block for "blocks"
     scheme: str
     options: tuple[tuple[str, object], ...] = ()   # prune() options, e.g. (("block", (4, 8)),)
     head: int = 0                   # >0: flatten + Linear(., head) after the conv layers
@@ -86,15 +148,17 @@ class Case:
         channels = self.channels
         conv = {"conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
         for layer in self.layers:
+            if self.kind == "blocks":
+                modules.append(InvertedResidual(channels, layer))
+                channels = layer.out
+                continue
             if conv is None:
                 modules.append(nn.Linear(channels, layer.out, bias=layer.bias))
             else:
                 modules.append(conv(channels, layer.out, layer.kernel, stride=layer.stride, padding=layer.padding,
                                     dilation=layer.dilation, bias=layer.bias))
-            if layer.act == "relu":
-                modules.append(nn.ReLU())
-            elif layer.act == "relu6":
-                modules.append(nn.ReLU6())
+            if layer.act != "none":
+                modules.append(activation(layer.act))
             channels = layer.out
         if self.head:
             features = channels * math.prod(self.output_spatial())
@@ -105,13 +169,16 @@ class Case:
 
     def output_spatial(self) -> tuple[int, ...]:
         sizes = self.spatial
-        for layer in self.layers:
+        for layer in conv_layers(self.kind, self.channels, self.layers):
             sizes = tuple(conv_out(s, layer) for s in sizes)
         return sizes
 
     def pruned(self) -> tuple[nn.Module, torch.Tensor]:
         model, x = self.build()
         options = dict(self.options)
+        if self.kind == "blocks":  # the 1x1 convs, as MobileNet-V2 is pruned (depthwise convs stay dense)
+            options["layers"] = [name for name, _ in model.named_parameters()
+                                 if name.endswith(("expand.weight", "project.weight", "shortcut.weight"))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "left dense: ..." for layers the scheme does not apply to
             bcr_mlir.prune(model, self.scheme, **options)
@@ -122,13 +189,25 @@ def conv_out(size: int, layer: Layer) -> int:
     return (size + 2 * layer.padding - layer.dilation * (layer.kernel - 1) - 1) // layer.stride + 1
 
 
+def conv_layers(kind: str, channels: int, layers) -> list[Layer]:
+    """A case's layers as plain Layers (a Block's convs in order), for shape arithmetic."""
+    if kind != "blocks":
+        return list(layers)
+    out = []
+    for block in layers:
+        out += block.convs(channels)
+        channels = block.out
+    return out
+
+
 # ---- hypothesis settings -----------------------------------------------------------------------
 
 
 FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
-# Examples per target: (CI, full run).
-EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30)}  # (CI, full): hypothesis repeats
-# about one case in ten (each is counted once), so the full x86 run asks for 360 to give >= 300 distinct
+# Examples per target: (CI, full run). Hypothesis repeats about one case in ten (each is counted once),
+# so the full x86 run asks for 360 to give >= 300 distinct. "_blocks": the inverted residual cases.
+EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
+            "x86_blocks": (12, 120), "arm64_blocks": (4, 20), "vulkan_blocks": (4, 20)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -172,17 +251,31 @@ class Limits:
     layers: int = 2
     dilation: bool = True
     head: int = 24
+    # "blocks" cases (block_cases): inverted residual blocks, wide enough for the fused kernel's row
+    # tiles and its ring of rows (x86 vectors are 8 lanes, arm64's 4).
+    blocks: int = 2
+    block_channels: int = 24
+    block_hidden: int = 64
+    block_spatial: int = 40
 
 
 X86 = Limits()
 ARM64 = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=16, spatial=12, features=64,
-               dilation=False, head=10)
+               dilation=False, head=10, block_channels=8, block_hidden=16, block_spatial=12)
 VULKAN = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=24, spatial=12, features=96,
-                dilation=True, head=16)
+                dilation=True, head=16, block_channels=16, block_hidden=32, block_spatial=16)
 
 
 def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int, int]]:
     """(rows, cols, kernel volume) of every prunable weight, in order."""
+    if kind == "blocks":  # the 1x1 convs
+        out = []
+        for block in case_layers:
+            convs = block.convs(channels)
+            out += [(layer.out, cin, 1) for layer, cin in zip(convs, _inputs(channels, convs)) if layer.kernel == 1]
+            out += [(block.out, channels, 1)] if block.shortcut(channels) else []
+            channels = block.out
+        return out
     out, cin = [], channels
     for layer in case_layers:
         volume = 1 if kind == "linear" else layer.kernel ** (3 if kind == "conv3d" else 2)
@@ -225,6 +318,8 @@ def known_bug(kind: str, spatial: tuple[int, ...], layers) -> str | None:
     The strategies skip these cases so that a full run goes on finding new bugs; delete the rule
     when its regression test starts passing.
     """
+    if kind == "blocks":  # channel counts do not matter here
+        kind, layers = "conv2d", conv_layers(kind, 1, layers)
     sizes = spatial
     for layer in layers:
         out = tuple(conv_out(s, layer) for s in sizes)
@@ -267,6 +362,8 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
     elif scheme in ("group", "kgs"):
         if scheme == "kgs":  # kgs skips 1x1 layers; the group must fit the layers it prunes
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
+        elif kind == "blocks":  # the 1x1 convs
+            fitting = [(rows, cols) for rows, cols, _ in shapes]
         else:
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers))]
         gm = draw(st.integers(1, min(8, min(o for o, _ in fitting))))
@@ -317,6 +414,40 @@ def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
     return Case(kind, batch, channels, spatial, layers, scheme, options, head, seed, force_sparse)
 
 
+BLOCK_SCHEMES = ("bcr", "group", "unstructured", "nm")  # the ones that prune 1x1 convs
+
+
+@st.composite
+def _blocks(draw, channels: int, limits: Limits):
+    blocks = []
+    for index in range(draw(st.integers(1, limits.blocks))):
+        # Half the blocks keep their width, so that stride-1 ones get a skip connection.
+        out = channels if draw(st.booleans()) else draw(st.integers(1, limits.block_channels))
+        hidden = draw(st.sampled_from((0, 1, 1, 1))) and draw(st.integers(1, limits.block_hidden))
+        kernel = draw(st.sampled_from((3, 3, 3, 5)))
+        stride = draw(st.sampled_from((1, 1, 2)))
+        block = Block(hidden, out, stride, kernel, draw(st.sampled_from(ACTIVATIONS)), draw(st.booleans()),
+                      draw(st.sampled_from(("none", "relu"))), draw(st.booleans()))
+        blocks.append(block)
+        channels = out
+    return tuple(blocks)
+
+
+@st.composite
+def block_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
+    """A random "blocks" Case: MobileNet-V2 inverted residual blocks on a 2-D input, pruned on their 1x1
+    convs with `scheme` (one of BLOCK_SCHEMES)."""
+    batch = draw(st.integers(1, limits.batch))
+    channels = draw(st.integers(1, limits.block_channels))
+    spatial = (draw(st.integers(1, limits.block_spatial)), draw(st.integers(1, limits.block_spatial)))
+    layers = draw(_blocks(channels, limits))
+    assume(known_bug("blocks", spatial, layers) is None)
+    scheme, options = draw(_scheme(scheme, "blocks", channels, layers, matrix_shapes(layers, "blocks", channels)))
+    head = draw(st.integers(1, limits.head)) if draw(st.integers(0, 3)) == 0 else 0
+    return Case("blocks", batch, channels, spatial, layers, scheme, options, head, draw(st.integers(0, 2**16)),
+                draw(st.booleans()))
+
+
 @contextlib.contextmanager
 def cost_model_off(enabled: bool = True):
     """Compiles with `bcr-raise-sparse-layers{min-macs=0 min-speedup=0}` (the pass's public options), so
@@ -356,6 +487,7 @@ class Stats:
     schemes: dict = field(default_factory=dict)
     seconds: float = 0.0
     seen: set = field(default_factory=set)
+    fusions: dict = field(default_factory=dict)  # cases per fusion the report notes (expand conv, residual add)
 
 
 STATS: dict[str, Stats] = {}
@@ -390,7 +522,7 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
         assert got.shape == want.shape, f"output shape {got.shape}, PyTorch gives {want.shape}"
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
                                    err_msg=f"{target}, input {index}, case {case!r}")
-    stats = STATS.setdefault(target.split(":")[0], Stats())
+    stats = STATS.setdefault(target.split(":")[0] + (" blocks" if case.kind == "blocks" else ""), Stats())
     if repr(case) in stats.seen:  # hypothesis replays examples while shrinking: count each case once
         return compiled
     stats.seen.add(repr(case))
@@ -398,5 +530,9 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
     stats.layers += len(compiled.report.layers)
     stats.sparse_layers += len(compiled.report.sparse_layers)
     stats.schemes[case.scheme] = stats.schemes.get(case.scheme, 0) + 1
+    for note in compiled.report.notes:
+        for fused in ("expand conv", "residual add"):
+            if f" {fused}(s) fused" in note:
+                stats.fusions[fused] = stats.fusions.get(fused, 0) + 1
     stats.seconds += time.perf_counter() - started
     return compiled
