@@ -250,8 +250,9 @@ irdl.dialect @bcr {
     %dw_taps = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_pattern = irdl.base @bcr::@pattern_layout
     %is_group = irdl.base @bcr::@group_layout
-    %layout = irdl.any_of(%is_bcr, %is_group)
+    %layout = irdl.any_of(%is_bcr, %is_pattern, %is_group)
     %strides = irdl.base "#builtin.dense_array"
     %act = irdl.base "#builtin.string"
     %dw_act = irdl.base "#builtin.string"

@@ -35,3 +35,11 @@ func.func @expand_depthwise(%x: tensor<1x16x8x8xf32>, %b: tensor<8xf32>, %rows: 
   %0 = "bcr.packed_expand_depthwise"(%x, %b, %rows, %off, %idx, %val, %db, %taps) {activation = "relu6", depthwise_activation = "relu6", depthwise_layer = "dw", layer = "expand", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>, strides = array<i64: 2, 2>} : (tensor<1x16x8x8xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8x3x3xf32>) -> tensor<1x8x4x4xf32>
   return %0 : tensor<1x8x4x4xf32>
 }
+
+// A 1x1 conv that bcr-raise-sparse-layers described with a pattern layout (one 1x1 "pattern") fuses too.
+// CHECK-LABEL: func.func @expand_depthwise_pattern_layout
+func.func @expand_depthwise_pattern_layout(%x: tensor<1x16x8x8xf32>, %b: tensor<8xf32>, %rows: tensor<8xi32>, %off: tensor<2xi32>, %idx: tensor<2xi32>, %val: tensor<2x8xf32>, %db: tensor<8xf32>, %taps: tensor<8x3x3xf32>) -> tensor<1x8x8x8xf32> {
+  // CHECK: "bcr.packed_expand_depthwise"(%{{.*}}) {{.*}}layout = #bcr.pattern_layout<array<i64: 8, 16>, array<i64: 1, 1>, array<i64: 1>, 64 : i64>
+  %0 = "bcr.packed_expand_depthwise"(%x, %b, %rows, %off, %idx, %val, %db, %taps) {activation = "none", depthwise_activation = "none", depthwise_layer = "dw", layer = "expand", layout = #bcr.pattern_layout<array<i64: 8, 16>, array<i64: 1, 1>, array<i64: 1>, 64 : i64>, strides = array<i64: 1, 1>} : (tensor<1x16x8x8xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8x3x3xf32>) -> tensor<1x8x8x8xf32>
+  return %0 : tensor<1x8x8x8xf32>
+}
