@@ -990,7 +990,11 @@ def expand_depthwise(f: ExpandDepthwise, plan: FusedPlan, name: str) -> tuple[st
     zero = e.op(f"arith.constant dense<0.0> : {vtype}")
     e.loop(e.fresh("slot"), e.index(0), e.index(plan.slots), 1,
            lambda slot: [store_row(zero, slot, r, e.index(k * vw)) for r in range(br) for k in range(pitch // vw)])
-    channel = [e.op(f"arith.minui {e.add(row0, e.index(r)) if r else row0}, {e.index(c - 1)} : index") for r in range(br)]
+    # Each block row's channel (rows[packed] when bcr-reorder-filters reordered the 1x1 conv; the bias, the
+    # depthwise taps and the output are in channel order). A ragged last group's padding rows clamp to the
+    # last packed row, so they load valid data; _guard keeps them from storing.
+    channel = [_output_row(e, g, e.op(f"arith.minui {e.add(row0, e.index(r)) if r else row0}, {e.index(c - 1)} : index"))
+               for r in range(br)]
     expand_bias = [e.op(f"vector.broadcast {_load_scalar(e, '%bias', channel[r], params, d)} : {ACCUMULATE} to {vtype}")
                    for r in range(br)]
     x_batch = e.mul("%wg2", e.index(g.x_batch_stride))

@@ -11,8 +11,8 @@ all of them when they fit, else a ring of 3 per channel that the depthwise windo
 Applies when the expand is a bcr.packed_conv2d with a 1x1 kernel, unit strides and dilations, a sum
 reduction and no residual, whose only user is a zero tensor.pad of 1 on both spatial sides, whose only
 user is a packed 3x3 depthwise conv (one row per channel, each reading only its own channel) of stride
-1 or 2 with dilation 1 and no residual; both in the identity channel order (bcr-reorder-filters leaves
-these layers' rows in place). Not fused: output rows narrower than a vector (the separate kernels
+1 or 2 with dilation 1 and no residual. The 1x1 conv's rows may be in any order (bcr-reorder-filters):
+the kernel writes each packed row's channel, rows[packed], as the separate kernel does. Not fused: output rows narrower than a vector (the separate kernels
 flatten several rows per vector, and MobileNet-V2's 7x7 blocks measured faster apart), and rows so
 wide that a ring of 3 per channel of a block overflows 24 KB of stack (IREE's CPU limit is 32 KB).
 CPU targets only. The expand keeps its activation (ReLU6 in MobileNet-V2) and the depthwise conv its
@@ -56,16 +56,12 @@ def _plain(op: ir.Operation | None, kernel: int, strides: tuple[int, ...]) -> bo
         and (op.name == "bcr.sparse_conv2d" or packed_operands(op).residual is None)
 
 
-def _expand_rows(expand: ir.Operation, context: PassContext) -> tuple[bool, int]:
-    """(whether its rows stay in the identity order, its register block). Before bcr-compress-weights
-    (bcr-tune asks) from the sparse op's row_order and schedule, after it from the packed storage."""
+def _expand_block_rows(expand: ir.Operation) -> int:
+    """The 1x1 conv's register block: before bcr-compress-weights (bcr-tune asks) from the sparse op's
+    layout and schedule, after it from the packed values."""
     if expand.name == "bcr.sparse_conv2d":
-        layout = parse_attr(expand.attributes["layout"])
-        return "row_order" not in expand.attributes, group_rows_of(expand, layout)
-    channels = shape_of(expand.result)[1]
-    rows = context.weights.array(packed_operands(expand).rows)
-    identity = rows is not None and np.array_equal(rows[:channels], np.arange(channels))
-    return identity, shape_of(packed_operands(expand).values)[1]
+        return group_rows_of(expand, parse_attr(expand.attributes["layout"]))
+    return shape_of(packed_operands(expand).values)[1]
 
 
 def _only_user(op: ir.Operation, user: ir.Operation) -> bool:
@@ -104,8 +100,8 @@ def fusable_pair(dw: ir.Operation, context: PassContext) -> tuple[ir.Operation, 
     expand = defining_op(pad.operands[0])
     if not _plain(expand, 1, (1,)) or not _only_user(expand, pad):
         return None
-    identity, block_rows = _expand_rows(expand, context)
-    if not identity or context.weights.array(packed_operands(dw).bias) is None:
+    block_rows = _expand_block_rows(expand)
+    if context.weights.array(packed_operands(dw).bias) is None:
         return None
     if ir.RankedTensorType(expand.result.type).element_type != ir.RankedTensorType(dw.result.type).element_type:
         return None

@@ -427,16 +427,19 @@ class LowerToKernels(Pass):
         the expand's biases, then the depthwise biases and taps (cpu.ExpandDepthwise.params)."""
         layer, dw_layer = string_attr(op, "layer"), string_attr(op, "depthwise_layer")
         x, bias, rows, offsets, indices, values, dw_bias, taps = op.operands
-        arrays = [context.weights.array(v) for v in (bias, indices, dw_bias, taps)]
+        arrays = [context.weights.array(v) for v in (bias, rows, indices, dw_bias, taps)]
         if any(a is None for a in arrays):
             raise BcrError(f"layer '{layer}': the fused expand-depthwise weights are not constants",
                            "run bcr-compress-weights and bcr-fuse-expand-depthwise on constant weights")
-        bias_array, index_array, dw_bias_array, taps_array = arrays
+        bias_array, row_array, index_array, dw_bias_array, taps_array = arrays
         x_shape, (height, width) = shape_of(x), shape_of(x)[2:]
         # The 1x1 conv as plan_conv lays it out (its column j reads input channel j's plane).
         expand = plan_conv(layer, x_shape, (x_shape[0], shape_of(op.result)[1], height, width), (1, 1), (1, 1), (1, 1),
                            index_array, shape_of(values)[1], string_attr(op, "activation", "none"), context.target, None)
-        fused = cpu.ExpandDepthwise(replace(expand.gemm, dtype=str(ir.RankedTensorType(values.type).element_type)),
+        channels = shape_of(op.result)[1]
+        identity = bool(np.array_equal(row_array[:channels], np.arange(channels)))
+        fused = cpu.ExpandDepthwise(replace(expand.gemm, dtype=str(ir.RankedTensorType(values.type).element_type),
+                                            identity_rows=identity),
                                     int_array(op, "strides")[0], string_attr(op, "depthwise_activation", "none"))
         plan = cpu.fused_plan(fused, positions_vector_width(width, context.target), context.target.vector_registers)
         text, grid = cpu.expand_depthwise(fused, plan, "NAME")
