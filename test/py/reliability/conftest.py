@@ -1,7 +1,7 @@
 """Reliability suite: differential tests against PyTorch (hypothesis), the bad-input corpus, robustness.
 
 CI (`make test`) runs fixed, derandomized cases: x86 50, arm64 30, Vulkan 30, and inverted residual blocks
-x86 12, arm64 4, Vulkan 4. The full run is opt-in:
+x86 12, arm64 6, Vulkan 6. The full run is opt-in:
 
     BCR_FULL_FUZZ=1 .venv/bin/python -m pytest -q test/py/reliability/test_differential.py -k x86
 

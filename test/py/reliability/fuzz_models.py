@@ -54,8 +54,10 @@ class Block:
     """A MobileNet-V2 inverted residual block: a 1x1 expand conv to `hidden` channels (none when 0) and
     `act`, a `kernel` x `kernel` depthwise conv of `stride` ("same" padding) and `act`, a 1x1 project conv
     to `out`; when `skip`, the block's input is added back (through a 1x1 conv of `stride`, ResNet's
-    projection shortcut, where the shapes differ), then `after` (ResNet's ReLU after the add). These
-    exercise the fusion passes: bcr-fuse-expand-depthwise and bcr-fuse-residual-adds."""
+    projection shortcut, where the shapes differ), then `after` (ResNet's ReLU after the add). With
+    `depthwise` False the middle conv is a full one (a ResNet bottleneck), and `project_kernel` 3 makes
+    the project conv 3x3 (with hidden 0 and a full middle conv: a ResNet basic block). These exercise
+    the fusion passes: bcr-fuse-expand-depthwise and bcr-fuse-residual-adds."""
 
     hidden: int
     out: int
@@ -65,20 +67,30 @@ class Block:
     skip: bool = True
     after: str = "none"
     bias: bool = True
+    depthwise: bool = True
+    project_kernel: int = 1
 
     def __repr__(self) -> str:
         return _short_repr(self, "hidden", "out")
 
     def convs(self, channels: int) -> list[Layer]:
-        """The block's convs as Layers, for shape arithmetic (the depthwise one keeps `hidden` channels)."""
+        """The block's convs as Layers, for shape arithmetic (the middle one keeps `hidden` channels)."""
         hidden = self.hidden or channels
         expand = [Layer(hidden, bias=self.bias, act=self.act)] if self.hidden else []
         return expand + [Layer(hidden, self.kernel, self.stride, self.kernel // 2, bias=self.bias, act=self.act),
-                         Layer(self.out, bias=self.bias)]
+                         Layer(self.out, self.project_kernel, 1, self.project_kernel // 2, bias=self.bias)]
 
     def shortcut(self, channels: int) -> bool:
         """Whether the skip connection needs a 1x1 conv (the block changes the shape)."""
         return self.skip and (self.stride != 1 or channels != self.out)
+
+    def weights(self, channels: int) -> list[tuple[int, int, int]]:
+        """(rows, input channels, kernel volume) of the convs a scheme may prune: all but a depthwise one."""
+        convs = self.convs(channels)
+        middle = len(convs) - 2
+        found = [(layer.out, cin, layer.kernel ** 2) for index, (layer, cin) in enumerate(zip(convs, _inputs(channels, convs)))
+                 if index != middle or not self.depthwise]
+        return found + ([(self.out, channels, 1)] if self.shortcut(channels) else [])
 
 
 def _short_repr(value, *required: str) -> str:
@@ -95,23 +107,26 @@ def activation(name: str) -> nn.Module:
 
 
 class InvertedResidual(nn.Module):
-    """A Block as a torch module (its 1x1 convs are the ones a Case prunes)."""
+    """A Block as a torch module; `prunable` names its convs a Case may prune (not a depthwise one)."""
 
     def __init__(self, channels: int, block: Block):
         super().__init__()
         hidden = block.hidden or channels
         self.expand = nn.Conv2d(channels, hidden, 1, bias=block.bias) if block.hidden else None
-        self.depthwise = nn.Conv2d(hidden, hidden, block.kernel, block.stride, block.kernel // 2, groups=hidden,
-                                   bias=block.bias)
-        self.project = nn.Conv2d(hidden, block.out, 1, bias=block.bias)
+        self.middle = nn.Conv2d(hidden, hidden, block.kernel, block.stride, block.kernel // 2,
+                                groups=hidden if block.depthwise else 1, bias=block.bias)
+        self.project = nn.Conv2d(hidden, block.out, block.project_kernel, padding=block.project_kernel // 2,
+                                 bias=block.bias)
         self.act, self.after = activation(block.act), activation(block.after)
         self.skip = block.skip
         self.shortcut = (nn.Conv2d(channels, block.out, 1, block.stride, bias=block.bias)
                          if block.shortcut(channels) else nn.Identity())
+        self.prunable = [name for name in ("expand", "middle", "project", "shortcut")
+                         if isinstance(getattr(self, name), nn.Conv2d) and (name != "middle" or not block.depthwise)]
 
     def forward(self, x):
         y = x if self.expand is None else self.act(self.expand(x))
-        y = self.project(self.act(self.depthwise(y)))
+        y = self.project(self.act(self.middle(y)))
         return self.after(y + self.shortcut(x) if self.skip else y)
 
 
@@ -176,9 +191,10 @@ class Case:
     def pruned(self) -> tuple[nn.Module, torch.Tensor]:
         model, x = self.build()
         options = dict(self.options)
-        if self.kind == "blocks":  # the 1x1 convs, as MobileNet-V2 is pruned (depthwise convs stay dense)
-            options["layers"] = [name for name, _ in model.named_parameters()
-                                 if name.endswith(("expand.weight", "project.weight", "shortcut.weight"))]
+        if self.kind == "blocks":  # depthwise convs stay dense, as in MobileNet-V2's recipe
+            options["layers"] = [f"{prefix}.{name}.weight" for prefix, module in model.named_modules()
+                                 if isinstance(module, InvertedResidual) for name in module.prunable
+                                 if _scheme_prunes(self.scheme, getattr(module, name).kernel_size[0] ** 2)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "left dense: ..." for layers the scheme does not apply to
             bcr_mlir.prune(model, self.scheme, **options)
@@ -207,7 +223,7 @@ FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 # Examples per target: (CI, full run). Hypothesis repeats about one case in ten (each is counted once),
 # so the full x86 run asks for 360 to give >= 300 distinct. "_blocks": the inverted residual cases.
 EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
-            "x86_blocks": (12, 120), "arm64_blocks": (4, 20), "vulkan_blocks": (4, 20)}
+            "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -268,12 +284,10 @@ VULKAN = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channel
 
 def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int, int]]:
     """(rows, cols, kernel volume) of every prunable weight, in order."""
-    if kind == "blocks":  # the 1x1 convs
+    if kind == "blocks":
         out = []
         for block in case_layers:
-            convs = block.convs(channels)
-            out += [(layer.out, cin, 1) for layer, cin in zip(convs, _inputs(channels, convs)) if layer.kernel == 1]
-            out += [(block.out, channels, 1)] if block.shortcut(channels) else []
+            out += [(rows, cin * volume, volume) for rows, cin, volume in block.weights(channels)]
             channels = block.out
         return out
     out, cin = [], channels
@@ -330,8 +344,15 @@ def known_bug(kind: str, spatial: tuple[int, ...], layers) -> str | None:
     return None
 
 
-def applies(scheme: str, kind: str, layers) -> bool:
+def _scheme_prunes(scheme: str, volume: int) -> bool:
+    """Whether `scheme` prunes a 2-D conv of this kernel volume (pattern: 3x3 only; KGS: not 1x1)."""
+    return {"pattern": volume == 9, "kgs": volume > 1}.get(scheme, True)
+
+
+def applies(scheme: str, kind: str, layers, channels: int = 0) -> bool:
     """Whether `scheme` prunes at least one of the layers (prune() fails with 'nothing to prune' otherwise)."""
+    if kind == "blocks":
+        return any(_scheme_prunes(scheme, volume) for _, _, volume in matrix_shapes(layers, kind, channels))
     if scheme == "pattern":
         return kind == "conv2d" and any(layer.kernel == 3 for layer in layers)
     if scheme == "kgs":
@@ -360,10 +381,10 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
         else:
             options["rate"] = max(rate(), 2.25)
     elif scheme in ("group", "kgs"):
-        if scheme == "kgs":  # kgs skips 1x1 layers; the group must fit the layers it prunes
+        if scheme == "kgs" and kind != "blocks":  # kgs skips 1x1 layers; the group must fit the layers it prunes
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
-        elif kind == "blocks":  # the 1x1 convs
-            fitting = [(rows, cols) for rows, cols, _ in shapes]
+        elif kind == "blocks":  # the convs the scheme prunes: (rows, input channels)
+            fitting = [(rows, cols // volume) for rows, cols, volume in shapes if _scheme_prunes(scheme, volume)]
         else:
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers))]
         gm = draw(st.integers(1, min(8, min(o for o, _ in fitting))))
@@ -414,7 +435,7 @@ def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
     return Case(kind, batch, channels, spatial, layers, scheme, options, head, seed, force_sparse)
 
 
-BLOCK_SCHEMES = ("bcr", "group", "unstructured", "nm")  # the ones that prune 1x1 convs
+BLOCK_SCHEMES = SCHEMES
 
 
 @st.composite
@@ -427,7 +448,8 @@ def _blocks(draw, channels: int, limits: Limits):
         kernel = draw(st.sampled_from((3, 3, 3, 5)))
         stride = draw(st.sampled_from((1, 1, 2)))
         block = Block(hidden, out, stride, kernel, draw(st.sampled_from(ACTIVATIONS)), draw(st.booleans()),
-                      draw(st.sampled_from(("none", "relu"))), draw(st.booleans()))
+                      draw(st.sampled_from(("none", "relu"))), draw(st.booleans()),
+                      draw(st.sampled_from((True, True, False))), draw(st.sampled_from((1, 1, 3))))
         blocks.append(block)
         channels = out
     return tuple(blocks)
@@ -435,12 +457,13 @@ def _blocks(draw, channels: int, limits: Limits):
 
 @st.composite
 def block_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
-    """A random "blocks" Case: MobileNet-V2 inverted residual blocks on a 2-D input, pruned on their 1x1
-    convs with `scheme` (one of BLOCK_SCHEMES)."""
+    """A random "blocks" Case: inverted residual (or ResNet) blocks on a 2-D input, their convs but the
+    depthwise ones pruned with `scheme` (one of BLOCK_SCHEMES)."""
     batch = draw(st.integers(1, limits.batch))
     channels = draw(st.integers(1, limits.block_channels))
     spatial = (draw(st.integers(1, limits.block_spatial)), draw(st.integers(1, limits.block_spatial)))
     layers = draw(_blocks(channels, limits))
+    assume(applies(scheme, "blocks", layers, channels))
     assume(known_bug("blocks", spatial, layers) is None)
     scheme, options = draw(_scheme(scheme, "blocks", channels, layers, matrix_shapes(layers, "blocks", channels)))
     head = draw(st.integers(1, limits.head)) if draw(st.integers(0, 3)) == 0 else 0

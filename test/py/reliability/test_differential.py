@@ -8,10 +8,11 @@ schemes (one test per scheme), so every scheme runs on every target. A failure p
 code: add it to test_regressions.py.
 
 The "blocks" tests draw MobileNet-V2 inverted residual blocks (1x1 expand, depthwise conv, 1x1 project,
-skip connection, ReLU after the add or not), pruned on their 1x1 convs: what bcr-fuse-expand-depthwise
-and bcr-fuse-residual-adds rewrite.
+skip connection, ReLU after the add or not) and their ResNet relatives (a full middle conv, a 3x3
+project conv, a 1x1-conv shortcut), every conv but the depthwise ones pruned: what
+bcr-fuse-expand-depthwise and bcr-fuse-residual-adds rewrite.
 
-    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, and 12 + 4 + 4 blocks cases, derandomized (the same
+    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, and 12 + 6 + 6 blocks cases, derandomized (the same
            cases on every run)
     full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, and 120 blocks cases, fresh ones each run;
            BCR_FUZZ_SEED=N repeats a run)
@@ -34,53 +35,32 @@ def _fuzz(name: str, strategy, schemes: tuple[str, ...], scheme: str, seed_offse
     return decorate
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
-def test_x86_matches_pytorch(scheme):
-    @_fuzz("x86", cases(X86, scheme), SCHEMES, scheme)
+# target: (bcr_mlir target, Limits, inputs per case; 1 on arm64, where every call is a fresh
+# iree-run-module under qemu-user), and its pytest marks.
+TARGETS = {"x86": ("x86-host", X86, 2, ()), "arm64": ("arm64-android", ARM64, 1, (pytest.mark.arm64,)),
+           "vulkan": ("vulkan", VULKAN, 2, (pytest.mark.vulkan,))}
+
+
+def _targets_and(schemes: tuple[str, ...]) -> list:
+    return [pytest.param(target, scheme, marks=TARGETS[target][3], id=f"{target}-{scheme}")
+            for target in TARGETS for scheme in schemes]
+
+
+@pytest.mark.parametrize("target,scheme", _targets_and(SCHEMES))
+def test_matches_pytorch(target, scheme):
+    name, limits, inputs, _ = TARGETS[target]
+
+    @_fuzz(target, cases(limits, scheme), SCHEMES, scheme)
     def run(case):
-        check_case(case, "x86-host")
+        check_case(case, name, inputs=inputs)
     run()
 
 
-@pytest.mark.arm64
-@pytest.mark.parametrize("scheme", SCHEMES)
-def test_arm64_matches_pytorch(scheme):
-    @_fuzz("arm64", cases(ARM64, scheme), SCHEMES, scheme)
+@pytest.mark.parametrize("target,scheme", _targets_and(BLOCK_SCHEMES))
+def test_blocks_match_pytorch(target, scheme):
+    name, limits, inputs, _ = TARGETS[target]
+
+    @_fuzz(f"{target}_blocks", block_cases(limits, scheme), BLOCK_SCHEMES, scheme, len(SCHEMES))
     def run(case):
-        check_case(case, "arm64-android", inputs=1)  # every call is a fresh iree-run-module under qemu-user
-    run()
-
-
-@pytest.mark.vulkan
-@pytest.mark.parametrize("scheme", SCHEMES)
-def test_vulkan_matches_pytorch(scheme):
-    @_fuzz("vulkan", cases(VULKAN, scheme), SCHEMES, scheme)
-    def run(case):
-        check_case(case, "vulkan")
-    run()
-
-
-@pytest.mark.parametrize("scheme", BLOCK_SCHEMES)
-def test_x86_blocks_match_pytorch(scheme):
-    @_fuzz("x86_blocks", block_cases(X86, scheme), BLOCK_SCHEMES, scheme, len(SCHEMES))
-    def run(case):
-        check_case(case, "x86-host")
-    run()
-
-
-@pytest.mark.arm64
-@pytest.mark.parametrize("scheme", BLOCK_SCHEMES)
-def test_arm64_blocks_match_pytorch(scheme):
-    @_fuzz("arm64_blocks", block_cases(ARM64, scheme), BLOCK_SCHEMES, scheme, len(SCHEMES))
-    def run(case):
-        check_case(case, "arm64-android", inputs=1)
-    run()
-
-
-@pytest.mark.vulkan
-@pytest.mark.parametrize("scheme", BLOCK_SCHEMES)
-def test_vulkan_blocks_match_pytorch(scheme):
-    @_fuzz("vulkan_blocks", block_cases(VULKAN, scheme), BLOCK_SCHEMES, scheme, len(SCHEMES))
-    def run(case):
-        check_case(case, "vulkan")
+        check_case(case, name, inputs=inputs)
     run()
