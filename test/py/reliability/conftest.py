@@ -32,7 +32,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"{target}: {stats.cases} cases matched PyTorch, {stats.sparse_layers}/{stats.layers} layers sparse, "
             f"{stats.seconds:.0f} s; schemes: {schemes}"
-            + "".join(f"; {fused} fused in {count}" for fused, count in sorted(stats.fusions.items())))
+            + "".join(f"; {fused} {'as a kernel' if fused == 'max-pool' else 'fused'} in {count}"
+                      for fused, count in sorted(stats.fusions.items())))
 
 
 def _corpus_models():

@@ -56,8 +56,10 @@ class Block:
     to `out`; when `skip`, the block's input is added back (through a 1x1 conv of `stride`, ResNet's
     projection shortcut, where the shapes differ), then `after` (ResNet's ReLU after the add). With
     `depthwise` False the middle conv is a full one (a ResNet bottleneck), and `project_kernel` 3 makes
-    the project conv 3x3 (with hidden 0 and a full middle conv: a ResNet basic block). These exercise
-    the fusion passes: bcr-fuse-expand-depthwise and bcr-fuse-residual-adds."""
+    the project conv 3x3 (with hidden 0 and a full middle conv: a ResNet basic block); `pool` ends the
+    block with ResNet's 3x3 max-pool of stride 2 and padding 1. These exercise the passes that rewrite
+    across layers: bcr-fuse-expand-depthwise, bcr-fuse-residual-adds, bcr-zero-pool-padding and
+    bcr-raise-max-pools."""
 
     hidden: int
     out: int
@@ -69,6 +71,7 @@ class Block:
     bias: bool = True
     depthwise: bool = True
     project_kernel: int = 1
+    pool: bool = False
 
     def __repr__(self) -> str:
         return _short_repr(self, "hidden", "out")
@@ -123,11 +126,12 @@ class InvertedResidual(nn.Module):
                          if block.shortcut(channels) else nn.Identity())
         self.prunable = [name for name in ("expand", "middle", "project", "shortcut")
                          if isinstance(getattr(self, name), nn.Conv2d) and (name != "middle" or not block.depthwise)]
+        self.pool = nn.MaxPool2d(3, 2, 1) if block.pool else nn.Identity()
 
     def forward(self, x):
         y = x if self.expand is None else self.act(self.expand(x))
         y = self.project(self.act(self.middle(y)))
-        return self.after(y + self.shortcut(x) if self.skip else y)
+        return self.pool(self.after(y + self.shortcut(x) if self.skip else y))
 
 
 @dataclass(frozen=True)
@@ -206,12 +210,13 @@ def conv_out(size: int, layer: Layer) -> int:
 
 
 def conv_layers(kind: str, channels: int, layers) -> list[Layer]:
-    """A case's layers as plain Layers (a Block's convs in order), for shape arithmetic."""
+    """A case's layers as plain Layers (a Block's convs in order, its max-pool as a 3x3 conv of stride
+    2), for shape arithmetic."""
     if kind != "blocks":
         return list(layers)
     out = []
     for block in layers:
-        out += block.convs(channels)
+        out += block.convs(channels) + ([Layer(block.out, 3, 2, 1)] if block.pool else [])
         channels = block.out
     return out
 
@@ -449,7 +454,8 @@ def _blocks(draw, channels: int, limits: Limits):
         stride = draw(st.sampled_from((1, 1, 2)))
         block = Block(hidden, out, stride, kernel, draw(st.sampled_from(ACTIVATIONS)), draw(st.booleans()),
                       draw(st.sampled_from(("none", "relu"))), draw(st.booleans()),
-                      draw(st.sampled_from((True, True, False))), draw(st.sampled_from((1, 1, 3))))
+                      draw(st.sampled_from((True, True, False))), draw(st.sampled_from((1, 1, 3))),
+                      draw(st.sampled_from((False, False, True))))
         blocks.append(block)
         channels = out
     return tuple(blocks)
@@ -510,7 +516,7 @@ class Stats:
     schemes: dict = field(default_factory=dict)
     seconds: float = 0.0
     seen: set = field(default_factory=set)
-    fusions: dict = field(default_factory=dict)  # cases per fusion the report notes (expand conv, residual add)
+    fusions: dict = field(default_factory=dict)  # cases per rewrite: expand conv or residual add fused, max-pool kernel
 
 
 STATS: dict[str, Stats] = {}
@@ -553,9 +559,11 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
     stats.layers += len(compiled.report.layers)
     stats.sparse_layers += len(compiled.report.sparse_layers)
     stats.schemes[case.scheme] = stats.schemes.get(case.scheme, 0) + 1
-    for note in compiled.report.notes:
-        for fused in ("expand conv", "residual add"):
-            if f" {fused}(s) fused" in note:
-                stats.fusions[fused] = stats.fusions.get(fused, 0) + 1
+    done = [fused for fused in ("expand conv", "residual add")
+            if any(f" {fused}(s) fused" in note for note in compiled.report.notes)]
+    if any(layer.op.startswith("max-pool") and layer.mode == "kernel" for layer in compiled.report.layers):
+        done.append("max-pool")
+    for fused in done:
+        stats.fusions[fused] = stats.fusions.get(fused, 0) + 1
     stats.seconds += time.perf_counter() - started
     return compiled
