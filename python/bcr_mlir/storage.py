@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def identity_order(rows: np.ndarray, count: int) -> bool:
+    """Whether packed rows 0..count-1 compute output rows 0..count-1 (no reorder; the padding after
+    them does not count)."""
+    return bool(np.array_equal(rows[:count], np.arange(count)))
+
+
 @dataclass(frozen=True)
 class RowGroupStorage:
     rows: np.ndarray      # int32[R]: packed row i computes output row rows[i]

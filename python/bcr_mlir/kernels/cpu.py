@@ -870,7 +870,8 @@ def conv_tap_segments(g: GatherGemm, s: Schedule, name: str, tap_masks: list[lis
 @dataclass(frozen=True)
 class ExpandDepthwise:
     """A 1x1 expand conv (packed, BR rows per block) feeding a 3x3 depthwise conv with zero padding 1, as
-    one kernel (bcr-fuse-expand-depthwise). Both convs' channels are in the identity order."""
+    one kernel (bcr-fuse-expand-depthwise). The depthwise conv's channels are in the identity order; the
+    expand's packed rows may be reordered (expand.identity_rows False: rows[packed] is the channel)."""
 
     expand: GatherGemm             # the 1x1 conv over the unpadded input: x [N, Cin, H, W] -> [N, C, H, W]
     stride: int                    # the depthwise conv's, 1 or 2

@@ -43,6 +43,7 @@ from bcr_mlir.kernels.schedule import positions_vector_width
 from bcr_mlir.passes.compress_weights import group_rows_of
 from bcr_mlir.passes.matching import defining_op, single_user, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.storage import identity_order
 
 
 def _plain(op: ir.Operation | None, kernel: int, strides: tuple[int, ...]) -> bool:
@@ -79,7 +80,7 @@ def depthwise_taps(op: ir.Operation, context: PassContext) -> np.ndarray | None:
     rows, offsets, indices, values = arrays
     channels = shape_of(op.result)[1]
     if values.shape[1] != 1 or shape_of(operands.input)[1] != channels or len(offsets) != channels + 1 \
-            or not np.array_equal(rows[:channels], np.arange(channels)):
+            or not identity_order(rows, channels):
         return None
     taps = np.zeros((channels, 9), dtype=values.dtype)
     owner = np.repeat(np.arange(channels), np.diff(offsets.astype(np.int64)))

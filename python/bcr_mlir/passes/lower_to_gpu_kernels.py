@@ -57,6 +57,7 @@ from bcr_mlir.kernels import vulkan
 from bcr_mlir.passes.densify import lower_to_dense
 from bcr_mlir.passes.functions import existing_symbols, sanitize
 from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.storage import identity_order
 from bcr_mlir.weights import element_dtype
 
 F16_STORAGE_TARGETS = ("baseline_f16", "adreno", "valhall")   # IREE's target info: storage = ...|b16
@@ -100,7 +101,7 @@ def plan(op: ir.Operation, context: PassContext, arrays: dict) -> vulkan.GpuGemm
     x_shape, y_shape = shape_of(x), shape_of(op.result)
     rows_array, offsets, indices, values = arrays["rows"], arrays["offsets"], arrays["indices"], arrays["values"]
     group_rows = values.shape[1]
-    identity = bool(np.array_equal(rows_array[:y_shape[1]], np.arange(y_shape[1])))
+    identity = identity_order(rows_array, y_shape[1])
     common = dict(name=layer, group_rows=group_rows, groups=len(offsets) - 1, nnz=len(indices),
                   x_size=math.prod(x_shape), y_size=math.prod(y_shape), activation=string_attr(op, "activation", "none"),
                   identity_rows=identity, bias_bound=arrays["bias"] is None, x_type=storage["input"],

@@ -42,6 +42,7 @@ from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmu
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
 from bcr_mlir.passes.matching import defining_op, single_user, users, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.storage import identity_order
 
 
 def _strides(shape) -> list[int]:
@@ -437,7 +438,7 @@ class LowerToKernels(Pass):
         expand = plan_conv(layer, x_shape, (x_shape[0], shape_of(op.result)[1], height, width), (1, 1), (1, 1), (1, 1),
                            index_array, shape_of(values)[1], string_attr(op, "activation", "none"), context.target, None)
         channels = shape_of(op.result)[1]
-        identity = bool(np.array_equal(row_array[:channels], np.arange(channels)))
+        identity = identity_order(row_array, channels)
         fused = cpu.ExpandDepthwise(replace(expand.gemm, dtype=str(ir.RankedTensorType(values.type).element_type),
                                             identity_rows=identity),
                                     int_array(op, "strides")[0], string_attr(op, "depthwise_activation", "none"))
@@ -531,7 +532,7 @@ class LowerToKernels(Pass):
             raise BcrError(f"layer '{layer}': input too large for 32-bit offsets", "use a smaller input size")
         output_rows = lowered.gemm.rows
         dtype = str(ir.RankedTensorType(values.type).element_type)
-        g = replace(lowered.gemm, identity_rows=bool(np.array_equal(row_array[:output_rows], np.arange(output_rows))),
+        g = replace(lowered.gemm, identity_rows=identity_order(row_array, output_rows),
                     dtype=dtype, reduction=string_attr(op, "reduction", "add"), residual=residual is not None)
         if lowered.schedule.vector_axis in (0, 6):
             text, grid = cpu.conv_lanes_over_positions(g, lowered.schedule, "NAME")

@@ -87,13 +87,15 @@ class Block:
         """Whether the skip connection needs a 1x1 conv (the block changes the shape)."""
         return self.skip and (self.stride != 1 or channels != self.out)
 
-    def weights(self, channels: int) -> list[tuple[int, int, int]]:
-        """(rows, input channels, kernel volume) of the convs a scheme may prune: all but a depthwise one."""
+    def weights(self, channels: int) -> list[tuple[str, int, int, int]]:
+        """(InvertedResidual attribute, rows, input channels, kernel volume) of the convs a scheme may
+        prune: all but a depthwise one."""
         convs = self.convs(channels)
-        middle = len(convs) - 2
-        found = [(layer.out, cin, layer.kernel ** 2) for index, (layer, cin) in enumerate(zip(convs, _inputs(channels, convs)))
-                 if index != middle or not self.depthwise]
-        return found + ([(self.out, channels, 1)] if self.shortcut(channels) else [])
+        names = (["expand"] if self.hidden else []) + ["middle", "project"]
+        found = [(name, layer.out, cin, layer.kernel ** 2)
+                 for name, layer, cin in zip(names, convs, _inputs(channels, convs))
+                 if name != "middle" or not self.depthwise]
+        return found + ([("shortcut", self.out, channels, 1)] if self.shortcut(channels) else [])
 
 
 def _short_repr(value, *required: str) -> str:
@@ -110,7 +112,7 @@ def activation(name: str) -> nn.Module:
 
 
 class InvertedResidual(nn.Module):
-    """A Block as a torch module; `prunable` names its convs a Case may prune (not a depthwise one)."""
+    """A Block as a torch module; `prunable`: (attribute, kernel volume) of the convs a Case may prune."""
 
     def __init__(self, channels: int, block: Block):
         super().__init__()
@@ -124,8 +126,7 @@ class InvertedResidual(nn.Module):
         self.skip = block.skip
         self.shortcut = (nn.Conv2d(channels, block.out, 1, block.stride, bias=block.bias)
                          if block.shortcut(channels) else nn.Identity())
-        self.prunable = [name for name in ("expand", "middle", "project", "shortcut")
-                         if isinstance(getattr(self, name), nn.Conv2d) and (name != "middle" or not block.depthwise)]
+        self.prunable = [(name, volume) for name, _, _, volume in block.weights(channels)]
         self.pool = nn.MaxPool2d(3, 2, 1) if block.pool else nn.Identity()
 
     def forward(self, x):
@@ -197,8 +198,8 @@ class Case:
         options = dict(self.options)
         if self.kind == "blocks":  # depthwise convs stay dense, as in MobileNet-V2's recipe
             options["layers"] = [f"{prefix}.{name}.weight" for prefix, module in model.named_modules()
-                                 if isinstance(module, InvertedResidual) for name in module.prunable
-                                 if _scheme_prunes(self.scheme, getattr(module, name).kernel_size[0] ** 2)]
+                                 if isinstance(module, InvertedResidual) for name, volume in module.prunable
+                                 if _scheme_prunes(self.scheme, volume)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "left dense: ..." for layers the scheme does not apply to
             bcr_mlir.prune(model, self.scheme, **options)
@@ -292,7 +293,7 @@ def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int,
     if kind == "blocks":
         out = []
         for block in case_layers:
-            out += [(rows, cin * volume, volume) for rows, cin, volume in block.weights(channels)]
+            out += [(rows, cin * volume, volume) for _, rows, cin, volume in block.weights(channels)]
             channels = block.out
         return out
     out, cin = [], channels
