@@ -93,6 +93,58 @@ def test_linear_batch_and_relu_fusion():
     assert compiled.report.find("0").mode == "sparse"
 
 
+class _SequenceModel(torch.nn.Module):
+    """A batch-first GRU and a Linear on every step's output: with a batch over 1, torch-mlir emits the
+    GRU's input projection and the Linear (both on 3-D tensors) as batch_matmuls of a broadcast weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.GRU(64, 128, batch_first=True)
+        self.fc = torch.nn.Linear(128, 64)
+
+    def forward(self, x):
+        return torch.relu(self.fc(self.rnn(x)[0]))
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
+def test_linear_on_3d_input_runs_sparse(target):
+    """Every pruned weight of a GRU + Linear on a batch of sequences runs sparse: the batch_matmuls are
+    raised as one matmul over batch x steps rows (before, they ran dense and were missing from the report)."""
+    torch.manual_seed(0)
+    model = _SequenceModel().eval()
+    bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(3, 8, 64)  # every matmul above the cost model's size threshold
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    layers = {layer.name: layer for layer in compiled.report.layers}
+    assert set(layers) == {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "fc"}
+    assert layers["rnn.weight_ih_l0"].mode == layers["fc"].mode == "sparse"
+
+
+def test_pruned_weight_no_pass_raises_is_reported_dense():
+    """A pruned weight scaled at run time is no constant operand of its matmul: the layer runs dense in
+    IREE, and the report says so and why, instead of leaving the layer out."""
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(64, 32)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x, self.fc.weight * 0.5, self.fc.bias)
+
+    torch.manual_seed(0)
+    model = Scaled().eval()
+    bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(8, 64)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    layer = compiled.report.find("fc")
+    assert layer is not None and layer.mode == "dense" and layer.kernel == "IREE dense"
+    assert "pruned, but read by linalg.matmul" in layer.reason
+    assert layer.sparsity == pytest.approx(0.75, abs=0.01)
+
+
 def test_relu6_is_fused_into_the_kernels():
     """torch-mlir spells ReLU6 as two elementwise generics (max with 0, then min with 6). Both fold into
     the generated kernels, so no IREE elementwise dispatch is left between them (inputs reach +-12, so

@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from bcr_mlir import ir
+from bcr_mlir.dialect import shape_of
 
 
 def as_operation(owner) -> ir.Operation | None:
@@ -160,7 +161,8 @@ def activation_of(op: ir.Operation) -> str | None:
 
 
 def bias_add_of(op: ir.Operation, produced: ir.Value, weights) -> ir.Value | None:
-    """The constant bias vector if `op` adds one, broadcast along rows, to `produced` ([M, N] + [N])."""
+    """The constant bias vector if `op` adds one, broadcast along rows, to `produced` ([M, N] + [N], or
+    [B, M, N] + [N] for a Linear on a 3-D input)."""
     if not is_elementwise(op, 2):
         return None
     body = body_ops(op)
@@ -169,12 +171,14 @@ def bias_add_of(op: ir.Operation, produced: ir.Value, weights) -> ir.Value | Non
     args = list(op.regions[0].blocks[0].arguments)
     if set(body[0].operands) != {args[0], args[1]}:
         return None
-    maps = [str(m).replace("affine_map<(d0, d1) -> (", "").rstrip(")>") for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    rank = len(shape_of(produced))
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    maps = [str(m).replace(f"affine_map<({dims}) -> (", "").rstrip(")>") for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
     ins = list(op.operands)[:2]
     for produced_index, bias_index in ((0, 1), (1, 0)):
         bias = through_extf(ins[bias_index])
-        if ins[produced_index] == produced and len(maps) == 3 and maps[produced_index] == "d0, d1" \
-                and maps[bias_index] == "d1" and weights.array(bias) is not None:
+        if ins[produced_index] == produced and len(maps) == 3 and maps[produced_index] == dims \
+                and maps[bias_index] == f"d{rank - 1}" and weights.array(bias) is not None:
             return bias
     return None
 

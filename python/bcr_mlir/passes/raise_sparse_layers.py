@@ -1,12 +1,17 @@
 """bcr-raise-sparse-layers: raise contractions with constant, structured-sparse weights to `bcr` ops.
 
 Finds linalg.conv_2d_nchw_fchw, linalg.conv_3d_ncdhw_fcdhw and linalg.matmul (the form torch-mlir
-emits for nn.Linear and the GRU/LSTM gates: a transposed constant weight) whose weight is a constant.
+emits for nn.Linear and the GRU/LSTM gates: a transposed constant weight) whose weight is a constant,
+and linalg.batch_matmul of a weight broadcast over the batch (nn.Linear on a 3-D input, such as a
+head on every step of a batch of sequences, or a batch-first GRU's input projection): its B x M rows
+become one matmul, between a tensor.collapse_shape and a tensor.expand_shape.
 For each, it reads the pruning metadata (module attribute `bcr.sparsity`) or detects the structure
 from the zeros, verifies it, and asks the cost model whether the layer should run sparse. Sparse
 layers become `bcr.sparse_*` ops that also absorb the bias (the conv's broadcast init, or the add
 after the matmul) and a following ReLU/ReLU6. Layers kept dense get a `bcr.decision` attribute
-saying why. Every decision goes to the layer report (`bcr-opt --bcr-report`).
+saying why. Every decision goes to the layer report (`bcr-opt --bcr-report`), and so does every
+weight the pruning metadata names that no matcher took: it runs dense in IREE, and the report names
+the ops that read it.
 
 Before:
     %b = linalg.broadcast ins(%bias : tensor<16xf32>) outs(%e : tensor<1x16x8x8xf32>) dimensions = [0, 2, 3]
@@ -29,10 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of
+from bcr_mlir.ir import tensor
+from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of, walk
 from bcr_mlir.dialect import GroupLayout
-from bcr_mlir.passes.matching import (activation_of, bias_add_of, clamp_bound, conv_bias, defining_op, dense_ints,
-                                      single_user, through_collapse, through_extf, truncf_user)
+from bcr_mlir.passes.matching import (activation_of, bias_add_of, body_ops, clamp_bound, conv_bias, defining_op,
+                                      dense_ints, single_user, through_collapse, through_extf, truncf_user, users)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -90,6 +96,9 @@ class _Candidate:
     activation: str
     dead: list             # ops to erase once replaced, in order
     macs: int
+    # A Linear on a 3-D input (torch-mlir's batch_matmul with the weight broadcast over the batch):
+    # the input's leading dims [B, M], collapsed into the rows of one matmul and expanded back after.
+    batch: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,8 @@ class RaiseSparseLayers(Pass):
     def run(self, module: ir.Module, context: PassContext) -> None:
         hints = _hints(module)
         weights = context.weights
-        rewritable = {"linalg.depthwise_conv_2d_nchw_chw", "linalg.matmul", *DENSE_ONLY_OPS, *CONV_OPS}
+        rewritable = {"linalg.depthwise_conv_2d_nchw_chw", "linalg.matmul", "linalg.batch_matmul", *DENSE_ONLY_OPS,
+                      *CONV_OPS}
         for op in ops_named(module, rewritable):
             if op.name == "linalg.depthwise_conv_2d_nchw_chw" and context.target.is_cpu and not self.analyze_only \
                     and self._raise_depthwise(op, context):
@@ -116,7 +126,7 @@ class RaiseSparseLayers(Pass):
                 continue
             if op.name in CONV_OPS:
                 candidate = self._match_conv(op, weights)
-            elif op.name == "linalg.matmul":
+            elif op.name in ("linalg.matmul", "linalg.batch_matmul"):
                 candidate = self._match_matmul(op, weights)
             else:
                 continue
@@ -147,6 +157,7 @@ class RaiseSparseLayers(Pass):
                 candidate.root.attributes["bcr.decision"] = ir.StringAttr.get(f"dense: {decision.reason}")
                 continue
             self._rewrite(candidate, name, decision.layout, weights)
+        self._report_unmatched(module, hints, context)
 
     # ---- matching --------------------------------------------------------------------------------
 
@@ -169,6 +180,13 @@ class RaiseSparseLayers(Pass):
         x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
         if conv_bias(init, weights) is not False or len(op.operands) != 3:
             return None
+        batch = None
+        if op.name == "linalg.batch_matmul":
+            # nn.Linear on [B, M, K]: one weight broadcast over B (else a true batched product: not a layer).
+            rhs = broadcast_source(rhs)
+            if rhs is None:
+                return None
+            rhs, batch = through_extf(rhs), tuple(shape_of(x)[:2])
         transpose = defining_op(rhs)
         if transpose is not None and transpose.name == "linalg.transpose" \
                 and list(ir.DenseI64ArrayAttr(transpose.attributes["permutation"])) == [1, 0] \
@@ -187,8 +205,8 @@ class RaiseSparseLayers(Pass):
             bias, last = bias_value, user
             dead.insert(0, user)
         last, activation = absorb_epilogue(last, dead)
-        m = shape_of(x)[0]
-        return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, m * weight.size)
+        rows = math.prod(shape_of(x)[:-1])
+        return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, rows * weight.size, batch)
 
     def _raise_depthwise(self, op: ir.Operation, context: PassContext) -> bool:
         """A depthwise conv straight to a packed conv over its block-diagonal weight (one row per channel,
@@ -233,6 +251,30 @@ class RaiseSparseLayers(Pass):
             context.report.add(LayerDecision(name, DENSE_ONLY_OPS[op.name], "dense", zeros, "dense", reason, "IREE dense"))
         op.attributes["bcr.decision"] = ir.StringAttr.get("dense: depthwise/grouped conv")
 
+    @staticmethod
+    def _report_unmatched(module: ir.Module, hints: dict, context: PassContext) -> None:
+        """A pruned weight (in the pruning metadata) that no matcher took runs dense in IREE: say so in
+        the report, with the ops that read it, instead of leaving the layer out."""
+        readers: dict[str, tuple[list[str], np.ndarray | None]] = {}
+        for op in walk(module):
+            name = resource_name(op.attributes["value"]) if op.name == "arith.constant" else None
+            if name is not None:
+                readers[re.sub(r"_\d+$", "", name)] = (_consumers(op.result), context.weights.array(op.result))
+        for parameter, hint in hints.items():
+            name = re.sub(r"\.weight$", "", parameter)
+            if context.report.find(name) is not None:
+                continue
+            ops, array = readers.get(parameter, ([], None))
+            if parameter in readers:
+                reason = (f"pruned, but read by {', '.join(sorted(set(ops))) or 'nothing'} in a form "
+                          "bcr-raise-sparse-layers does not raise (it takes convs and matmuls of a constant weight)")
+            else:
+                reason = "pruned, but the imported model does not use this weight"
+            zeros = 1.0 - np.count_nonzero(array) / array.size if array is not None and array.size else float("nan")
+            op_name = ops[0].removeprefix("linalg.") if len(set(ops)) == 1 else "unknown"
+            context.report.add(LayerDecision(name, op_name, hint.get("scheme", "?"), zeros, "dense", reason,
+                                             "IREE dense" if parameter in readers else ""))
+
     # ---- rewriting -------------------------------------------------------------------------------
 
     def _rewrite(self, c: _Candidate, name: str, layout, weights) -> None:
@@ -248,10 +290,67 @@ class RaiseSparseLayers(Pass):
                 attributes["strides"] = dense_ints(c.root.attributes["strides"])
                 attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
             op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
-            new = create_op(op_name, [c.input, weight, bias], out_type, attributes)
-        c.last.result.replace_all_uses_with(new.result)
+            x, result_type = c.input, out_type
+            if c.batch is not None:  # [B, M, K] -> [B * M, K] rows, and the result back to [B, M, N]
+                x = _collapse_rows(x)
+                result_type = _collapsed_type(out_type)
+            new = create_op(op_name, [x, weight, bias], result_type, attributes)
+            result = new.result if c.batch is None else tensor.ExpandShapeOp(
+                out_type, new.result, _ROWS_THEN_COLUMNS, [], shape_of(c.last.result)).result
+        c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
+
+
+# Ops that only move, widen or repeat a weight on its way to the op that computes with it.
+_WEIGHT_PLUMBING = ("linalg.transpose", "linalg.broadcast", "tensor.collapse_shape", "tensor.expand_shape")
+
+
+def _consumers(value: ir.Value) -> list[str]:
+    """The names of the ops that compute with `value`, looked for through transposes, reshapes, broadcasts and
+    one-input generics (a cast or a broadcast)."""
+    found, pending = [], list(users(value))
+    while pending:
+        op = pending.pop()
+        if op.name in _WEIGHT_PLUMBING or (op.name == "linalg.generic" and len(op.operands) == 2):
+            pending += users(op.result)
+        else:
+            found.append(op.name)
+    return found
+
+
+# [B, M, K] <-> [B * M, K]
+_ROWS_THEN_COLUMNS = [[0, 1], [2]]
+
+
+def _collapsed_type(tensor_type: ir.Type) -> ir.Type:
+    shape = list(ir.RankedTensorType(tensor_type).shape)
+    return ir.RankedTensorType.get([shape[0] * shape[1], shape[2]], ir.RankedTensorType(tensor_type).element_type)
+
+
+def _collapse_rows(x: ir.Value) -> ir.Value:
+    return tensor.CollapseShapeOp(_collapsed_type(x.type), x, _ROWS_THEN_COLUMNS).result
+
+
+def broadcast_source(value: ir.Value) -> ir.Value | None:
+    """The 2-D tensor that `value` repeats along a new leading dim (torch-mlir broadcasts a Linear's
+    transposed weight so for a 3-D input: a linalg.generic that only yields its input, read at (d1, d2)),
+    else None."""
+    op = defining_op(value)
+    if op is None or op.name not in ("linalg.generic", "linalg.broadcast") or len(op.operands) != 2:
+        return None
+    source = op.operands[0]
+    if len(shape_of(source)) != 2 or len(shape_of(value)) != 3:
+        return None
+    if op.name == "linalg.broadcast":
+        return source if list(ir.DenseI64ArrayAttr(op.attributes["dimensions"])) == [0] else None
+    maps = [str(m) for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+    body = body_ops(op)
+    if maps != ["affine_map<(d0, d1, d2) -> (d1, d2)>", "affine_map<(d0, d1, d2) -> (d0, d1, d2)>"] or \
+            len(body) != 1 or body[0].name != "linalg.yield" or \
+            body[0].operands[0] != op.regions[0].blocks[0].arguments[0]:
+        return None
+    return source
 
 
 def absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]:

@@ -157,3 +157,41 @@ func.func @depthwise_clamp_to_five(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x6
   } -> tensor<1x2x64x64xf32>
   return %high : tensor<1x2x64x64xf32>
 }
+
+// nn.Linear on a 3-D input [B, M, K] with B > 1: torch-mlir broadcasts the transposed weight over B and
+// emits a batch_matmul. Its B * M rows become one sparse matmul between a collapse and an expand.
+// Every row keeps columns 1, 5, 9 and 13: group sparsity, detected from the zeros.
+#rhs3 = affine_map<(d0, d1, d2) -> (d1, d2)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#last3 = affine_map<(d0, d1, d2) -> (d2)>
+// CHECK-LABEL: func.func @linear_3d
+func.func @linear_3d(%x: tensor<2x3x16xf32>) -> tensor<2x3x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[0.0, 0.25, 0.0, 0.0, 0.0, 0.50, 0.0, 0.0, 0.0, 0.75, 0.0, 0.0, 0.0, 1.00, 0.0, 0.0], [0.0, 0.50, 0.0, 0.0, 0.0, 0.75, 0.0, 0.0, 0.0, 1.00, 0.0, 0.0, 0.0, 1.25, 0.0, 0.0], [0.0, 0.75, 0.0, 0.0, 0.0, 1.00, 0.0, 0.0, 0.0, 1.25, 0.0, 0.0, 0.0, 1.50, 0.0, 0.0], [0.0, 1.00, 0.0, 0.0, 0.0, 1.25, 0.0, 0.0, 0.0, 1.50, 0.0, 0.0, 0.0, 1.75, 0.0, 0.0], [0.0, 1.25, 0.0, 0.0, 0.0, 1.50, 0.0, 0.0, 0.0, 1.75, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0], [0.0, 1.50, 0.0, 0.0, 0.0, 1.75, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 0.50, 0.0, 0.0], [0.0, 1.75, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0, 0.50, 0.0, 0.0, 0.0, 0.75, 0.0, 0.0], [0.0, 0.25, 0.0, 0.0, 0.0, 0.50, 0.0, 0.0, 0.0, 0.75, 0.0, 0.0, 0.0, 1.00, 0.0, 0.0]]> : tensor<8x16xf32> loc("fc3d")
+  %b = arith.constant dense<0.25> : tensor<8xf32>
+  %wt_init = tensor.empty() : tensor<16x8xf32>
+  %wt = linalg.transpose ins(%w : tensor<8x16xf32>) outs(%wt_init : tensor<16x8xf32>) permutation = [1, 0]
+  %wb_init = tensor.empty() : tensor<2x16x8xf32>
+  %wb = linalg.generic {indexing_maps = [#rhs3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%wt : tensor<16x8xf32>) outs(%wb_init : tensor<2x16x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x16x8xf32>
+  %e = tensor.empty() : tensor<2x3x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %m = linalg.batch_matmul ins(%x, %wb : tensor<2x3x16xf32>, tensor<2x16x8xf32>) outs(%f : tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %a = linalg.generic {indexing_maps = [#id3, #last3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%m, %b : tensor<2x3x8xf32>, tensor<8xf32>) outs(%e : tensor<2x3x8xf32>) {
+  ^bb0(%in: f32, %bias: f32, %out: f32):
+    %s = arith.addf %in, %bias : f32
+    linalg.yield %s : f32
+  } -> tensor<2x3x8xf32>
+  // CHECK: %[[ROWS:.*]] = tensor.collapse_shape %arg0 {{\[}}[0, 1], [2]] : tensor<2x3x16xf32> into tensor<6x16xf32>
+  // CHECK: %[[Y:.*]] = "bcr.sparse_matmul"(%[[ROWS]], %{{.*}}, %{{.*}}) {activation = "none", layer = "fc3d",
+  // CHECK-SAME: layout = #bcr.group_layout
+  // CHECK-SAME: -> tensor<6x8xf32>
+  // CHECK: %[[OUT:.*]] = tensor.expand_shape %[[Y]] {{\[}}[0, 1], [2]] output_shape [2, 3, 8] : tensor<6x8xf32> into tensor<2x3x8xf32>
+  // CHECK-NOT: linalg.batch_matmul
+  // CHECK-NOT: linalg.generic
+  // CHECK: return %[[OUT]]
+  return %a : tensor<2x3x8xf32>
+}
+// REPORT: fc3d {{.*}} matmul {{.*}} group {{.*}} sparse {{.*}} detected from zeros
