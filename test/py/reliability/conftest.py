@@ -1,13 +1,13 @@
 """Reliability suite: differential tests against PyTorch (hypothesis), the bad-input corpus, robustness.
 
-CI (`make test`) runs fixed, derandomized cases: x86 50, arm64 30, Vulkan 30, and inverted residual blocks
-x86 12, arm64 6, Vulkan 6. The full run is opt-in:
+CI (`make test`) runs fixed, derandomized cases: x86 50, arm64 30, Vulkan 30, inverted residual blocks
+x86 12, arm64 6, Vulkan 6, and GRUs/LSTMs x86 16, arm64 8, Vulkan 8. The full run is opt-in:
 
     BCR_FULL_FUZZ=1 .venv/bin/python -m pytest -q test/py/reliability/test_differential.py -k x86
 
 draws 360 fresh x86 cases (about 325 distinct, at least 300; without -k also arm64 30 and Vulkan 30), prints its
 seed (BCR_FUZZ_SEED=N repeats a run) and keeps failing examples in .hypothesis/bcr-fuzz so the next run
-tries them first. BCR_FUZZ_EXAMPLES_X86=n (ARM64, VULKAN; X86_BLOCKS etc. for the blocks) sets a count directly.
+tries them first. BCR_FUZZ_EXAMPLES_X86=n (ARM64, VULKAN; X86_BLOCKS, X86_RNN etc.) sets a count directly.
 """
 from __future__ import annotations
 

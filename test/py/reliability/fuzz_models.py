@@ -98,6 +98,59 @@ class Block:
         return found + ([("shortcut", self.out, channels, 1)] if self.shortcut(channels) else [])
 
 
+@dataclass(frozen=True)
+class Recurrent:
+    """An nn.GRU or nn.LSTM (`cell`) of `hidden` units and `layers` layers on a [batch, steps, features]
+    input (`batch_first`, else [steps, batch, features]); an LSTM may project its output to `proj`
+    features. The model's output is every step's (or, with `last`, the last step's) output, through the
+    Case's linear head when it has one: on every step that is a Linear on a 3-D input."""
+
+    cell: str
+    hidden: int
+    layers: int = 1
+    bias: bool = True
+    bidirectional: bool = False
+    batch_first: bool = True
+    proj: int = 0
+    last: bool = False
+
+    def __repr__(self) -> str:
+        return _short_repr(self, "cell", "hidden")
+
+    @property
+    def out_features(self) -> int:
+        return (self.proj or self.hidden) * (2 if self.bidirectional else 1)
+
+    def gate_shapes(self, features: int) -> list[tuple[int, int]]:
+        """(rows, cols) of every gate matrix, weight_ih_l0 first, as nn.GRU / nn.LSTM order them."""
+        gates = {"gru": 3, "lstm": 4}[self.cell]
+        shapes = []
+        for layer in range(self.layers):
+            cin = features if layer == 0 else self.out_features
+            for _ in range(2 if self.bidirectional else 1):
+                shapes += [(gates * self.hidden, cin), (gates * self.hidden, self.proj or self.hidden)]
+        return shapes
+
+
+class RecurrentNet(nn.Module):
+    """A Recurrent as a torch module, with an optional linear head."""
+
+    def __init__(self, features: int, rnn: Recurrent, head: int):
+        super().__init__()
+        options = {"proj_size": rnn.proj} if rnn.proj else {}
+        module = {"gru": nn.GRU, "lstm": nn.LSTM}[rnn.cell]
+        self.rnn = module(features, rnn.hidden, rnn.layers, bias=rnn.bias, batch_first=rnn.batch_first,
+                          bidirectional=rnn.bidirectional, **options)
+        self.spec = rnn
+        self.head = nn.Linear(rnn.out_features, head) if head else nn.Identity()
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        if self.spec.last:
+            y = y[:, -1] if self.spec.batch_first else y[-1]
+        return self.head(y)
+
+
 def _short_repr(value, *required: str) -> str:
     """`Type(required..., field=value)` with only the fields that differ from their defaults."""
     defaults = type(value)(*(getattr(value, name) for name in required))
@@ -140,7 +193,8 @@ class Case:
     """A model: `kind` layers on an input of `batch` x `channels` x `spatial`, then an optional
     linear head, pruned with `scheme`; `seed` fixes the weights and the input."""
 
-    kind: str                       # "conv2d", "conv3d", "linear" or "blocks" (2-D, layers are Blocks)
+    kind: str                       # "conv2d", "conv3d", "linear", "blocks" (2-D, layers are Blocks) or
+                                    # "rnn" (spatial = (steps,), layers = (Recurrent,))
     batch: int
     channels: int                   # input channels (features for "linear")
     spatial: tuple[int, ...]        # (H, W), (D, H, W) or ()
@@ -159,11 +213,18 @@ class Case:
 
     # ---- the model ----------------------------------------------------------------------------
     def input_shape(self) -> tuple[int, ...]:
+        if self.kind == "rnn":
+            steps, = self.spatial
+            return (self.batch, steps, self.channels) if self.layers[0].batch_first else (steps, self.batch, self.channels)
         return (self.batch, self.channels, *self.spatial)
 
     def build(self) -> tuple[nn.Module, torch.Tensor]:
         """The unpruned model (weights from `seed`) and an example input."""
         torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        if self.kind == "rnn":
+            model = RecurrentNet(self.channels, self.layers[0], self.head).eval()
+            return model, torch.randn(self.input_shape(), generator=generator)
         modules: list[nn.Module] = []
         channels = self.channels
         conv = {"conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
@@ -184,7 +245,6 @@ class Case:
             features = channels * math.prod(self.output_spatial())
             modules += [nn.Flatten(), nn.Linear(features, self.head)]
         model = nn.Sequential(*modules).eval()
-        generator = torch.Generator().manual_seed(self.seed + 1)
         return model, torch.randn(self.input_shape(), generator=generator)
 
     def output_spatial(self) -> tuple[int, ...]:
@@ -227,9 +287,12 @@ def conv_layers(kind: str, channels: int, layers) -> list[Layer]:
 
 FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 # Examples per target: (CI, full run). Hypothesis repeats about one case in ten (each is counted once),
-# so the full x86 run asks for 360 to give >= 300 distinct. "_blocks": the inverted residual cases.
+# so the full x86 run asks for 360 to give >= 300 distinct. "_blocks": the inverted residual cases;
+# "_rnn": the GRUs and LSTMs (at least 2 per scheme in CI: hypothesis's first derandomized example is
+# the smallest, a 1-unit GRU the cost model keeps dense).
 EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
-            "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24)}
+            "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24),
+            "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -279,17 +342,27 @@ class Limits:
     block_channels: int = 24
     block_hidden: int = 64
     block_spatial: int = 40
+    # "rnn" cases (rnn_cases): one GRU or LSTM and an optional linear head.
+    rnn_features: int = 48
+    rnn_hidden: int = 64
+    rnn_steps: int = 6
+    rnn_layers: int = 2
 
 
 X86 = Limits()
 ARM64 = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=16, spatial=12, features=64,
-               dilation=False, head=10, block_channels=8, block_hidden=16, block_spatial=12)
+               dilation=False, head=10, block_channels=8, block_hidden=16, block_spatial=12, rnn_features=16,
+               rnn_hidden=16, rnn_steps=3)
 VULKAN = Limits(kinds=("conv2d", "conv2d", "conv2d", "linear"), batch=2, channels=24, spatial=12, features=96,
-                dilation=True, head=16, block_channels=16, block_hidden=32, block_spatial=16)
+                dilation=True, head=16, block_channels=16, block_hidden=32, block_spatial=16, rnn_features=24,
+                rnn_hidden=32, rnn_steps=4)
 
 
 def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int, int]]:
-    """(rows, cols, kernel volume) of every prunable weight, in order."""
+    """(rows, cols, kernel volume) of every prunable weight, in order (an RNN's head comes last)."""
+    if kind == "rnn":
+        rnn, = case_layers
+        return [(rows, cols, 1) for rows, cols in rnn.gate_shapes(channels)]
     if kind == "blocks":
         out = []
         for block in case_layers:
@@ -359,6 +432,8 @@ def applies(scheme: str, kind: str, layers, channels: int = 0) -> bool:
     """Whether `scheme` prunes at least one of the layers (prune() fails with 'nothing to prune' otherwise)."""
     if kind == "blocks":
         return any(_scheme_prunes(scheme, volume) for _, _, volume in matrix_shapes(layers, kind, channels))
+    if kind == "rnn":
+        return scheme in RNN_SCHEMES
     if scheme == "pattern":
         return kind == "conv2d" and any(layer.kernel == 3 for layer in layers)
     if scheme == "kgs":
@@ -389,7 +464,7 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
     elif scheme in ("group", "kgs"):
         if scheme == "kgs" and kind != "blocks":  # kgs skips 1x1 layers; the group must fit the layers it prunes
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
-        elif kind == "blocks":  # the convs the scheme prunes: (rows, input channels)
+        elif kind in ("blocks", "rnn"):  # the weights the scheme prunes: (rows, input channels)
             fitting = [(rows, cols // volume) for rows, cols, volume in shapes if _scheme_prunes(scheme, volume)]
         else:
             fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers))]
@@ -478,6 +553,31 @@ def block_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
                 draw(st.booleans()))
 
 
+# The schemes that prune RNN gate matrices (pattern and KGS are for convs).
+RNN_SCHEMES = ("bcr", "group", "unstructured", "nm")
+
+
+@st.composite
+def rnn_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
+    """A random "rnn" Case: a GRU or LSTM (layers, bidirectional, bias, batch_first, LSTM projection, every
+    step's output or the last's), an optional linear head, the gate matrices pruned with `scheme` (one of
+    RNN_SCHEMES); the head is pruned too. The head on every step is a Linear on a 3-D input, which
+    torch-mlir emits as a batch_matmul of the broadcast weight when the batch is over 1."""
+    cell = draw(st.sampled_from(("gru", "lstm")))
+    hidden = draw(st.integers(1, limits.rnn_hidden))
+    proj = draw(st.integers(1, hidden - 1)) if cell == "lstm" and hidden > 1 and draw(st.integers(0, 3)) == 0 else 0
+    rnn = Recurrent(cell, hidden, draw(st.integers(1, limits.rnn_layers)), draw(st.booleans()),
+                    draw(st.sampled_from((False, False, True))), draw(st.booleans()), proj, draw(st.booleans()))
+    batch = draw(st.integers(1, limits.batch))
+    features = draw(st.integers(1, limits.rnn_features))
+    steps = draw(st.integers(1, limits.rnn_steps))
+    head = draw(st.integers(1, limits.head)) if draw(st.booleans()) else 0
+    shapes = matrix_shapes((rnn,), "rnn", features) + ([(head, rnn.out_features, 1)] if head else [])
+    scheme, options = draw(_scheme(scheme, "rnn", features, (rnn,), shapes))
+    return Case("rnn", batch, features, (steps,), (rnn,), scheme, options, head, draw(st.integers(0, 2**16)),
+                draw(st.booleans()))
+
+
 @contextlib.contextmanager
 def cost_model_off(enabled: bool = True):
     """Compiles with `bcr-raise-sparse-layers{min-macs=0 min-speedup=0}` (the pass's public options), so
@@ -552,7 +652,7 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
         assert got.shape == want.shape, f"output shape {got.shape}, PyTorch gives {want.shape}"
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
                                    err_msg=f"{target}, input {index}, case {case!r}")
-    stats = STATS.setdefault(target.split(":")[0] + (" blocks" if case.kind == "blocks" else ""), Stats())
+    stats = STATS.setdefault(target.split(":")[0] + {"blocks": " blocks", "rnn": " rnn"}.get(case.kind, ""), Stats())
     if repr(case) in stats.seen:  # hypothesis replays examples while shrinking: count each case once
         return compiled
     stats.seen.add(repr(case))

@@ -12,18 +12,22 @@ skip connection, ReLU after the add or not) and their ResNet relatives (a full m
 project conv, a 1x1-conv shortcut), every conv but the depthwise ones pruned: what
 bcr-fuse-expand-depthwise and bcr-fuse-residual-adds rewrite.
 
-    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, and 12 + 6 + 6 blocks cases, derandomized (the same
-           cases on every run)
-    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, and 120 blocks cases, fresh ones each run;
-           BCR_FUZZ_SEED=N repeats a run)
+The "rnn" tests draw a GRU or an LSTM (layers, bidirectional, bias, batch_first, an LSTM projection,
+every step's output or the last's) and an optional linear head, pruned with the schemes that take gate
+matrices (BCR, group, unstructured, N:M).
+
+    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases and 16 + 8 + 8 rnn cases,
+           derandomized (the same cases on every run)
+    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks and 80 rnn cases, fresh ones each
+           run; BCR_FUZZ_SEED=N repeats a run)
 """
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, seed
 
-from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, SCHEMES, SEED, VULKAN, X86, block_cases, cases, check_case,
-                         fuzz_settings)
+from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, RNN_SCHEMES, SCHEMES, SEED, VULKAN, X86, block_cases, cases,
+                         check_case, fuzz_settings, rnn_cases)
 
 
 def _fuzz(name: str, strategy, schemes: tuple[str, ...], scheme: str, seed_offset: int = 0):
@@ -61,6 +65,16 @@ def test_blocks_match_pytorch(target, scheme):
     name, limits, inputs, _ = TARGETS[target]
 
     @_fuzz(f"{target}_blocks", block_cases(limits, scheme), BLOCK_SCHEMES, scheme, len(SCHEMES))
+    def run(case):
+        check_case(case, name, inputs=inputs)
+    run()
+
+
+@pytest.mark.parametrize("target,scheme", _targets_and(RNN_SCHEMES))
+def test_rnns_match_pytorch(target, scheme):
+    name, limits, inputs, _ = TARGETS[target]
+
+    @_fuzz(f"{target}_rnn", rnn_cases(limits, scheme), RNN_SCHEMES, scheme, len(SCHEMES) + len(BLOCK_SCHEMES))
     def run(case):
         check_case(case, name, inputs=inputs)
     run()
