@@ -142,14 +142,16 @@ class _NamedWeights:
             raise
 
     def _resolve(self, gni, literal):
-        if not isinstance(literal, torch.Tensor) or literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.float16):
+        if not isinstance(literal, torch.Tensor) or literal.dtype not in (torch.float32, torch.float16):
+            return None
+        name = self.names.get(literal.data_ptr()) if literal.numel() else None
+        if literal.numel() <= 1 and name is None:  # scalars that are no parameter: torch-mlir's literals fold
             return None
         key = (literal.data_ptr(), tuple(literal.shape), tuple(literal.stride()), literal.dtype)
         attr = self.attrs.get(key)
         if attr is None:
-            name = self.names.get(literal.data_ptr(), "constant")
             array = literal.detach().contiguous().numpy().copy()
-            attr = self.weights.constant_attr(array, name)
+            attr = self.weights.constant_attr(array, name or "constant", keep_name=name is not None)
             self.attrs[key] = attr
         vtype = gni._cc.get_vtensor_type(literal.size(), literal.dtype)
         return ir.Operation.create("torch.vtensor.literal", results=[vtype], attributes={"value": attr}).result

@@ -115,11 +115,12 @@ class WeightTable:
             return None
         return self.array_of_attr(owner.attributes["value"])
 
-    def constant_attr(self, array: np.ndarray, name: str) -> ir.Attribute:
+    def constant_attr(self, array: np.ndarray, name: str, keep_name: bool = False) -> ir.Attribute:
         """An attribute holding `array`: inline dense<...> when small (readable IR), otherwise a
-        dense_resource registered here under the name MLIR picks."""
+        dense_resource registered here under the name MLIR picks. `keep_name`: a dense_resource whatever the
+        size (a model parameter: the layer report and the pruning metadata find layers by that name)."""
         array = np.ascontiguousarray(array)
-        if array.size <= INLINE_ELEMENTS:
+        if array.size <= INLINE_ELEMENTS and not keep_name:
             return ir.DenseElementsAttr.get(array, type=tensor_type(array.shape, array.dtype))
         attr = ir.DenseResourceElementsAttr.get_from_buffer(array, name, tensor_type(array.shape, array.dtype))
         self._arrays[resource_name(attr)] = array

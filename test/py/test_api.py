@@ -145,6 +145,18 @@ def test_pruned_weight_no_pass_raises_is_reported_dense():
     assert layer.sparsity == pytest.approx(0.75, abs=0.01)
 
 
+def test_small_layers_keep_their_names_in_the_report():
+    """Weights of 64 elements or fewer used to be inlined without their parameter names, so the report
+    called every such layer "constant" and counted them as one layer used several times."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1),
+                                torch.nn.Flatten(), torch.nn.Linear(36, 1)).eval()
+    x = torch.randn(1, 2, 6, 6)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert [(layer.name, layer.uses) for layer in compiled.report.layers] == [("0", 1), ("2", 1), ("4", 1)]
+
+
 def test_relu6_is_fused_into_the_kernels():
     """torch-mlir spells ReLU6 as two elementwise generics (max with 0, then min with 6). Both fold into
     the generated kernels, so no IREE elementwise dispatch is left between them (inputs reach +-12, so

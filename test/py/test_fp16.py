@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import bcr_mlir
+from bcr_mlir import zoo
 from bcr_mlir.errors import BcrError
 from helpers import pruned, reference
 
@@ -43,6 +45,42 @@ def test_f16_arm64_fullfp16():
 @pytest.mark.vulkan
 def test_f16_vulkan_baseline_f16():
     check_f16("vulkan:baseline_f16")
+
+
+@pytest.mark.parametrize("target", ["x86-host",
+                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
+                                                 marks=pytest.mark.arm64),
+                                    pytest.param("vulkan:baseline_f16", marks=pytest.mark.vulkan)])
+def test_f16_one_output_linear_keeps_its_bias(target):
+    """A Linear with one output (a regression or binary head): its 1-element bias reached the kernel as f32
+    while the kernel read f16, so the output was garbage (found by fuzzing f16 blocks)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(512, 1)).eval()
+    with torch.no_grad():
+        model[0].bias.fill_(0.75)  # large next to the products, so a misread bias shows
+    bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(128, 512)
+    compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
+    assert compiled.report.find("0").mode == "sparse"
+    output = compiled(x).astype(np.float32)
+    np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
+
+
+@pytest.mark.parametrize("target", ["x86-host",
+                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
+                                                 marks=pytest.mark.arm64)])
+def test_f16_gru_runs_sparse(target):
+    """An f16 GRU's first step multiplies the zero initial state, which torch-mlir leaves an f32 constant:
+    raised as it was, the recurrent kernel's dispatches disagreed on their input type and the module could
+    not be printed (found by fuzzing f16 GRUs). It is now converted to the weights' type."""
+    torch.manual_seed(0)
+    model = zoo.GRUNet(32, 160, 1, 8).eval()
+    bcr_mlir.prune(model, "bcr", rate=8)
+    x = torch.randn(1, 6, 32)
+    compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
+    assert compiled.report.find("gru.weight_hh_l0").mode == "sparse"
+    output = compiled(x).astype(np.float32)
+    np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
 
 
 def test_f16_needs_fullfp16_on_arm64(demo_model):

@@ -42,7 +42,7 @@ from bcr_mlir.passes.matching import (activation_of, bias_add_of, body_ops, clam
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
-from bcr_mlir.weights import resource_name
+from bcr_mlir.weights import element_dtype, resource_name
 
 CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
             "linalg.conv_3d_ncdhw_fcdhw": ("conv3d", "bcr.sparse_conv3d")}
@@ -78,7 +78,7 @@ def _hints(module: ir.Module) -> dict[str, dict]:
 
 def _hint_for(hints: dict, weight: ir.Value) -> dict | None:
     op = defining_op(weight)
-    name = resource_name(op.attributes["value"]) if op is not None else None
+    name = resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
     if name is None:
         return None
     return hints.get(name) or hints.get(re.sub(r"_\d+$", "", name))
@@ -96,6 +96,7 @@ class _Candidate:
     activation: str
     dead: list             # ops to erase once replaced, in order
     macs: int
+    source: ir.Value       # the constant the user's weight came from (behind transposes, broadcasts, casts)
     # A Linear on a 3-D input (torch-mlir's batch_matmul with the weight broadcast over the batch):
     # the input's leading dims [B, M], collapsed into the rows of one matmul and expanded back after.
     batch: tuple[int, int] | None = None
@@ -132,8 +133,7 @@ class RaiseSparseLayers(Pass):
                 continue
             if candidate is None:
                 continue
-            # The constant the user's weight came from (the matmul's rhs when it is used untransposed).
-            source = candidate.weight if candidate.weight is not None else candidate.root.operands[1]
+            source = candidate.source
             name = layer_name(source)
             existing = context.report.find(name)
             decision = context.memoized(
@@ -174,7 +174,7 @@ class RaiseSparseLayers(Pass):
         last, activation = absorb_epilogue(op, dead)
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
-        return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs)
+        return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs, w)
 
     def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
         x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
@@ -197,6 +197,8 @@ class RaiseSparseLayers(Pass):
             weight_value, weight = None, np.ascontiguousarray(weights.array(rhs).T)
         else:
             return None
+        if _element_dtype(x) != weight.dtype and weights.array(x) is None:
+            return None  # an f32 activation into f16 weights (none seen from torch-mlir): left to IREE
         dead = [op]
         last, bias, activation = op, None, "none"
         user = single_user(op.result)
@@ -206,7 +208,8 @@ class RaiseSparseLayers(Pass):
             dead.insert(0, user)
         last, activation = absorb_epilogue(last, dead)
         rows = math.prod(shape_of(x)[:-1])
-        return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, rows * weight.size, batch)
+        return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, rows * weight.size,
+                          rhs if weight_value is None else weight_value, batch)
 
     def _raise_depthwise(self, op: ir.Operation, context: PassContext) -> bool:
         """A depthwise conv straight to a packed conv over its block-diagonal weight (one row per channel,
@@ -269,7 +272,7 @@ class RaiseSparseLayers(Pass):
                 reason = (f"pruned, but read by {', '.join(sorted(set(ops))) or 'nothing'} in a form "
                           "bcr-raise-sparse-layers does not raise (it takes convs and matmuls of a constant weight)")
             else:
-                reason = "pruned, but the imported model does not use this weight"
+                reason = "pruned, but not found as a named constant in the imported IR (the model may not use it)"
             zeros = 1.0 - np.count_nonzero(array) / array.size if array is not None and array.size else float("nan")
             op_name = ops[0].removeprefix("linalg.") if len(set(ops)) == 1 else "unknown"
             context.report.add(LayerDecision(name, op_name, hint.get("scheme", "?"), zeros, "dense", reason,
@@ -284,6 +287,9 @@ class RaiseSparseLayers(Pass):
             if bias is None:
                 rows = c.weight_array.shape[0]
                 bias = weights.constant(np.zeros(rows, dtype=c.weight_array.dtype), f"{name}.zero_bias")
+            elif weights.array(bias).dtype != c.weight_array.dtype:
+                # The kernels read the bias in the weights' type (an f16 model's 1-element bias came as f32).
+                bias = weights.constant(weights.array(bias).astype(c.weight_array.dtype), f"{name}.bias")
             weight = c.weight if c.weight is not None else weights.constant(c.weight_array, f"{name}.weight")
             attributes = {"layout": layout, "activation": c.activation, "layer": name}
             if c.kind != "matmul":
@@ -291,6 +297,10 @@ class RaiseSparseLayers(Pass):
                 attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
             op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
             x, result_type = c.input, out_type
+            if _element_dtype(x) != c.weight_array.dtype:
+                # A constant input of another type (an f16 RNN's zero initial state comes as f32): the kernels
+                # read their input in the weights' type.
+                x = weights.constant(weights.array(x).astype(c.weight_array.dtype), f"{name}.constant_input")
             if c.batch is not None:  # [B, M, K] -> [B * M, K] rows, and the result back to [B, M, N]
                 x = _collapse_rows(x)
                 result_type = _collapsed_type(out_type)
@@ -300,6 +310,13 @@ class RaiseSparseLayers(Pass):
         c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
+
+
+def _element_dtype(value: ir.Value) -> np.dtype | None:
+    try:
+        return element_dtype(ir.RankedTensorType(value.type).element_type)
+    except ValueError:  # a type numpy has no match for (bf16): never a weight's
+        return None
 
 
 # Ops that only move, widen or repeat a weight on its way to the op that computes with it.
