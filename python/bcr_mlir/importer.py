@@ -142,11 +142,11 @@ class _NamedWeights:
             raise
 
     def _resolve(self, gni, literal):
-        if not isinstance(literal, torch.Tensor) or literal.dtype not in (torch.float32, torch.float16):
+        # Scalars stay torch-mlir's literals, which fold (IREE's Vulkan backend cannot take an f16 1x1
+        # dense_resource a matmul reads: "failed to legalize operation 'tensor.extract'").
+        if not isinstance(literal, torch.Tensor) or literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.float16):
             return None
-        name = self.names.get(literal.data_ptr()) if literal.numel() else None
-        if literal.numel() <= 1 and name is None:  # scalars that are no parameter: torch-mlir's literals fold
-            return None
+        name = self.names.get(literal.data_ptr())
         key = (literal.data_ptr(), tuple(literal.shape), tuple(literal.stride()), literal.dtype)
         attr = self.attrs.get(key)
         if attr is None:

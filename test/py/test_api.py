@@ -147,7 +147,9 @@ def test_pruned_weight_no_pass_raises_is_reported_dense():
 
 def test_small_layers_keep_their_names_in_the_report():
     """Weights of 64 elements or fewer used to be inlined without their parameter names, so the report
-    called every such layer "constant" and counted them as one layer used several times."""
+    called every such layer "constant" and counted them as one layer used several times. The conv to one
+    channel was missing: torch-mlir folds its small bias broadcast into a splat constant, which the
+    matcher did not take for a bias."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1),
                                 torch.nn.Flatten(), torch.nn.Linear(36, 1)).eval()

@@ -91,7 +91,7 @@ class _Candidate:
     input: ir.Value
     weight: ir.Value | None  # constant, in the bcr op's orientation (None: made from weight_array)
     weight_array: np.ndarray
-    bias: ir.Value | None  # None: zero bias
+    bias: ir.Value | np.ndarray | None  # None: zero bias; an array: a bias with no constant of its own
     last: ir.Operation     # the op whose result the bcr op replaces
     activation: str
     dead: list             # ops to erase once replaced, in order
@@ -169,12 +169,14 @@ class RaiseSparseLayers(Pass):
             return None
         bias = conv_bias(init, weights)
         if bias is None:
-            return None
+            bias = _per_channel_values(weights.array(init))  # the broadcast folded into a constant
+            if bias is None:
+                return None
         dead = [op]
         last, activation = absorb_epilogue(op, dead)
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
-        return _Candidate(kind, op, x, w, weight, bias or None, last, activation, dead, macs, w)
+        return _Candidate(kind, op, x, w, weight, None if bias is False else bias, last, activation, dead, macs, w)
 
     def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
         x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
@@ -287,6 +289,8 @@ class RaiseSparseLayers(Pass):
             if bias is None:
                 rows = c.weight_array.shape[0]
                 bias = weights.constant(np.zeros(rows, dtype=c.weight_array.dtype), f"{name}.zero_bias")
+            elif isinstance(bias, np.ndarray):
+                bias = weights.constant(bias.astype(c.weight_array.dtype), f"{name}.bias")
             elif weights.array(bias).dtype != c.weight_array.dtype:
                 # The kernels read the bias in the weights' type (an f16 model's 1-element bias came as f32).
                 bias = weights.constant(weights.array(bias).astype(c.weight_array.dtype), f"{name}.bias")
@@ -310,6 +314,15 @@ class RaiseSparseLayers(Pass):
         c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
+
+
+def _per_channel_values(init: np.ndarray | None) -> np.ndarray | None:
+    """The bias a conv's constant init holds, [C] from [N, C, ...], when every channel is one value
+    (torch-mlir folds the broadcast of a 1-channel conv's bias into a splat constant), else None."""
+    if init is None or init.ndim < 3:
+        return None
+    bias = init[(0, slice(None)) + (0,) * (init.ndim - 2)]
+    return bias if np.array_equal(init, np.broadcast_to(bias.reshape(1, -1, *[1] * (init.ndim - 2)), init.shape)) else None
 
 
 def _element_dtype(value: ir.Value) -> np.dtype | None:

@@ -292,7 +292,8 @@ FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 # the smallest, a 1-unit GRU the cost model keeps dense).
 EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
             "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24),
-            "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16)}
+            "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16),
+            "x86_f16": (9, 90), "arm64_f16": (6, 18), "vulkan_f16": (6, 18)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -633,26 +634,37 @@ def _note(text: str) -> None:
         print(text)
 
 
-def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, atol: float = ATOL):
-    """Prunes and compiles `case` for `target`, runs it on `inputs` inputs, and compares with PyTorch."""
+# dtype="f16" (f16 weights and activations, f32 accumulation) against the f32 PyTorch model: f16 keeps
+# 11 significant bits, rounded once per layer, so 1e-2 of the output's largest magnitude holds a few
+# layers of rounding with room to spare, while a wrong weight, index or bias is off by far more.
+F16_RTOL = 1e-2
+F16_ATOL_OF_LARGEST = 1e-2
+
+
+def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, atol: float = ATOL, dtype: str = "f32"):
+    """Prunes and compiles `case` for `target` (as `dtype`), runs it on `inputs` inputs, and compares with
+    PyTorch."""
     import time
 
     started = time.perf_counter()
-    _note(f"case: {case!r}")
+    _note(f"case: {case!r}" + (f", dtype {dtype}" if dtype != "f32" else ""))
     model, x = case.pruned()
     with cost_model_off(case.force_sparse):
-        compiled = bcr_mlir.compile(model, (x,), target=target)
+        compiled = bcr_mlir.compile(model, (x,), target=target, dtype=dtype)
     _note(f"report:\n{compiled.report.table()}")
     generator = torch.Generator().manual_seed(case.seed + 2)
     for index in range(inputs):
         value = x if index == 0 else torch.randn(x.shape, generator=generator)
         with torch.no_grad():
             want = model(value).numpy()
-        got = compiled(value.numpy())
+        got = compiled(value.numpy().astype(np.float16 if dtype == "f16" else np.float32)).astype(np.float32)
         assert got.shape == want.shape, f"output shape {got.shape}, PyTorch gives {want.shape}"
+        if dtype == "f16":
+            rtol, atol = F16_RTOL, ATOL + F16_ATOL_OF_LARGEST * float(np.abs(want).max(initial=0.0))
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
                                    err_msg=f"{target}, input {index}, case {case!r}")
-    stats = STATS.setdefault(target.split(":")[0] + {"blocks": " blocks", "rnn": " rnn"}.get(case.kind, ""), Stats())
+    kind = {"blocks": " blocks", "rnn": " rnn"}.get(case.kind, "") + (f" {dtype}" if dtype != "f32" else "")
+    stats = STATS.setdefault(target.split(":")[0] + kind, Stats())
     if repr(case) in stats.seen:  # hypothesis replays examples while shrinking: count each case once
         return compiled
     stats.seen.add(repr(case))

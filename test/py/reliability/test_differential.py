@@ -12,19 +12,24 @@ skip connection, ReLU after the add or not) and their ResNet relatives (a full m
 project conv, a 1x1-conv shortcut), every conv but the depthwise ones pruned: what
 bcr-fuse-expand-depthwise and bcr-fuse-residual-adds rewrite.
 
+The "f16" tests compile any of these cases with dtype="f16" (f16 weights and activations, f32
+accumulation), for x86, arm64 with fullfp16 and Vulkan with 16-bit floats, at rtol 1e-2 and an
+absolute tolerance of 1e-2 of the output's largest magnitude.
+
 The "rnn" tests draw a GRU or an LSTM (layers, bidirectional, bias, batch_first, an LSTM projection,
 every step's output or the last's) and an optional linear head, pruned with the schemes that take gate
 matrices (BCR, group, unstructured, N:M).
 
-    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases and 16 + 8 + 8 rnn cases,
-           derandomized (the same cases on every run)
-    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks and 80 rnn cases, fresh ones each
-           run; BCR_FUZZ_SEED=N repeats a run)
+    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases, 16 + 8 + 8 rnn cases and 9 + 6 + 6
+           f16 cases, derandomized (the same cases on every run)
+    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks, 80 rnn and 90 f16 cases, fresh
+           ones each run; BCR_FUZZ_SEED=N repeats a run)
 """
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, seed
+from hypothesis import strategies as st
 
 from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, RNN_SCHEMES, SCHEMES, SEED, VULKAN, X86, block_cases, cases,
                          check_case, fuzz_settings, rnn_cases)
@@ -77,4 +82,29 @@ def test_rnns_match_pytorch(target, scheme):
     @_fuzz(f"{target}_rnn", rnn_cases(limits, scheme), RNN_SCHEMES, scheme, len(SCHEMES) + len(BLOCK_SCHEMES))
     def run(case):
         check_case(case, name, inputs=inputs)
+    run()
+
+
+# dtype="f16" needs fullfp16 on arm64 and 16-bit floats on Vulkan.
+F16_TARGETS = {"x86": "x86-host", "arm64": "arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
+               "vulkan": "vulkan:baseline_f16"}
+F16_KINDS = ("layers", "blocks", "rnn")
+
+
+def _f16_cases(kind: str, limits):
+    """Any case of a kind, with any of the schemes that kind takes."""
+    if kind == "layers":
+        return cases(limits)
+    strategy, schemes = {"blocks": (block_cases, BLOCK_SCHEMES), "rnn": (rnn_cases, RNN_SCHEMES)}[kind]
+    return st.sampled_from(schemes).flatmap(lambda scheme: strategy(limits, scheme))
+
+
+@pytest.mark.parametrize("target,kind", _targets_and(F16_KINDS))
+def test_f16_matches_pytorch(target, kind):
+    _, limits, inputs, _ = TARGETS[target]
+
+    @_fuzz(f"{target}_f16", _f16_cases(kind, limits), F16_KINDS, kind,
+           len(SCHEMES) + len(BLOCK_SCHEMES) + len(RNN_SCHEMES))
+    def run(case):
+        check_case(case, F16_TARGETS[target], inputs=inputs, dtype="f16")
     run()
