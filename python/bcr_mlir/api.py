@@ -26,6 +26,7 @@ from bcr_mlir.errors import BcrError
 from bcr_mlir.dialect import ParseError, parse_text, walk
 from bcr_mlir.importer import ImportedModel, import_model, normalize_inputs
 from bcr_mlir.passes.generalize_depthwise import GeneralizeDepthwise
+from bcr_mlir.passes.fusion_barriers import FusionBarriers
 from bcr_mlir.passes.raise_sparse_layers import RaiseSparseLayers
 from bcr_mlir.passes.registry import PassContext
 from bcr_mlir.pipelines import Step, run_pipeline, sparsify_pipeline
@@ -526,8 +527,9 @@ def _lower(imported: ImportedModel, target: Target, sparse: bool, save_temps: st
                 run_pipeline(imported.module, sparsify_pipeline(target.name, tune, tune_threads), context)
             else:
                 steps = [Step("bcr-raise-sparse-layers{analyze-only=1}", RaiseSparseLayers(analyze_only=True))]
-                if target.name == "vulkan":  # the same IREE workaround as the sparse pipeline
-                    steps.append(Step("bcr-generalize-depthwise", GeneralizeDepthwise()))
+                if target.name == "vulkan":  # the same IREE workarounds as the sparse pipeline
+                    steps += [Step("bcr-fusion-barriers", FusionBarriers()),
+                              Step("bcr-generalize-depthwise", GeneralizeDepthwise())]
                 run_pipeline(imported.module, steps, context)
         text = iree.to_iree_text(imported.module)
     if not sparse:

@@ -94,7 +94,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: in
                    "bcr-fuse-expand-depthwise", "bcr-lower-to-kernels"]
     else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
-                   "bcr-lower-to-gpu-kernels", "bcr-densify", "bcr-generalize-depthwise"]
+                   "bcr-lower-to-gpu-kernels", "bcr-densify", "bcr-fusion-barriers", "bcr-generalize-depthwise"]
     stages += ["canonicalize"]
     return ",".join(stages)
 

@@ -228,3 +228,40 @@ def test_cli_compile_mlir_then_run(tmp_path):
     np.save(tmp_path / "ref.npy", reference(model, x).numpy())
     result = run("bcr-run", tmp_path / "x.vmfb", "--input", tmp_path / "in.npy", "--reference", tmp_path / "ref.npy")
     assert "-> OK" in result
+
+
+class _SpatialAttention(torch.nn.Module):
+    """CBAM's spatial attention: a 7x7 conv makes a one-channel map from the channels' mean and max,
+    and the features are multiplied by its sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, x):
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        return x * torch.sigmoid(self.conv(pooled))
+
+
+ONE_CHANNEL_MAPS = {
+    "conv to one channel, then a 1x1 conv from it": (
+        lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Conv2d(1, 7, 1)), (2, 1, 5, 9)),
+    "max-pool of one channel, then a 1x1 conv": (
+        lambda: torch.nn.Sequential(torch.nn.MaxPool2d(3, 1, 1), torch.nn.Conv2d(1, 7, 1)), (2, 1, 5, 9)),
+    "CBAM spatial attention": (_SpatialAttention, (1, 8, 12, 12)),
+}
+
+
+@pytest.mark.vulkan
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("case", sorted(ONE_CHANNEL_MAPS))
+def test_one_channel_map_broadcast_over_channels(case, sparse):
+    """IREE 3.13 fuses a window op making a one-channel map with the op broadcasting it over channels into
+    one Vulkan dispatch and miscompiles it (errors of 1.4, 2.8e12, NaN on lavapipe, dense too):
+    bcr-fusion-barriers puts util.optimization_barrier between them."""
+    torch.manual_seed(0)
+    build, shape = ONE_CHANNEL_MAPS[case]
+    model = build().eval()
+    x = torch.randn(shape)
+    compiled = bcr_mlir.compile(model, (x,), target="vulkan", sparse=sparse)
+    assert_matches_torch(compiled(x), reference(model, x))

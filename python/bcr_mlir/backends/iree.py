@@ -22,6 +22,7 @@ from bcr_mlir import ir
 from bcr_mlir.backends import vulkan_extern
 from bcr_mlir.dialect import int_array, int_attr, ops_named
 from bcr_mlir.errors import BcrError, TargetError
+from bcr_mlir.passes.fusion_barriers import BARRIER_PREFIX
 from bcr_mlir.targets import Target
 
 # IREE's best CPU flags (shared/BENCHMARKS.md); dense baselines and the dense parts of sparse models use them.
@@ -158,6 +159,10 @@ def to_iree_text(module: ir.Module) -> str:
     text = externs.substitute(text)
     text = re.sub(rf"\bcall @{DISPATCH_STUB}([\w$.-]+)\(", lambda m: f"flow.dispatch @{m.group(1)}_ex::@{m.group(1)}(", text)
     text = re.sub(rf"^\s*func\.func private @{DISPATCH_STUB}[^\n]*\n", "", text, flags=re.M)
+    # bcr-fusion-barriers' calls (the bindings have no IREE dialects).
+    text = re.sub(rf"\bcall @{BARRIER_PREFIX}[\w$.-]+\((%[\w$.#-]+)\) : \((tensor<[^>]*>)\) -> tensor<[^>]*>",
+                  r"util.optimization_barrier \1 : \2", text)
+    text = re.sub(rf"^\s*func\.func private @{BARRIER_PREFIX}[^\n]*\n", "", text, flags=re.M)
     if executables:
         start = re.search(r"^module( attributes \{.*\})? \{\n", text, flags=re.M)
         if start is None:

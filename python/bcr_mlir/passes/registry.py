@@ -33,6 +33,7 @@ PASS_MODULES = {
     "bcr-lower-to-gpu-kernels": "bcr_mlir.passes.lower_to_gpu_kernels",
     "bcr-densify": "bcr_mlir.passes.densify",
     "bcr-generalize-depthwise": "bcr_mlir.passes.generalize_depthwise",
+    "bcr-fusion-barriers": "bcr_mlir.passes.fusion_barriers",
 }
 
 
