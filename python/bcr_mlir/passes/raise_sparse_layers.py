@@ -51,10 +51,16 @@ DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
                   "linalg.conv_2d_ngchw_fgchw": "grouped conv2d"}
 
 
+def constant_name(value: ir.Value) -> str | None:
+    """The resource name of the arith.constant behind `value` (a model parameter's name), else None."""
+    op = defining_op(value)
+    return resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
+
+
 def layer_name(weight: ir.Value) -> str:
     """The user's name for the layer owning a weight: `features.0.weight` -> `features.0`."""
     op = defining_op(weight)
-    name = resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
+    name = constant_name(weight)
     if not name:
         # A literal dense<...> weight: use its location's name (loc("fc1")) or its position.
         location = str(op.location if op is not None else "unknown")
@@ -77,8 +83,7 @@ def _hints(module: ir.Module) -> dict[str, dict]:
 
 
 def _hint_for(hints: dict, weight: ir.Value) -> dict | None:
-    op = defining_op(weight)
-    name = resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
+    name = constant_name(weight)
     if name is None:
         return None
     return hints.get(name) or hints.get(re.sub(r"_\d+$", "", name))
@@ -260,15 +265,17 @@ class RaiseSparseLayers(Pass):
     def _report_unmatched(module: ir.Module, hints: dict, context: PassContext) -> None:
         """A pruned weight (in the pruning metadata) that no matcher took runs dense in IREE: say so in
         the report, with the ops that read it, instead of leaving the layer out."""
+        missing = {parameter: hint for parameter, hint in hints.items()
+                   if context.report.find(re.sub(r"\.weight$", "", parameter)) is None}
+        if not missing:
+            return
         readers: dict[str, tuple[list[str], np.ndarray | None]] = {}
         for op in walk(module):
-            name = resource_name(op.attributes["value"]) if op.name == "arith.constant" else None
-            if name is not None:
+            name = constant_name(op.result) if op.name == "arith.constant" else None
+            if name is not None and re.sub(r"_\d+$", "", name) in missing:
                 readers[re.sub(r"_\d+$", "", name)] = (_consumers(op.result), context.weights.array(op.result))
-        for parameter, hint in hints.items():
+        for parameter, hint in missing.items():
             name = re.sub(r"\.weight$", "", parameter)
-            if context.report.find(name) is not None:
-                continue
             ops, array = readers.get(parameter, ([], None))
             if parameter in readers:
                 reason = (f"pruned, but read by {', '.join(sorted(set(ops))) or 'nothing'} in a form "
