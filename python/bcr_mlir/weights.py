@@ -30,6 +30,14 @@ def element_dtype(element_type: ir.Type) -> np.dtype:
     return np.dtype(dtype)
 
 
+def value_dtype(value: ir.Value) -> np.dtype | None:
+    """The numpy type of a ranked tensor value's elements; None for a type numpy has no match for (bf16)."""
+    try:
+        return element_dtype(ir.RankedTensorType(value.type).element_type)
+    except ValueError:
+        return None
+
+
 def tensor_type(shape, dtype) -> ir.RankedTensorType:
     element = {np.dtype(np.float32): ir.F32Type, np.dtype(np.float16): ir.F16Type,
                np.dtype(np.float64): ir.F64Type}.get(np.dtype(dtype))

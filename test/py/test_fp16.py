@@ -6,6 +6,8 @@ layers of rounding stay well inside 1e-2 relative, and 1e-3 absolute covers outp
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +81,60 @@ def test_f16_gru_runs_sparse(target):
     x = torch.randn(1, 6, 32)
     compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
     assert compiled.report.find("gru.weight_hh_l0").mode == "sparse"
+    output = compiled(x).astype(np.float32)
+    np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
+
+
+class _DepthwiseNet(torch.nn.Module):
+    """An inverted residual (1x1 expand, 3x3 depthwise, 1x1 project) then a stride-2 depthwise conv fed by a
+    3x3 conv: one depthwise conv runs fused with its expand conv, the other on its own."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.block = nn.Sequential(nn.Conv2d(16, 96, 1), nn.ReLU6(), nn.Conv2d(96, 96, 3, padding=1, groups=96),
+                                   nn.ReLU6(), nn.Conv2d(96, 16, 1))
+        self.down = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32), nn.ReLU6())
+
+    def forward(self, x):
+        return self.down(x + self.block(x))
+
+
+@pytest.mark.parametrize("target", ["x86-host",
+                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
+                                                 marks=pytest.mark.arm64)])
+def test_f16_depthwise_convs_run_generated_kernels(target):
+    """f16 depthwise convs (f16 data, f32 sums) are generated kernels, fused with the 1x1 conv feeding them
+    where there is one, as in f32; before, an f16 MobileNet-V2 ran every depthwise conv in IREE."""
+    torch.manual_seed(0)
+    model = _DepthwiseNet().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the depthwise convs stay unpruned, as in MobileNet-V2's recipe
+        bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 16, 32, 32)  # the stride-2 depthwise conv does 74k MACs: over MIN_MACS
+    compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
+    depthwise = [layer for layer in compiled.report.layers if layer.op == "depthwise conv2d"]
+    assert [layer.mode for layer in depthwise] == ["sparse", "sparse"], compiled.report
+    assert "one with 'block.0'" in compiled.report.find("block.2").kernel
+    assert "one with" not in compiled.report.find("down.2").kernel
+    output = compiled(x).astype(np.float32)
+    np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
+
+
+@pytest.mark.parametrize("target", ["x86-host",
+                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
+                                                 marks=pytest.mark.arm64)])
+def test_f16_max_pool_runs_a_generated_kernel(target):
+    """An f16 max-pool over a ReLU output is a generated kernel (a max over each channel's taps), as in f32."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                          nn.Conv2d(32, 16, 3, padding=1)).eval()
+    bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 8, 40, 40)
+    compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
+    assert compiled.report.find("max_pool_1").mode == "kernel", compiled.report
     output = compiled(x).astype(np.float32)
     np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
 

@@ -35,6 +35,7 @@ from bcr_mlir.passes.raise_sparse_layers import per_channel_packed_conv
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS
+from bcr_mlir.weights import value_dtype
 
 # One spatial input index of a pooling generic's input map: d<out> [* stride] + d<window> [* dilation].
 _SPATIAL_INDEX = re.compile(r"^d(\d+)(?: \* (\d+))? \+ d(\d+)(?: \* (\d+))?$")
@@ -85,7 +86,7 @@ class RaiseMaxPools(Pass):
         for op in ops_named(module, ("linalg.pooling_nchw_max", "linalg.generic")):
             x = op.operands[0]
             geometry = pool_geometry(op) if is_max_pool(op, x) else None
-            if geometry is None or str(ir.RankedTensorType(op.result.type).element_type) != "f32":
+            if geometry is None or value_dtype(op.result) not in (np.float32, np.float16):
                 continue
             kernel, strides, dilations = geometry
             # (a -inf pad bcr-zero-pool-padding left alone is not non-negative: its input may be negative)
@@ -104,7 +105,7 @@ class RaiseMaxPools(Pass):
     @staticmethod
     def _rewrite(op, name, channels, kernel, strides, dilations, context: PassContext) -> None:
         # Every tap kept, valued 1 (unread by the max reduction); the zero bias starts the maximum.
-        taps = np.ones((channels, math.prod(kernel)), np.float32)
+        taps = np.ones((channels, math.prod(kernel)), value_dtype(op.result))
         with ir.InsertionPoint(op), op.location:
             packed = per_channel_packed_conv(context.weights, op.operands[0], None, taps, kernel, strides, dilations,
                                              op.result.type, {"activation": "none", "layer": name, "reduction": "max"})

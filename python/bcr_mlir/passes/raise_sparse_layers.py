@@ -42,7 +42,7 @@ from bcr_mlir.passes.matching import (activation_of, bias_add_of, body_ops, clam
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
-from bcr_mlir.weights import element_dtype, resource_name
+from bcr_mlir.weights import resource_name, value_dtype
 
 CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
             "linalg.conv_3d_ncdhw_fcdhw": ("conv3d", "bcr.sparse_conv3d")}
@@ -124,11 +124,13 @@ class RaiseSparseLayers(Pass):
         rewritable = {"linalg.depthwise_conv_2d_nchw_chw", "linalg.matmul", "linalg.batch_matmul", *DENSE_ONLY_OPS,
                       *CONV_OPS}
         for op in ops_named(module, rewritable):
-            if op.name == "linalg.depthwise_conv_2d_nchw_chw" and context.target.is_cpu and not self.analyze_only \
-                    and self._raise_depthwise(op, context):
-                continue
+            declined = None
+            if op.name == "linalg.depthwise_conv_2d_nchw_chw" and context.target.is_cpu and not self.analyze_only:
+                declined = self._raise_depthwise(op, context)
+                if declined is None:
+                    continue
             if op.name in DENSE_ONLY_OPS:
-                self._record_dense_only(op, context)
+                self._record_dense_only(op, context, declined)
                 continue
             if op.name in CONV_OPS:
                 candidate = self._match_conv(op, weights)
@@ -204,7 +206,7 @@ class RaiseSparseLayers(Pass):
             weight_value, weight = None, np.ascontiguousarray(weights.array(rhs).T)
         else:
             return None
-        if _element_dtype(x) != weight.dtype and weights.array(x) is None:
+        if value_dtype(x) != weight.dtype and weights.array(x) is None:
             return None  # an f32 activation into f16 weights (none seen from torch-mlir): left to IREE
         dead = [op]
         last, bias, activation = op, None, "none"
@@ -218,24 +220,30 @@ class RaiseSparseLayers(Pass):
         return _Candidate("matmul", op, x, weight_value, weight, bias, last, activation, dead, rows * weight.size,
                           rhs if weight_value is None else weight_value, batch)
 
-    def _raise_depthwise(self, op: ir.Operation, context: PassContext) -> bool:
+    def _raise_depthwise(self, op: ir.Operation, context: PassContext) -> str | None:
         """A depthwise conv straight to a packed conv over its block-diagonal weight (one row per channel,
         its own taps): IREE 3.13 runs depthwise convs at ~0.2 GMAC/s, the generated kernel far faster.
-        There is no structure to detect or reorder, so it skips the sparse stage. False: left to IREE."""
+        There is no structure to detect or reorder, so it skips the sparse stage. Returns None when raised,
+        else why it is left to IREE ("" for the usual dense-only reason)."""
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
         array = context.weights.array(through_collapse(w))
         bias = conv_bias(init, context.weights)
-        dtype = str(ir.RankedTensorType(x.type).element_type)
-        if array is None or bias is None or dtype != "f32" or str(ir.RankedTensorType(init.type).element_type) != "f32":
-            return False
+        # f32, or f16 data accumulated in f32 (an f16 model): the kernel reads and writes the data's type.
+        if array is None or bias is None:
+            return ""
+        if value_dtype(x) not in (np.float32, np.float16) or array.dtype != value_dtype(x) \
+                or value_dtype(init) != np.float32:
+            return f"depthwise conv2d of {x.type} by {array.dtype} weights: the generated kernels take f32 or f16"
         channels = shape_of(op.result)[1]
         taps = array.reshape(channels, -1)
         kernel = shape_of(w)[1:]
         macs = math.prod(shape_of(op.result)) * taps.shape[1]
         if macs < self.min_macs:
-            return False
+            return ""
         dead = [op]
         last, activation = absorb_epilogue(op, dead)
+        if value_dtype(last.result) != array.dtype:
+            return "depthwise conv2d: its f32 sum is read before it is narrowed to f16; the kernels write f16"
         name = layer_name(through_collapse(w))
         with ir.InsertionPoint(op), op.location:
             packed = per_channel_packed_conv(context.weights, x, bias, taps, kernel, dense_ints(op.attributes["strides"]),
@@ -247,9 +255,9 @@ class RaiseSparseLayers(Pass):
         zeros = 1.0 - np.count_nonzero(taps) / taps.size
         context.report.add(LayerDecision(name, "depthwise conv2d", "depthwise", zeros, "sparse",
                                          "generated kernel: IREE's depthwise conv runs at ~0.2 GMAC/s (measured)"))
-        return True
+        return None
 
-    def _record_dense_only(self, op: ir.Operation, context: PassContext) -> None:
+    def _record_dense_only(self, op: ir.Operation, context: PassContext, reason: str | None = None) -> None:
         weight = op.operands[1]
         array = context.weights.array(through_collapse(weight))
         if array is None:
@@ -257,7 +265,7 @@ class RaiseSparseLayers(Pass):
         name = layer_name(through_collapse(weight))
         if context.report.find(name) is None:
             zeros = 1.0 - np.count_nonzero(array) / array.size
-            reason = f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"
+            reason = reason or f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"
             context.report.add(LayerDecision(name, DENSE_ONLY_OPS[op.name], "dense", zeros, "dense", reason, "IREE dense"))
         op.attributes["bcr.decision"] = ir.StringAttr.get("dense: depthwise/grouped conv")
 
@@ -308,7 +316,7 @@ class RaiseSparseLayers(Pass):
                 attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
             op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
             x, result_type = c.input, out_type
-            if _element_dtype(x) != c.weight_array.dtype:
+            if value_dtype(x) != c.weight_array.dtype:
                 # A constant input of another type (an f16 RNN's zero initial state comes as f32): the kernels
                 # read their input in the weights' type.
                 x = weights.constant(weights.array(x).astype(c.weight_array.dtype), f"{name}.constant_input")
@@ -330,13 +338,6 @@ def _per_channel_values(init: np.ndarray | None) -> np.ndarray | None:
         return None
     bias = init[(0, slice(None)) + (0,) * (init.ndim - 2)]
     return bias if np.array_equal(init, np.broadcast_to(bias.reshape(1, -1, *[1] * (init.ndim - 2)), init.shape)) else None
-
-
-def _element_dtype(value: ir.Value) -> np.dtype | None:
-    try:
-        return element_dtype(ir.RankedTensorType(value.type).element_type)
-    except ValueError:  # a type numpy has no match for (bf16): never a weight's
-        return None
 
 
 # Ops that only move, widen or repeat a weight on its way to the op that computes with it.
@@ -426,10 +427,10 @@ def per_channel_packed_conv(weights, x: ir.Value, bias: ir.Value | None, taps: n
     offsets = np.zeros(channels + 1, np.int32)
     offsets[1:] = np.cumsum([k.size for k in kept])
     indices = np.concatenate([c * positions + k for c, k in enumerate(kept)]).astype(np.int32)
-    values = np.concatenate([taps[c, k] for c, k in enumerate(kept)]).astype(np.float32).reshape(-1, 1)
+    values = np.concatenate([taps[c, k] for c, k in enumerate(kept)]).reshape(-1, 1)
     name = attributes["layer"]
     layout = GroupLayout((channels, channels), tuple(kernel), (1, channels), tuple(k.size for k in kept))
-    storage = [bias or weights.constant(np.zeros(channels, np.float32), f"{name}.zero_bias"),
+    storage = [bias or weights.constant(np.zeros(channels, taps.dtype), f"{name}.zero_bias"),
                weights.constant(np.arange(channels, dtype=np.int32), f"{name}.rows"),
                weights.constant(offsets, f"{name}.offsets"), weights.constant(indices, f"{name}.indices"),
                weights.constant(values, f"{name}.values")]

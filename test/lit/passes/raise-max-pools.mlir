@@ -73,3 +73,47 @@ func.func @signed_pool(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x4x4xf32> {
   %m = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x2x8x8xf32>, tensor<2x2xf32>) outs(%f : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   return %m : tensor<1x2x4x4xf32>
 }
+
+// The same pool in an f16 model: an f16 kernel (its taps, unread by the max, stored as f16). In bf16, a
+// type the kernels do not take, it stays a linalg pool.
+// CHECK-LABEL: func.func @pool2d_f16
+// CHECK: arith.constant dense<1.000000e+00> : tensor<18x1xf16>
+// CHECK: "bcr.packed_conv2d"{{.*}}reduction = "max"{{.*}} -> tensor<1x2x4x4xf16>
+// CHECK-LABEL: func.func @pool2d_bf16
+// CHECK: linalg.pooling_nchw_max
+func.func @pool2d_f16(%x: tensor<1x2x8x8xf16>) -> tensor<1x2x4x4xf16> {
+  %zero = arith.constant 0.0 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %e = tensor.empty() : tensor<1x2x8x8xf16>
+  %r = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x : tensor<1x2x8x8xf16>) outs(%e : tensor<1x2x8x8xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    %gt = arith.cmpf ugt, %in, %zero : f16
+    %s = arith.select %gt, %in, %zero : f16
+    linalg.yield %s : f16
+  } -> tensor<1x2x8x8xf16>
+  %p = tensor.pad %r low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %ninf : f16
+  } : tensor<1x2x8x8xf16> to tensor<1x2x10x10xf16>
+  %o = tensor.empty() : tensor<1x2x4x4xf16>
+  %f = linalg.fill ins(%ninf : f16) outs(%o : tensor<1x2x4x4xf16>) -> tensor<1x2x4x4xf16>
+  %w = tensor.empty() : tensor<3x3xf16>
+  %m = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%p, %w : tensor<1x2x10x10xf16>, tensor<3x3xf16>) outs(%f : tensor<1x2x4x4xf16>) -> tensor<1x2x4x4xf16>
+  return %m : tensor<1x2x4x4xf16>
+}
+
+func.func @pool2d_bf16(%x: tensor<1x2x8x8xbf16>) -> tensor<1x2x4x4xbf16> {
+  %zero = arith.constant 0.0 : bf16
+  %e = tensor.empty() : tensor<1x2x8x8xbf16>
+  %r = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x : tensor<1x2x8x8xbf16>) outs(%e : tensor<1x2x8x8xbf16>) {
+  ^bb0(%in: bf16, %out: bf16):
+    %gt = arith.cmpf ugt, %in, %zero : bf16
+    %s = arith.select %gt, %in, %zero : bf16
+    linalg.yield %s : bf16
+  } -> tensor<1x2x8x8xbf16>
+  %o = tensor.empty() : tensor<1x2x4x4xbf16>
+  %f = linalg.fill ins(%zero : bf16) outs(%o : tensor<1x2x4x4xbf16>) -> tensor<1x2x4x4xbf16>
+  %w = tensor.empty() : tensor<2x2xbf16>
+  %m = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%r, %w : tensor<1x2x8x8xbf16>, tensor<2x2xbf16>) outs(%f : tensor<1x2x4x4xbf16>) -> tensor<1x2x4x4xbf16>
+  return %m : tensor<1x2x4x4xbf16>
+}

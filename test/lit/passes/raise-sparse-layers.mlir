@@ -158,6 +158,55 @@ func.func @depthwise_clamp_to_five(%x: tensor<1x2x66x66xf32>) -> tensor<1x2x64x6
   return %high : tensor<1x2x64x64xf32>
 }
 
+// An f16 model's depthwise conv: f16 data and weights, the f16 bias widened to the f32 sum, the sum narrowed
+// back to f16. It is raised with f16 packed values and bias, and the narrowing is absorbed: the kernel
+// accumulates in f32 and writes f16.
+#v = affine_map<(d0) -> (d0)>
+// CHECK-LABEL: func.func @depthwise_f16
+// CHECK-NOT: linalg.depthwise_conv_2d_nchw_chw
+// CHECK-DAG: arith.constant dense<{{.*}}> : tensor<2xf16>
+// CHECK-DAG: arith.constant dense<{{.*}}> : tensor<18x1xf16>
+// CHECK: "bcr.packed_conv2d"{{.*}}layer = "dw_f16"{{.*}} -> tensor<1x2x64x64xf16>
+// CHECK-NOT: arith.truncf
+// CHECK: return
+// REPORT: dw_f16 {{.*}} depthwise conv2d {{.*}} sparse {{.*}} IREE's depthwise conv runs at
+func.func @depthwise_f16(%x: tensor<1x2x66x66xf16>) -> tensor<1x2x64x64xf16> {
+  %w4 = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<2x1x3x3xf16> loc("dw_f16")
+  %bias = arith.constant dense<[0.5, -0.25]> : tensor<2xf16>
+  %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<2x1x3x3xf16> into tensor<2x3x3xf16>
+  %e2 = tensor.empty() : tensor<2xf32>
+  %wide = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]} ins(%bias : tensor<2xf16>) outs(%e2 : tensor<2xf32>) {
+  ^bb0(%in: f16, %out: f32):
+    %y = arith.extf %in : f16 to f32
+    linalg.yield %y : f32
+  } -> tensor<2xf32>
+  %e = tensor.empty() : tensor<1x2x64x64xf32>
+  %b = linalg.broadcast ins(%wide : tensor<2xf32>) outs(%e : tensor<1x2x64x64xf32>) dimensions = [0, 2, 3]
+  %c = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x2x66x66xf16>, tensor<2x3x3xf16>) outs(%b : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %e16 = tensor.empty() : tensor<1x2x64x64xf16>
+  %n = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c : tensor<1x2x64x64xf32>) outs(%e16 : tensor<1x2x64x64xf16>) {
+  ^bb0(%in: f32, %out: f16):
+    %y = arith.truncf %in : f32 to f16
+    linalg.yield %y : f16
+  } -> tensor<1x2x64x64xf16>
+  return %n : tensor<1x2x64x64xf16>
+}
+
+// The same conv whose f32 sum is returned as it is: the kernels write the data's type (f16), so it stays
+// with IREE, and the report says why.
+// CHECK-LABEL: func.func @depthwise_f16_wide_sum
+// CHECK: linalg.depthwise_conv_2d_nchw_chw
+// REPORT: dw_f16_wide {{.*}} depthwise conv2d {{.*}} dense {{.*}} its f32 sum is read before it is narrowed to f16
+func.func @depthwise_f16_wide_sum(%x: tensor<1x2x66x66xf16>) -> tensor<1x2x64x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w4 = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]], [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<2x1x3x3xf16> loc("dw_f16_wide")
+  %w = tensor.collapse_shape %w4 [[0, 1], [2], [3]] : tensor<2x1x3x3xf16> into tensor<2x3x3xf16>
+  %e = tensor.empty() : tensor<1x2x64x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  %c = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x2x66x66xf16>, tensor<2x3x3xf16>) outs(%f : tensor<1x2x64x64xf32>) -> tensor<1x2x64x64xf32>
+  return %c : tensor<1x2x64x64xf32>
+}
+
 // nn.Linear on a 3-D input [B, M, K] with B > 1: torch-mlir broadcasts the transposed weight over B and
 // emits a batch_matmul. Its B * M rows become one sparse matmul between a collapse and an expand.
 // Every row keeps columns 1, 5, 9 and 13: group sparsity, detected from the zeros.
