@@ -7,11 +7,15 @@ WeightTable. The pruning library's per-layer metadata rides along as the module 
 `bcr.sparsity = {"<param>" = "<json>"}`, which bcr-raise-sparse-layers reads.
 
 Before import, batch norms that follow a conv are folded into it (eval mode): zeros stay zeros, and the
-conv's ReLU can then be fused into the sparse kernel.
+conv's ReLU can then be fused into the sparse kernel. Weights that PyTorch computes at run time from
+other tensors (torch.nn.utils.prune's weight_orig * weight_mask, parametrizations such as weight_norm)
+are computed once, on a copy of the model: exported as they are, they reach MLIR as products of two
+constants, which no pass reads as a pruned weight, and every such layer ran dense without a word.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -29,6 +33,7 @@ from torch import nn
 from bcr_mlir import ir
 from bcr_mlir.dialect import new_context
 from bcr_mlir.errors import BcrError
+from bcr_mlir.prune.layers import computed_weights
 from bcr_mlir.weights import WeightTable
 
 from bcr_mlir.dialect import SPARSITY_ATTR  # noqa: E402  (re-exported)
@@ -96,6 +101,35 @@ def check_model(model, inputs) -> None:
         if elements > 1 << 31:
             raise BcrError(f"example input {i} has shape {list(x.shape)} ({elements:,} elements), too large to compile",
                            "use a smaller input size")
+
+
+def foldcomputed_weights(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """A copy of `model` in which every weight computed at run time from others (see computed_weights)
+    is a plain parameter holding its value, so its zeros are seen; the model itself when there is none."""
+    if not any(computed_weights(m) for m in model.modules()):
+        return model, []
+    from torch.nn.utils import parametrize, prune
+    # The hooks store their last value as a non-leaf tensor, which deepcopy refuses: copy it detached.
+    memo = {id(value): value.detach().clone() for module in model.modules() for _, name in computed_weights(module)
+            if isinstance(value := module.__dict__.get(name), torch.Tensor)}
+    model = copy.deepcopy(model, memo)
+    folded = []
+    with torch.no_grad():
+        for module_name, module in model.named_modules():
+            for kind, name in computed_weights(module):
+                # Each removal leaves the weight's current value as a plain parameter of the same name.
+                if kind == "prune":
+                    prune.remove(module, name)
+                elif kind == "parametrization":
+                    parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+                elif kind == "weight_norm":
+                    nn.utils.remove_weight_norm(module, name)
+                else:
+                    nn.utils.remove_spectral_norm(module, name)
+                folded.append(f"{module_name}.{name}" if module_name else name)
+    shown = ", ".join(folded[:4]) + (f" and {len(folded) - 4} more" if len(folded) > 4 else "")
+    return model, [f"{len(folded)} weight(s) computed at run time (pruning masks, parametrizations) taken as "
+                   f"constants: {shown}"]
 
 
 def fold_batch_norms(model: nn.Module) -> tuple[nn.Module, list[str]]:
@@ -181,7 +215,9 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
     check_model(model, inputs)
     model = model.eval()
     metadata = sparsity_metadata(model)
+    model, computed = foldcomputed_weights(model)
     model, notes = fold_batch_norms(model)
+    notes = computed + notes
     context = new_context()
     torch_dialect.register_dialect(context)
     weights = WeightTable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.utils.prune as torch_prune
 
 import bcr_mlir
 from bcr_mlir.errors import BcrError
@@ -143,6 +144,48 @@ def test_pruned_weight_no_pass_raises_is_reported_dense():
     assert layer is not None and layer.mode == "dense" and layer.kernel == "IREE dense"
     assert "pruned, but read by linalg.matmul" in layer.reason
     assert layer.sparsity == pytest.approx(0.75, abs=0.01)
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+def test_torch_prune_masks_run_sparse(target):
+    """A model pruned with PyTorch's own torch.nn.utils.prune computes each weight as weight_orig *
+    weight_mask on every call: exported as it is, the product is no constant, and every layer ran dense
+    and was missing from the report. compile() now takes the masked values as the weights, on a copy."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(16, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(64 * 16 * 16, 10)).eval()
+    for layer, amount in ((model[2], 0.8), (model[5], 0.9)):
+        torch_prune.l1_unstructured(layer, "weight", amount=amount)
+    x = torch.randn(1, 16, 16, 16)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    for name, zeros in (("2", 0.8), ("5", 0.9)):
+        layer = compiled.report.find(name)
+        assert layer is not None and layer.mode == "sparse", compiled.report
+        assert layer.sparsity == pytest.approx(zeros, abs=0.01)
+    assert any("2 weight(s) computed at run time" in note for note in compiled.report.notes)
+    assert hasattr(model[2], "weight_orig"), "the user's model keeps its masks"
+
+
+def test_weight_norm_and_spectral_norm_weights_are_taken_as_constants():
+    """Parametrized and hook-based weight_norm / spectral_norm weights are computed once at compile time,
+    so their layers appear in the report under their own names (they were missing before)."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.Flatten(),
+                          nn.Linear(16 * 8 * 8, 32), nn.Linear(32, 4)).eval()
+    nn.utils.parametrizations.weight_norm(model[0])
+    nn.utils.weight_norm(model[2])
+    nn.utils.spectral_norm(model[4])
+    nn.utils.parametrizations.spectral_norm(model[5])
+    x = torch.randn(2, 8, 8, 8)
+    expected = reference(model, x)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), expected)
+    assert [layer.name for layer in compiled.report.layers] == ["0", "2", "4", "5"], compiled.report
+    assert any("4 weight(s) computed at run time" in note for note in compiled.report.notes)
+    assert torch.nn.utils.parametrize.is_parametrized(model[0])
 
 
 def test_small_layers_keep_their_names_in_the_report():

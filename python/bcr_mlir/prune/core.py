@@ -10,7 +10,7 @@ from torch import nn
 
 from bcr_mlir.errors import BcrError
 
-from .layers import Layer, find_layers
+from .layers import COMPUTED_WEIGHT_FIXES, COMPUTED_WEIGHT_KINDS, Layer, computed_weights, find_layers
 from .metadata import LayerSparsity, record
 from .schemes import Scheme, scheme_class
 
@@ -85,7 +85,21 @@ def select_targets(model: nn.Module, scheme: "Scheme | dict[str, Scheme]", layer
             raise PruneError("nothing to prune: the model has no prunable layer", f"prune a model with layers; {PRUNABLE}")
         raise PruneError("nothing to prune: no layer of the model takes this scheme",
                          f"pick a scheme for these weights (see docs/pruning.md): {_listing(names)}")
+    for name in rules:
+        _check_plain_weight(found[name])
     return [Target(found[n], s.resolve(found[n].weight, found[n].desc)) for n, s in rules.items()]
+
+
+def _check_plain_weight(layer: Layer) -> None:
+    """A weight PyTorch recomputes from other tensors on every forward pass would lose the zeros written
+    into it: refuse it, with the call that makes it a plain parameter."""
+    prefix = layer.name.rpartition(".")[0]
+    for kind, name in computed_weights(layer.module):
+        if name == layer.param_name:
+            raise PruneError(f"{layer.name} is computed at run time ({COMPUTED_WEIGHT_KINDS[kind]}): zeros written into "
+                             "it would be undone by the next forward pass",
+                             "make it a plain weight first: " + COMPUTED_WEIGHT_FIXES[kind].format(
+                                 module=f"model.get_submodule('{prefix}')" if prefix else "model", name=name))
 
 
 def achieved_rate(weight: torch.Tensor) -> float:

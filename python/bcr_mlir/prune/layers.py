@@ -95,6 +95,40 @@ def _conv_config(module: nn.Module) -> dict:
             "dilation": list(module.dilation), "groups": module.groups, "bias": module.bias is not None}
 
 
+# Weights computed at run time: what computes them, and how one is made a plain parameter again
+# (bcr_mlir.compile does it on a copy of the model).
+COMPUTED_WEIGHT_KINDS = {"prune": "by torch.nn.utils.prune, from weight_orig and weight_mask",
+                         "parametrization": "by a parametrization", "weight_norm": "by weight_norm",
+                         "spectral_norm": "by spectral_norm"}
+COMPUTED_WEIGHT_FIXES = {
+    "prune": "torch.nn.utils.prune.remove({module}, '{name}')",
+    "parametrization": "torch.nn.utils.parametrize.remove_parametrizations({module}, '{name}')",
+    "weight_norm": "torch.nn.utils.remove_weight_norm({module}, '{name}')",
+    "spectral_norm": "torch.nn.utils.remove_spectral_norm({module}, '{name}')",
+}
+
+
+def computed_weights(module: nn.Module) -> list[tuple[str, str]]:
+    """(kind, tensor name) of the weights `module` computes at run time from other tensors: a key of
+    COMPUTED_WEIGHT_FIXES. torch.nn.utils.prune's weight_orig * weight_mask, parametrizations, and the
+    hook-based weight_norm / spectral_norm."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.prune import BasePruningMethod
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    from torch.nn.utils.weight_norm import WeightNorm
+    found = []
+    for hook in module._forward_pre_hooks.values():
+        if isinstance(hook, BasePruningMethod):
+            found.append(("prune", hook._tensor_name))
+        elif isinstance(hook, WeightNorm):
+            found.append(("weight_norm", hook.name))
+        elif isinstance(hook, SpectralNorm):
+            found.append(("spectral_norm", hook.name))
+    if parametrize.is_parametrized(module):
+        found += [("parametrization", name) for name in module.parametrizations]
+    return found
+
+
 def find_layers(model: nn.Module) -> Iterator[Layer]:
     """Every weight a scheme could prune, in `named_modules` order."""
     for prefix, module in model.named_modules():

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 import bcr_mlir
@@ -90,3 +91,20 @@ def test_scheme_objects_validate_too():
         BCR(rate=-3)
     with pytest.raises(ValueError, match="n < m"):
         NM(n=3, m=2)
+
+
+@pytest.mark.parametrize("wrap,fix", [
+    (lambda m: torch_prune.l1_unstructured(m, "weight", amount=0.5),
+     "torch.nn.utils.prune.remove(model.get_submodule('1'), 'weight')"),
+    (lambda m: torch.nn.utils.parametrizations.weight_norm(m),
+     "torch.nn.utils.parametrize.remove_parametrizations(model.get_submodule('1'), 'weight')"),
+    (lambda m: torch.nn.utils.weight_norm(m), "torch.nn.utils.remove_weight_norm(model.get_submodule('1'), 'weight')"),
+], ids=["torch-prune", "parametrization", "weight-norm-hook"])
+def test_a_weight_computed_at_run_time_is_refused(wrap, fix):
+    """Zeros written into a weight PyTorch recomputes on every forward pass (weight_orig * weight_mask, a
+    parametrization) were silently undone by the next call; now the error names the call that fixes it."""
+    model = small_model()
+    wrap(model[1])
+    with pytest.raises(ValueError, match="1.weight is computed at run time") as error:
+        bcr_mlir.prune(model, "bcr", rate=4, layers=["1.weight"])
+    assert fix in str(error.value)
