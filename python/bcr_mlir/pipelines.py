@@ -73,7 +73,7 @@ def tune_threads(threads) -> int:
 def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: int | str = 1) -> str:
     """The pipeline `bcr_mlir.compile` runs, per target kind.
 
-    Stage 1 finds the sparse layers; stage 2 orders their rows, picks the register blocks and (x86)
+    Stage 1 finds the sparse layers (weights computed from constants in forward() folded first); stage 2 orders their rows, picks the register blocks and (x86)
     the tuned schedules; stage 3 packs their weights; stage 4 generates their kernels: CPU kernels, or
     GLSL for Vulkan, with a dense linalg fallback for what those cannot take.
     tune: "off" (default schedule model), "cache" (tuned schedules already cached, default model
@@ -87,7 +87,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: in
     at = f" threads={threads}" if threads != 1 else ""
     tuning = {"off": [], "cache": [f"bcr-tune{{measure=0{at}}}"],
               "measure": [f"bcr-tune{{{at.strip()}}}" if at else "bcr-tune"]}[tune]
-    stages = ["bcr-raise-sparse-layers", "canonicalize"]
+    stages = ["bcr-fold-constant-weights", "bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-zero-pool-padding",
                    "bcr-raise-max-pools", *tuning, "bcr-compress-weights", "bcr-fuse-residual-adds",

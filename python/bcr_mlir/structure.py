@@ -186,6 +186,12 @@ def _detected_layout(weight: np.ndarray, kind: str):
     return BcrLayout.of_matrix(matrix, (rows, min(DEFAULT_BLOCK[1], matrix.shape[1]))), rows
 
 
+def zero_rows_last(matrix: np.ndarray) -> np.ndarray | None:
+    """The rows in order with the all-zero ones moved to the end; None when no row is all zero."""
+    zero = ~matrix.any(axis=1)
+    return np.argsort(zero, kind="stable") if zero.any() else None
+
+
 def iree_slowdown(kind: str, weight: np.ndarray, macs: int, target: str = "x86-host") -> float:
     """How much slower IREE's own lowering of this layer is than the generated kernel on the same dense
     weights (1.0: as fast, per useful multiply-add, as the cost model's KERNEL_EFFICIENCY assumes)."""
@@ -225,16 +231,24 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
     if found is None:
         found = _detected_layout(weight, kind)
     layout, natural = found
-    # The best register block for this structure, in the natural row order (reordering can only help).
-    cost, group_rows = min((modeled_cost(matrix, g), g) for g in sorted({1, natural}) if g <= matrix.shape[0])
+    # The best register block for this structure, in the natural row order (reordering can only help),
+    # or with whole zero rows set apart (filter pruning: bcr-reorder-filters finds that order).
+    apart = zero_rows_last(matrix)
+    choices = [(g, None) for g in sorted({1, natural})] + ([(g, apart) for g in (8, 16)] if apart is not None else [])
+    cost, group_rows, best = min((modeled_cost(matrix, g, rows), g, i) for i, (g, rows) in enumerate(choices)
+                                 if g <= matrix.shape[0])
+    order = choices[best][1]
     # Dense weights: the slowdown was measured against the generated kernel itself.
     expected = slowdown if zeros == 0.0 else KERNEL_EFFICIENCY * slowdown * matrix.size / max(cost, 1e-9)
     scheme = layout.describe() if zeros else "dense"
     if source != "pruning metadata" and isinstance(layout, BcrLayout) and group_rows == 1:
         scheme = "unstructured"  # no block shares columns: every row keeps its own column list
+    if source != "pruning metadata" and apart is not None and np.count_nonzero(matrix.any(axis=1)) * matrix.shape[1] \
+            == np.count_nonzero(matrix):
+        scheme = "filter"  # whole rows pruned, the others dense
     if expected < min_speedup:
         density = 1 - zeros
-        work = group_work(matrix, group_rows) / matrix.size
+        work = group_work(matrix, group_rows, order) / matrix.size
         if density < 0.5 * work:
             return Decision(False, layout, "unstructured",
                             f"zeros are unstructured ({zeros:.0%} zero, but rows do not share columns: "
@@ -244,6 +258,6 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
     if zeros == 0.0:
         return Decision(True, layout, scheme, f"dense weights, generated kernel: IREE's {kind} lowering is "
                         f"~{slowdown:.3g}x slower here", group_rows)
-    return Decision(True, layout, scheme, f"{source}: {matrix.size / group_work(matrix, group_rows):.1f}x less work{note}",
+    return Decision(True, layout, scheme, f"{source}: {matrix.size / group_work(matrix, group_rows, order):.1f}x less work{note}",
                     group_rows)
 

@@ -124,15 +124,15 @@ def test_linear_on_3d_input_runs_sparse(target):
 
 
 def test_pruned_weight_no_pass_raises_is_reported_dense():
-    """A pruned weight scaled at run time is no constant operand of its matmul: the layer runs dense in
-    IREE, and the report says so and why, instead of leaving the layer out."""
+    """A pruned weight scaled by a value computed from the input is no constant operand of its matmul: the
+    layer runs dense in IREE, and the report says so and why, instead of leaving the layer out."""
     class Scaled(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.fc = torch.nn.Linear(64, 32)
 
         def forward(self, x):
-            return torch.nn.functional.linear(x, self.fc.weight * 0.5, self.fc.bias)
+            return torch.nn.functional.linear(x, self.fc.weight * x.abs().mean(), self.fc.bias)
 
     torch.manual_seed(0)
     model = Scaled().eval()
@@ -142,7 +142,7 @@ def test_pruned_weight_no_pass_raises_is_reported_dense():
     assert_matches_torch(compiled(x), reference(model, x))
     layer = compiled.report.find("fc")
     assert layer is not None and layer.mode == "dense" and layer.kernel == "IREE dense"
-    assert "pruned, but read by linalg.matmul" in layer.reason
+    assert "pruned, but read by linalg.generic" in layer.reason
     assert layer.sparsity == pytest.approx(0.75, abs=0.01)
 
 
@@ -168,6 +168,25 @@ def test_torch_prune_masks_run_sparse(target):
     assert hasattr(model[2], "weight_orig"), "the user's model keeps its masks"
 
 
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+def test_filter_pruned_layers_run_in_row_blocks(target):
+    """Filter pruning (whole output channels zero, torch.nn.utils.prune.ln_structured) was taken for
+    unstructured sparsity and ran with 1-row blocks, a Linear slower than dense. The pruned rows are now
+    set apart (bcr-reorder-filters) and the kept ones run in blocks of 16 rows."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 8 * 8, 128)).eval()
+    for layer in (model[0], model[3]):
+        torch_prune.ln_structured(layer, "weight", amount=0.75, n=2, dim=0)
+    x = torch.randn(2, 32, 8, 8)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    for name in ("0", "3"):
+        layer = compiled.report.find(name)
+        assert (layer.scheme, layer.mode) == ("filter", "sparse"), compiled.report
+        assert "4.0x less work; 16-row register blocks" in layer.reason
+
+
 def test_weight_norm_and_spectral_norm_weights_are_taken_as_constants():
     """Parametrized and hook-based weight_norm / spectral_norm weights are computed once at compile time,
     so their layers appear in the report under their own names (they were missing before)."""
@@ -186,6 +205,38 @@ def test_weight_norm_and_spectral_norm_weights_are_taken_as_constants():
     assert [layer.name for layer in compiled.report.layers] == ["0", "2", "4", "5"], compiled.report
     assert any("4 weight(s) computed at run time" in note for note in compiled.report.notes)
     assert torch.nn.utils.parametrize.is_parametrized(model[0])
+
+
+class _MaskedInForward(torch.nn.Module):
+    """Pruning by masking in forward(): conv weight * mask * 0.5, linear weight * mask (masks as buffers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(16, 64, 3, padding=1)
+        self.fc = torch.nn.Linear(64 * 8 * 8, 10)
+        self.register_buffer("conv_mask", (torch.rand_like(self.conv.weight) > 0.8).float())
+        self.register_buffer("fc_mask", (torch.rand_like(self.fc.weight) > 0.9).float())
+
+    def forward(self, x):
+        y = torch.relu(torch.nn.functional.conv2d(x, self.conv.weight * self.conv_mask * 0.5, self.conv.bias, padding=1))
+        return torch.nn.functional.linear(y.flatten(1), self.fc.weight * self.fc_mask, self.fc.bias)
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
+def test_weights_masked_in_forward_run_sparse(target):
+    """A weight multiplied by its mask (and scaled) in forward() reaches MLIR as a product of constants, which
+    bcr-raise-sparse-layers did not take: both layers ran dense and were missing from the report.
+    bcr-fold-constant-weights computes the product at compile time."""
+    torch.manual_seed(0)
+    model = _MaskedInForward().eval()
+    x = torch.randn(4, 16, 8, 8)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    for name in ("conv", "fc"):
+        layer = compiled.report.find(name)
+        assert layer is not None and layer.mode == "sparse", compiled.report
+    assert any("2 weight(s) computed in forward() from constants folded" in note for note in compiled.report.notes)
 
 
 def test_small_layers_keep_their_names_in_the_report():

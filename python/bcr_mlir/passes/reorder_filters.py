@@ -2,8 +2,10 @@
 columns sit together (PatDNN's filter-kernel reorder, GRIM's matrix reorder).
 
 Rows are chained greedily by similarity of their column sets (Jaccard), starting from the densest
-row; the order is kept only if it lowers the modeled kernel cost for the layer's register block
-(BCR and group layouts usually arrive already grouped). The order goes into a `row_order`
+row, or simply the all-zero rows moved last; the order is kept only if it lowers the modeled kernel
+cost for the layer's register block. BCR and group layouts usually arrive already grouped, so for them
+a new order must cut the cost by a quarter: it does for filter pruning (whole rows zero, scattered),
+which the zeros describe as BCR with one tall block. The order goes into a `row_order`
 attribute; bcr-compress-weights packs rows in that order and records each packed row's output row,
 and the kernel stores every row straight to its place, so no runtime shuffle of outputs, biases or
 the next layer's inputs is needed.
@@ -24,7 +26,7 @@ from bcr_mlir import ir
 from bcr_mlir.dialect import BcrLayout, GroupLayout, parse_attr
 from bcr_mlir.passes.matching import sparse_ops_with_weights
 from bcr_mlir.passes.registry import Pass, PassContext, memo_key
-from bcr_mlir.structure import GROUP_CHOICES, matrix_view, modeled_cost
+from bcr_mlir.structure import GROUP_CHOICES, matrix_view, modeled_cost, zero_rows_last
 
 
 def similarity_chain(matrix: np.ndarray) -> np.ndarray:
@@ -58,15 +60,23 @@ def signature_order(matrix: np.ndarray) -> np.ndarray:
     return np.lexsort(keys.T[::-1])
 
 
-def best_order(matrix: np.ndarray, group_rows: int) -> np.ndarray | None:
-    """A similarity order if it lowers the cost at some register block, else None (keep identity)."""
+def best_order(matrix: np.ndarray, group_rows: int, margin: float = 0.02) -> np.ndarray | None:
+    """A similarity order if it lowers the cost at some register block by more than `margin`, else None
+    (keep identity)."""
     chain = similarity_chain(matrix) if matrix.shape[0] <= CHAIN_MAX_ROWS else signature_order(matrix)
     blocks = [g for g in GROUP_CHOICES if g <= matrix.shape[0] and g > 1] or [1]
     if group_rows in blocks:
         blocks = [group_rows] + [g for g in blocks if g != group_rows]
     identity = min(modeled_cost(matrix, g) for g in blocks)
-    reordered = min(modeled_cost(matrix, g, chain) for g in blocks)
-    return chain if reordered < 0.98 * identity else None
+    # The chain, or the zero rows set apart (what bcr-raise-sparse-layers' cost model assumed).
+    orders = [order for order in (chain, zero_rows_last(matrix)) if order is not None]
+    reordered, best = min(((min(modeled_cost(matrix, g, order) for g in blocks), i) for i, order in enumerate(orders)))
+    return orders[best] if reordered < (1 - margin) * identity else None
+
+
+# The cost cut a new order must bring to a layer pruned blockwise (BCR, group): their natural order is
+# the pruning's own, and a new one costs the tuned schedules cached for the old.
+BLOCKWISE_MARGIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -79,10 +89,11 @@ class ReorderFilters(Pass):
             if "row_order" in op.attributes:
                 continue
             layout = parse_attr(op.attributes["layout"])
-            if isinstance(layout, (BcrLayout, GroupLayout)):
-                # Pruned blockwise: the blocks already group rows that share columns.
-                continue
+            # Pruned blockwise, the blocks already group rows that share columns: an order must cut the
+            # cost by a quarter (it does where whole rows are pruned, filter pruning, but scattered).
+            blockwise = isinstance(layout, (BcrLayout, GroupLayout))
             natural = 4
-            order = context.memoized(memo_key(self.name, op), lambda: best_order(matrix_view(weight), natural))
+            order = context.memoized(memo_key(self.name, op), lambda: best_order(
+                matrix_view(weight), natural, BLOCKWISE_MARGIN if blockwise else 0.02))
             if order is not None:
                 op.attributes["row_order"] = ir.DenseI64ArrayAttr.get([int(v) for v in order])

@@ -30,3 +30,16 @@ func.func @bcr(%x: tensor<1x16xf32>, %b: tensor<8xf32>) -> tensor<1x8xf32> {
   %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>} : (tensor<1x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<1x8xf32>
   return %0 : tensor<1x8xf32>
 }
+
+// Filter pruning: whole rows zero (rows 1-3 of every 4), the rest dense, so the layout found from the zeros
+// is BCR with one 16-row block. In that order every block of rows mixes kept and pruned rows; with the
+// pruned rows set apart, one block of 4 rows does all the work (4x less than the natural order's best),
+// a cut far over the margin a blockwise layout needs for a new order.
+// CHECK-LABEL: func.func @filter_rows
+// CHECK: row_order = array<i64: 0, 4, 8, 12, 1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15>
+// CHECK-SAME: schedule = #bcr.schedule<0 : i64, 4 : i64
+func.func @filter_rows(%x: tensor<64x8xf32>, %b: tensor<16xf32>) -> tensor<64x16xf32> {
+  %w = arith.constant dense<[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]> : tensor<16x8xf32>
+  %0 = "bcr.sparse_matmul"(%x, %w, %b) {activation = "none", layer = "fc_filters", layout = #bcr.bcr_layout<array<i64: 16, 8>, array<i64: 16, 8>, array<i64: 4>, array<i64: 8>>} : (tensor<64x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<64x16xf32>
+  return %0 : tensor<64x16xf32>
+}

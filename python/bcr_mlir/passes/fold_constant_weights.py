@@ -1,0 +1,190 @@
+"""bcr-fold-constant-weights: compute the weights a model derives in forward() from constants (a weight
+times its mask, a scaled or clamped weight) once, at compile time, so bcr-raise-sparse-layers sees the
+weight's zeros.
+
+A model that prunes by masking in forward(), `F.conv2d(x, self.weight * self.mask)`, reaches MLIR as an
+elementwise linalg.generic of two constants feeding the conv. bcr-raise-sparse-layers takes only a
+constant weight, so such a layer ran dense (IREE's own const-eval folds the product later, but by then
+the sparse pipeline has passed it by). This pass evaluates, with numpy, every elementwise
+linalg.generic whose inputs are all constants and whose result reaches a contraction's weight operand
+(through transposes, reshapes and broadcasts), and replaces it by one constant named after its first
+named input (`0.weight`), so the report and the pruning metadata find the layer. Bodies of arith/math
+float ops (mulf, addf, subf, divf, negf, maximumf, minimumf, select on cmpf, sqrt, rsqrt, absf, exp,
+tanh, extf, truncf) are evaluated; anything else (a reduction such as a norm, an integer op) is left
+to IREE.
+
+Before:
+    %w = arith.constant dense_resource<"0.weight"> : tensor<64x16x3x3xf32>
+    %m = arith.constant dense_resource<"0.mask"> : tensor<64x16x3x3xf32>
+    %masked = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = [...]}
+        ins(%w, %m : ...) outs(%e : tensor<64x16x3x3xf32>) {
+      ^bb0(%a: f32, %b: f32, %o: f32): %p = arith.mulf %a, %b : f32  linalg.yield %p : f32 }
+    %y = linalg.conv_2d_nchw_fchw ins(%x, %masked : ...) outs(...)
+After:
+    %masked = arith.constant dense_resource<"0.weight_1"> : tensor<64x16x3x3xf32>
+    %y = linalg.conv_2d_nchw_fchw ins(%x, %masked : ...) outs(...)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import ops_named, shape_of
+from bcr_mlir.passes.matching import as_operation, body_ops, float_constant
+from bcr_mlir.passes.raise_sparse_layers import constant_name
+from bcr_mlir.passes.registry import Pass, PassContext
+from bcr_mlir.weights import element_dtype, value_dtype
+
+# Ops a folded value may flow through on its way to a weight operand.
+_PASS_THROUGH = ("linalg.transpose", "linalg.broadcast", "tensor.collapse_shape", "tensor.expand_shape",
+                 "linalg.generic")
+# Contractions and the operand index that is their weight.
+_WEIGHT_OPERAND = {"linalg.conv_2d_nchw_fchw": 1, "linalg.conv_3d_ncdhw_fcdhw": 1, "linalg.matmul": 1,
+                   "linalg.batch_matmul": 1, "linalg.depthwise_conv_2d_nchw_chw": 1}
+# Larger results are left to IREE's const-eval: they are no weights.
+MAX_ELEMENTS = 1 << 24
+
+_BINARY = {"arith.mulf": np.multiply, "arith.addf": np.add, "arith.subf": np.subtract, "arith.divf": np.divide,
+           "arith.maximumf": np.maximum, "arith.minimumf": np.minimum, "arith.maxnumf": np.fmax,
+           "arith.minnumf": np.fmin}
+_UNARY = {"arith.negf": np.negative, "math.sqrt": np.sqrt, "math.rsqrt": lambda a: 1 / np.sqrt(a),
+          "math.absf": np.abs, "math.exp": np.exp, "math.tanh": np.tanh}
+_COMPARE = {"oeq": np.equal, "one": np.not_equal, "ogt": np.greater, "oge": np.greater_equal, "olt": np.less,
+            "ole": np.less_equal, "ueq": np.equal, "une": np.not_equal, "ugt": np.greater, "uge": np.greater_equal,
+            "ult": np.less, "ule": np.less_equal}
+# arith.cmpf's predicate attribute, by its integer value.
+_PREDICATES = ["false", "oeq", "ogt", "oge", "olt", "ole", "one", "ord", "ueq", "ugt", "uge", "ult", "ule", "une",
+               "uno", "true"]
+
+
+def _feeds_weight(value: ir.Value, seen: set | None = None) -> bool:
+    """Whether `value` reaches a contraction's weight operand, through the ops of _PASS_THROUGH."""
+    seen = set() if seen is None else seen
+    for use in value.uses:
+        user = as_operation(use.owner)
+        if _WEIGHT_OPERAND.get(user.name) == use.operand_number:
+            return True
+        if user.name in _PASS_THROUGH and len(user.results) == 1 and id(user) not in seen:
+            seen.add(id(user))
+            if _feeds_weight(user.results[0], seen):
+                return True
+    return False
+
+
+def _loop_array(array: np.ndarray, affine_map: ir.AffineMap, loop_shape: list[int]) -> np.ndarray | None:
+    """An input of a parallel generic laid out over its loops (broadcast where its map skips a loop),
+    or None when its map is not a projection of the loops (with 0 for size-1 dims)."""
+    dims = []
+    for expr in affine_map.results:
+        expr = expr.maybe_downcast()
+        if isinstance(expr, ir.AffineDimExpr):
+            dims.append(expr.position)
+        elif isinstance(expr, ir.AffineConstantExpr) and expr.value == 0:
+            array = np.take(array, [0], axis=len(dims))  # keeps the axis, size 1, dropped below
+            array = array.reshape(array.shape[:len(dims)] + array.shape[len(dims) + 1:])
+        else:
+            return None
+    if len(set(dims)) != len(dims):
+        return None
+    array = array.transpose(np.argsort(dims))
+    shape = [loop_shape[d] if d in dims else 1 for d in range(len(loop_shape))]
+    return np.broadcast_to(array.reshape(shape), loop_shape)
+
+
+def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
+    """The generic's result, or None when its body holds an op this pass does not evaluate."""
+    block = op.regions[0].blocks[0]
+    values = {block.arguments[i]: inputs[i] for i in range(len(inputs))}
+
+    def read(value):
+        if value in values:
+            return values[value]
+        return float_constant(value)  # a scalar defined outside the body
+
+    for inner in body_ops(op):
+        operands = [read(v) for v in inner.operands]
+        if any(v is None for v in operands):
+            return None
+        name = inner.name
+        if name == "linalg.yield":
+            return np.asarray(operands[0])
+        if name in _BINARY:
+            result = _BINARY[name](operands[0], operands[1])
+        elif name in _UNARY:
+            result = _UNARY[name](operands[0])
+        elif name in ("arith.extf", "arith.truncf"):
+            result = np.asarray(operands[0]).astype(element_dtype(inner.results[0].type))
+        elif name == "arith.cmpf":
+            predicate = _PREDICATES[ir.IntegerAttr(inner.attributes["predicate"]).value]
+            if predicate not in _COMPARE:
+                return None
+            result = _COMPARE[predicate](operands[0], operands[1])
+        elif name == "arith.select":
+            result = np.where(operands[0], operands[1], operands[2])
+        else:
+            return None
+        values[inner.results[0]] = result
+    return None
+
+
+@dataclass(frozen=True)
+class FoldConstantWeights(Pass):
+    name = "bcr-fold-constant-weights"
+    summary = "Compute weights derived from constants in forward() (weight * mask, scaled weights) at compile time"
+
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        # Folded constant -> the parameter it was named after (a chain, w * mask * 0.5, folds one op at a
+        # time; MLIR suffixes each new name, and every link keeps the parameter's).
+        parameter: dict[str, str] = {}
+        for op in ops_named(module, ("linalg.generic",)):
+            if len(op.results) != 1 or not _feeds_weight(op.results[0]):
+                continue
+            array = self._fold(op, context)
+            if array is None:
+                continue
+            named = [n for n in (constant_name(v) for v in op.operands[:-1]) if n]
+            name = parameter.get(named[0], named[0]) if named else "folded_weight"
+            with ir.InsertionPoint(op), op.location:
+                constant = context.weights.constant(array, name)
+            op.results[0].replace_all_uses_with(constant)
+            op.erase()
+            parameter[constant_name(constant)] = name
+        if parameter:
+            shown = list(dict.fromkeys(parameter.values()))
+            context.report.notes.append(f"{len(shown)} weight(s) computed in forward() from constants folded into "
+                                        f"constants: {', '.join(shown)}")
+
+    @staticmethod
+    def _fold(op: ir.Operation, context: PassContext) -> np.ndarray | None:
+        iterators = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
+        if any("parallel" not in it for it in iterators):
+            return None
+        loop_shape = list(shape_of(op.results[0]))
+        if np.prod(loop_shape) > MAX_ELEMENTS:
+            return None
+        maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
+        *ins, out = list(op.operands)
+        if str(maps[-1]) != str(ir.AffineMap.get_identity(len(loop_shape))):
+            return None
+        inputs = []
+        for value, affine_map in zip(ins, maps):
+            array = context.weights.array(value)
+            if array is None:
+                return None
+            laid_out = _loop_array(array, affine_map, loop_shape)
+            if laid_out is None:
+                return None
+            inputs.append(laid_out)
+        block = op.regions[0].blocks[0]
+        if len(list(block.arguments[len(ins)].uses)):
+            return None  # the body reads the output's initial value
+        dtype = value_dtype(op.results[0])
+        if dtype not in (np.float32, np.float16):
+            return None
+        with np.errstate(all="ignore"):
+            result = _evaluate(op, inputs)
+        if result is None or not np.all(np.isfinite(result)):
+            return None
+        return np.ascontiguousarray(np.broadcast_to(result, loop_shape).astype(dtype))

@@ -1,0 +1,89 @@
+// RUN: bcr-opt %s -p 'bcr-fold-constant-weights' --bcr-report 2>%t.report | FileCheck %s
+// RUN: FileCheck %s --check-prefix=REPORT < %t.report
+
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+#scalar = affine_map<(d0, d1) -> ()>
+
+// A weight masked and scaled in forward(): weight * mask, then * 0.5 (a scalar from outside the body),
+// transposed into a matmul. Both generics fold into one constant; the zeros the mask put there are
+// constant now, for bcr-raise-sparse-layers to see.
+// CHECK-LABEL: func.func @masked_linear
+// CHECK-NOT: linalg.generic
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[5.000000e-01, 0.000000e+00, 1.500000e+00], [0.000000e+00, 2.500000e+00, 0.000000e+00]]> : tensor<2x3xf32>
+// CHECK: linalg.transpose ins(%[[W]]
+// CHECK: linalg.matmul
+// REPORT: note: 1 weight(s) computed in forward() from constants folded into constants
+func.func @masked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+  %half = arith.constant 0.5 : f32
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %mask = arith.constant dense<[[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]> : tensor<2x3xf32>
+  %e = tensor.empty() : tensor<2x3xf32>
+  %masked = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%w, %mask : tensor<2x3xf32>, tensor<2x3xf32>) outs(%e : tensor<2x3xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<2x3xf32>
+  %scaled = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%masked : tensor<2x3xf32>) outs(%e : tensor<2x3xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %p = arith.mulf %a, %half : f32
+    linalg.yield %p : f32
+  } -> tensor<2x3xf32>
+  %t = tensor.empty() : tensor<3x2xf32>
+  %wt = linalg.transpose ins(%scaled : tensor<2x3xf32>) outs(%t : tensor<3x2xf32>) permutation = [1, 0]
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %wt : tensor<4x3xf32>, tensor<3x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// A per-row scale broadcast over the columns (an input map that skips a loop), clamped at 0 with
+// select(cmpf): folded, with the broadcast laid out over the loops.
+// CHECK-LABEL: func.func @row_scaled_clamped
+// CHECK-NOT: linalg.generic
+// CHECK: arith.constant dense<{{\[}}[2.000000e+00, 0.000000e+00], [0.000000e+00, 1.200000e+01]]> : tensor<2x2xf32>
+func.func @row_scaled_clamped(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[1.0, -2.0], [-3.0, 4.0]]> : tensor<2x2xf32>
+  %s = arith.constant dense<[2.0, 3.0]> : tensor<2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %c = linalg.generic {indexing_maps = [#id2, #row, #id2], iterator_types = ["parallel", "parallel"]} ins(%w, %s : tensor<2x2xf32>, tensor<2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    %gt = arith.cmpf ogt, %p, %zero : f32
+    %r = arith.select %gt, %p, %zero : f32
+    linalg.yield %r : f32
+  } -> tensor<2x2xf32>
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %c : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// Left alone: a product of constants that feeds no weight (an activation's scale), and a weight scaled
+// by a run-time value (the input's own entries).
+// CHECK-LABEL: func.func @not_weights
+// CHECK: linalg.generic
+// CHECK: arith.mulf
+// CHECK: linalg.generic
+// CHECK: arith.mulf
+func.func @not_weights(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %a = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %b = arith.constant dense<[[5.0, 6.0], [7.0, 8.0]]> : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %scale = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a, %b : tensor<2x2xf32>, tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %m = arith.mulf %p, %q : f32
+    linalg.yield %m : f32
+  } -> tensor<2x2xf32>
+  %w = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%a, %x : tensor<2x2xf32>, tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %m = arith.mulf %p, %q : f32
+    linalg.yield %m : f32
+  } -> tensor<2x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<2x2xf32>, tensor<2x2xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
+  return %scale, %y : tensor<2x2xf32>, tensor<2x2xf32>
+}
