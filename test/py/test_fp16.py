@@ -18,6 +18,8 @@ from bcr_mlir.errors import BcrError
 from helpers import pruned, reference
 
 F16_TOLERANCE = {"rtol": 1e-2, "atol": 1e-3}
+ARM64_F16 = "arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod"
+F16_CPU_TARGETS = ["x86-host", pytest.param(ARM64_F16, marks=pytest.mark.arm64)]
 
 
 def check_f16(target: str):
@@ -40,7 +42,7 @@ def test_f16_x86():
 
 @pytest.mark.arm64
 def test_f16_arm64_fullfp16():
-    compiled = check_f16("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod")
+    compiled = check_f16(ARM64_F16)
     assert compiled.report.sparse_layers
 
 
@@ -49,10 +51,7 @@ def test_f16_vulkan_baseline_f16():
     check_f16("vulkan:baseline_f16")
 
 
-@pytest.mark.parametrize("target", ["x86-host",
-                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
-                                                 marks=pytest.mark.arm64),
-                                    pytest.param("vulkan:baseline_f16", marks=pytest.mark.vulkan)])
+@pytest.mark.parametrize("target", [*F16_CPU_TARGETS, pytest.param("vulkan:baseline_f16", marks=pytest.mark.vulkan)])
 def test_f16_one_output_linear_keeps_its_bias(target):
     """A Linear with one output (a regression or binary head): its 1-element bias reached the kernel as f32
     while the kernel read f16, so the output was garbage (found by fuzzing f16 blocks)."""
@@ -68,9 +67,7 @@ def test_f16_one_output_linear_keeps_its_bias(target):
     np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
 
 
-@pytest.mark.parametrize("target", ["x86-host",
-                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
-                                                 marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", F16_CPU_TARGETS)
 def test_f16_gru_runs_sparse(target):
     """An f16 GRU's first step multiplies the zero initial state, which torch-mlir leaves an f32 constant:
     raised as it was, the recurrent kernel's dispatches disagreed on their input type and the module could
@@ -101,9 +98,7 @@ class _DepthwiseNet(torch.nn.Module):
         return self.down(x + self.block(x))
 
 
-@pytest.mark.parametrize("target", ["x86-host",
-                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
-                                                 marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", F16_CPU_TARGETS)
 def test_f16_depthwise_convs_run_generated_kernels(target):
     """f16 depthwise convs (f16 data, f32 sums) are generated kernels, fused with the 1x1 conv feeding them
     where there is one, as in f32; before, an f16 MobileNet-V2 ran every depthwise conv in IREE."""
@@ -122,9 +117,7 @@ def test_f16_depthwise_convs_run_generated_kernels(target):
     np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)
 
 
-@pytest.mark.parametrize("target", ["x86-host",
-                                    pytest.param("arm64-android:cpu=cortex-a76,features=neon+fullfp16+dotprod",
-                                                 marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", F16_CPU_TARGETS)
 def test_f16_max_pool_runs_a_generated_kernel(target):
     """An f16 max-pool over a ReLU output is a generated kernel (a max over each channel's taps), as in f32."""
     torch.manual_seed(0)

@@ -593,7 +593,7 @@ def cost_model_off(enabled: bool = True):
 
     def forced(target: str = "x86-host", tune: str = "cache", threads: int = 1) -> str:
         pipeline = original(target, tune, threads)
-        assert pipeline.startswith("bcr-raise-sparse-layers,"), pipeline
+        assert pipeline.startswith("bcr-fold-constant-weights,bcr-raise-sparse-layers,"), pipeline
         return pipeline.replace("bcr-raise-sparse-layers", FORCED_RAISE, 1)
 
     api.sparsify_pipeline = forced
