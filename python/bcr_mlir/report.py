@@ -17,7 +17,8 @@ class LayerDecision:
 
     def row(self) -> list[str]:
         name = self.name if self.uses == 1 else f"{self.name} (x{self.uses})"
-        return [name, self.op, self.scheme, f"{self.sparsity:.1%}", self.mode, self.kernel, self.reason]
+        sparsity = f"{self.sparsity:.1%}" if self.sparsity == self.sparsity else "?"  # NaN: weights not known
+        return [name, self.op, self.scheme, sparsity, self.mode, self.kernel, self.reason]
 
 
 @dataclass

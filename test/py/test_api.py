@@ -239,6 +239,29 @@ def test_weights_masked_in_forward_run_sparse(target):
     assert any("2 weight(s) computed in forward() from constants folded" in note for note in compiled.report.notes)
 
 
+def test_weight_under_a_boolean_mask_is_reported_dense():
+    """torch.where(mask, weight, 0) with a boolean mask buffer: the weight is computed from constants in a form
+    bcr-fold-constant-weights does not evaluate (the mask arrives as integers). The layer runs dense, and the
+    report lists it under its own name with the reason; before, it was missing from the report."""
+    class BoolMasked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(256, 128)
+            self.register_buffer("mask", torch.rand(128, 256) > 0.9)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x, torch.where(self.mask, self.fc.weight, 0.0), self.fc.bias)
+
+    torch.manual_seed(0)
+    model = BoolMasked().eval()
+    x = torch.randn(16, 256)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    layer = compiled.report.find("fc")
+    assert layer is not None and (layer.op, layer.mode) == ("matmul", "dense"), compiled.report
+    assert "its weight is computed at run time from fc.weight" in layer.reason
+
+
 def test_small_layers_keep_their_names_in_the_report():
     """Weights of 64 elements or fewer used to be inlined without their parameter names, so the report
     called every such layer "constant" and counted them as one layer used several times. The conv to one

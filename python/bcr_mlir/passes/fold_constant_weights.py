@@ -10,8 +10,8 @@ linalg.generic whose inputs are all constants and whose result reaches a contrac
 (through transposes, reshapes and broadcasts), and replaces it by one constant named after its first
 named input (`0.weight`), so the report and the pruning metadata find the layer. Bodies of arith/math
 float ops (mulf, addf, subf, divf, negf, maximumf, minimumf, select on cmpf, sqrt, rsqrt, absf, exp,
-tanh, extf, truncf) are evaluated; anything else (a reduction such as a norm, an integer op) is left
-to IREE.
+tanh, extf, truncf, and uitofp/sitofp of an integer or boolean mask) are evaluated; anything else (a
+reduction such as a norm, an integer op) is left to IREE.
 
 Before:
     %w = arith.constant dense_resource<"0.weight"> : tensor<64x16x3x3xf32>
@@ -114,7 +114,7 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
             result = _BINARY[name](operands[0], operands[1])
         elif name in _UNARY:
             result = _UNARY[name](operands[0])
-        elif name in ("arith.extf", "arith.truncf"):
+        elif name in ("arith.extf", "arith.truncf", "arith.uitofp", "arith.sitofp"):
             result = np.asarray(operands[0]).astype(element_dtype(inner.results[0].type))
         elif name == "arith.cmpf":
             predicate = _PREDICATES[ir.IntegerAttr(inner.attributes["predicate"]).value]

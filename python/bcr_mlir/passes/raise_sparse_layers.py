@@ -57,16 +57,20 @@ def constant_name(value: ir.Value) -> str | None:
     return resource_name(op.attributes["value"]) if op is not None and op.name == "arith.constant" else None
 
 
+def location_name(op: ir.Operation | None) -> str | None:
+    """The name a literal constant was given in the IR, loc("fc1"), else None."""
+    named = re.match(r'loc\("([^"]+)"\)', str(op.location if op is not None else "unknown"))
+    return named.group(1) if named else None
+
+
 def layer_name(weight: ir.Value) -> str:
     """The user's name for the layer owning a weight: `features.0.weight` -> `features.0`."""
     op = defining_op(weight)
     name = constant_name(weight)
     if not name:
         # A literal dense<...> weight: use its location's name (loc("fc1")) or its position.
-        location = str(op.location if op is not None else "unknown")
-        named = re.match(r'loc\("([^"]+)"\)', location)
-        line = re.match(r'loc\("[^"]*":(\d+):\d+\)', location)
-        return named.group(1) if named else f"line{line.group(1)}" if line else "constant"
+        line = re.match(r'loc\("[^"]*":(\d+):\d+\)', str(op.location if op is not None else "unknown"))
+        return location_name(op) or (f"line{line.group(1)}" if line else "constant")
     return re.sub(r"\.weight(_\d+)?$", "", name)
 
 
@@ -165,6 +169,8 @@ class RaiseSparseLayers(Pass):
                 continue
             self._rewrite(candidate, name, decision.layout, weights)
         self._report_unmatched(module, hints, context)
+        if not self.analyze_only:
+            _report_computed_weights(module, context)
 
     # ---- matching --------------------------------------------------------------------------------
 
@@ -389,6 +395,56 @@ def broadcast_source(value: ir.Value) -> ir.Value | None:
             body[0].operands[0] != op.regions[0].blocks[0].arguments[0]:
         return None
     return source
+
+
+# How far back _constant_sources looks for the constants a weight is computed from.
+_MAX_SOURCE_OPS = 64
+
+
+def _constant_sources(value: ir.Value, seen: set | None = None) -> list[str] | None:
+    """The named constants `value` is computed from, when it depends on nothing else (no function argument:
+    a weight derived from parameters alone); None otherwise, or when the computation is too long to follow."""
+    seen = set() if seen is None else seen
+    op = defining_op(value)
+    if op is None:
+        return None  # a block argument: the input
+    if op.name == "arith.constant":
+        name = constant_name(value) or location_name(op)
+        return [name] if name else []
+    if id(op) in seen:
+        return []
+    seen.add(id(op))
+    if len(seen) > _MAX_SOURCE_OPS:
+        return None
+    names: list[str] = []
+    for operand in op.operands:
+        found = _constant_sources(operand, seen)
+        if found is None:
+            return None
+        names += found
+    return names
+
+
+def _report_computed_weights(module: ir.Module, context: PassContext) -> None:
+    """A conv or matmul whose weight is computed from parameters in a form bcr-fold-constant-weights does not
+    evaluate (a norm, a boolean mask) runs dense in IREE: report it under the parameter's name."""
+    for op in ops_named(module, (*CONV_OPS, *DENSE_ONLY_OPS, "linalg.matmul", "linalg.batch_matmul")):
+        weight = op.operands[1]
+        if context.weights.array(through_collapse(weight)) is not None:
+            continue
+        sources = _constant_sources(weight)
+        if not sources:
+            continue
+        # Named after the weight it is computed from (a mask or scale may come first).
+        weight_like = [source for source in sources if re.search(r"\.weight(_\d+)?$", source)]
+        name = re.sub(r"\.weight(_\d+)?$", "", (weight_like or sources)[0])
+        if context.report.find(name) is None:
+            context.report.add(LayerDecision(
+                name, CONV_OPS[op.name][0] if op.name in CONV_OPS else DENSE_ONLY_OPS.get(op.name, op.name.removeprefix("linalg.")),
+                "dense", float("nan"), "dense",
+                f"its weight is computed at run time from {', '.join(dict.fromkeys(weight_like + sources))}, in a form "
+                "bcr-fold-constant-weights does not evaluate; pass a model whose weights are plain tensors",
+                "IREE dense"))
 
 
 def absorb_epilogue(last: ir.Operation, dead: list) -> tuple[ir.Operation, str]:

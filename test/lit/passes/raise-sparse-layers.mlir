@@ -244,3 +244,25 @@ func.func @linear_3d(%x: tensor<2x3x16xf32>) -> tensor<2x3x8xf32> {
   return %a : tensor<2x3x8xf32>
 }
 // REPORT: fc3d {{.*}} matmul {{.*}} group {{.*}} sparse {{.*}} detected from zeros
+
+// A weight computed from constants at run time (here weight * mask, which bcr-fold-constant-weights would
+// fold; in this pipeline nothing does): no constant weight, so the matmul stays, and the report names the
+// layer after the weight and says why, instead of leaving it out.
+// CHECK-LABEL: func.func @computed_weight
+// CHECK: linalg.matmul
+// REPORT: masked {{.*}} matmul {{.*}} dense {{.*}} ? {{.*}} its weight is computed at run time from masked.weight, masked.mask
+func.func @computed_weight(%x: tensor<4x64xf32>) -> tensor<4x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<64x64xf32> loc("masked.weight")
+  %m = arith.constant dense<0.0> : tensor<64x64xf32> loc("masked.mask")
+  %e = tensor.empty() : tensor<64x64xf32>
+  %wm = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%w, %m : tensor<64x64xf32>, tensor<64x64xf32>) outs(%e : tensor<64x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<64x64xf32>
+  %o = tensor.empty() : tensor<4x64xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x64xf32>) -> tensor<4x64xf32>
+  %y = linalg.matmul ins(%x, %wm : tensor<4x64xf32>, tensor<64x64xf32>) outs(%f : tensor<4x64xf32>) -> tensor<4x64xf32>
+  return %y : tensor<4x64xf32>
+}
