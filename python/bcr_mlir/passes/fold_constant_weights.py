@@ -59,15 +59,15 @@ _PREDICATES = ["false", "oeq", "ogt", "oge", "olt", "ole", "one", "ord", "ueq", 
                "uno", "true"]
 
 
-def _feeds_weight(value: ir.Value, seen: set | None = None) -> bool:
+def _feeds_weight(value: ir.Value, seen: dict | None = None) -> bool:
     """Whether `value` reaches a contraction's weight operand, through the ops of _PASS_THROUGH."""
-    seen = set() if seen is None else seen
+    seen = {} if seen is None else seen  # id -> op (held, so no other op reuses its id)
     for use in value.uses:
         user = as_operation(use.owner)
         if _WEIGHT_OPERAND.get(user.name) == use.operand_number:
             return True
         if user.name in _PASS_THROUGH and len(user.results) == 1 and id(user) not in seen:
-            seen.add(id(user))
+            seen[id(user)] = user
             if _feeds_weight(user.results[0], seen):
                 return True
     return False

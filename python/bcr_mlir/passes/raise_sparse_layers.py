@@ -401,10 +401,10 @@ def broadcast_source(value: ir.Value) -> ir.Value | None:
 _MAX_SOURCE_OPS = 64
 
 
-def _constant_sources(value: ir.Value, seen: set | None = None) -> list[str] | None:
+def _constant_sources(value: ir.Value, seen: dict | None = None) -> list[str] | None:
     """The named constants `value` is computed from, when it depends on nothing else (no function argument:
     a weight derived from parameters alone); None otherwise, or when the computation is too long to follow."""
-    seen = set() if seen is None else seen
+    seen = {} if seen is None else seen  # id -> op (held, so no other op reuses its id)
     op = defining_op(value)
     if op is None:
         return None  # a block argument: the input
@@ -413,7 +413,7 @@ def _constant_sources(value: ir.Value, seen: set | None = None) -> list[str] | N
         return [name] if name else []
     if id(op) in seen:
         return []
-    seen.add(id(op))
+    seen[id(op)] = op
     if len(seen) > _MAX_SOURCE_OPS:
         return None
     names: list[str] = []
