@@ -134,7 +134,8 @@ class WeightTable:
         self._arrays[resource_name(attr)] = array
         return attr
 
-    def constant(self, array: np.ndarray, name: str) -> ir.Value:
-        """Builds `arith.constant dense_resource<name>` at the current insertion point."""
-        attr = self.constant_attr(array, name)
+    def constant(self, array: np.ndarray, name: str, keep_name: bool = False) -> ir.Value:
+        """Builds `arith.constant dense_resource<name>` at the current insertion point (small arrays inline
+        unless `keep_name`, see constant_attr)."""
+        attr = self.constant_attr(array, name, keep_name)
         return ir.arith.ConstantOp(attr.type, attr).result

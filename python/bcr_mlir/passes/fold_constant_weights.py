@@ -26,6 +26,7 @@ After:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,32 +130,52 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
     return None
 
 
+# What a weight computed from unnamed (literal) constants is called.
+UNNAMED = "folded_weight"
+# A parameter name that is a layer's weight as it is: `fc.weight`, an RNN's `rnn.weight_hh_l0_reverse`.
+_WEIGHT_PARAMETER = re.compile(r"(^|\.)(weight|weight_[ih]h_l\d+(_reverse)?)(_\d+)?$")
+
+
+def weight_name(parameters: list[str]) -> str:
+    """The name of a weight computed from `parameters`: the first that is a layer's weight (`conv.weight` of
+    `conv.weight * conv_mask`), else `<module>.weight` of the first weight-like one (`conv.weight_unmasked`
+    -> `conv.weight`), the names the pruning metadata and the report use."""
+    for name in parameters:
+        if _WEIGHT_PARAMETER.search(name):
+            return name
+    first = next((name for name in parameters if name.rpartition(".")[2].startswith("weight")), parameters[0])
+    module = first.rpartition(".")[0]
+    return f"{module}.weight" if module else "weight"
+
+
 @dataclass(frozen=True)
 class FoldConstantWeights(Pass):
     name = "bcr-fold-constant-weights"
     summary = "Compute weights derived from constants in forward() (weight * mask, scaled weights) at compile time"
 
     def run(self, module: ir.Module, context: PassContext) -> None:
-        # Folded constant -> the parameter it was named after (a chain, w * mask * 0.5, folds one op at a
-        # time; MLIR suffixes each new name, and every link keeps the parameter's).
-        parameter: dict[str, str] = {}
+        # Each folded constant and the weight it stands for. A chain, w * mask * 0.5, folds one op at a time:
+        # a link takes over its input's entry, so each weight is counted and named once.
+        folded: list[tuple[ir.Value, str]] = []
         for op in ops_named(module, ("linalg.generic",)):
             if len(op.results) != 1 or not _feeds_weight(op.results[0]):
                 continue
             array = self._fold(op, context)
             if array is None:
                 continue
-            named = [n for n in (constant_name(v) for v in op.operands[:-1]) if n]
-            name = parameter.get(named[0], named[0]) if named else "folded_weight"
+            inputs = list(op.operands)[:-1]
+            links = [entry for entry in folded if any(entry[0] == value for value in inputs)]
+            named = [n for n in (constant_name(v) for v in inputs) if n]
+            name = links[0][1] if links else weight_name(named) if named else UNNAMED
             with ir.InsertionPoint(op), op.location:
-                constant = context.weights.constant(array, name)
+                # A parameter's name is kept at any size (the report and the metadata go by it).
+                constant = context.weights.constant(array, name, keep_name=name != UNNAMED)
             op.results[0].replace_all_uses_with(constant)
             op.erase()
-            parameter[constant_name(constant)] = name
-        if parameter:
-            shown = list(dict.fromkeys(parameter.values()))
-            context.report.notes.append(f"{len(shown)} weight(s) computed in forward() from constants folded into "
-                                        f"constants: {', '.join(shown)}")
+            folded = [entry for entry in folded if entry not in links] + [(constant, name)]
+        if folded:
+            context.report.notes.append(f"{len(folded)} weight(s) computed in forward() from constants folded into "
+                                        f"constants: {', '.join(name for _, name in folded)}")
 
     @staticmethod
     def _fold(op: ir.Operation, context: PassContext) -> np.ndarray | None:

@@ -13,7 +13,7 @@
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[5.000000e-01, 0.000000e+00, 1.500000e+00], [0.000000e+00, 2.500000e+00, 0.000000e+00]]> : tensor<2x3xf32>
 // CHECK: linalg.transpose ins(%[[W]]
 // CHECK: linalg.matmul
-// REPORT: note: 1 weight(s) computed in forward() from constants folded into constants
+// REPORT: note: 3 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight
 func.func @masked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %half = arith.constant 0.5 : f32
   %zero = arith.constant 0.0 : f32
@@ -87,3 +87,34 @@ func.func @not_weights(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>
   %y = linalg.matmul ins(%x, %w : tensor<2x2xf32>, tensor<2x2xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
   return %scale, %y : tensor<2x2xf32>, tensor<2x2xf32>
 }
+
+// Named parameters, as the importer makes them: a module that keeps its weight as `fc.weight_unmasked` and
+// multiplies in `fc.weight_mask` before the matmul. The product is the layer's weight, and is named
+// `fc.weight`, the name the pruning metadata and the report use, even this small.
+// CHECK-LABEL: func.func @named_parameters
+// CHECK: %[[W:.*]] = arith.constant dense_resource<fc.weight> : tensor<2x2xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W]]
+func.func @named_parameters(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense_resource<fc.weight_unmasked> : tensor<2x2xf32>
+  %m = arith.constant dense_resource<fc.weight_mask> : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %wm = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%w, %m : tensor<2x2xf32>, tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<2x2xf32>
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %wm : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+{-#
+  dialect_resources: {
+    builtin: {
+      fc.weight_unmasked: "0x040000000000803F000000400000404000008040",
+      fc.weight_mask: "0x040000000000803F00000000000000000000803F"
+    }
+  }
+#-}

@@ -8,6 +8,7 @@ hypothesis report into test_regressions.py becomes a regression test as it is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
+import torch.nn.utils.prune  # noqa: F401  (torch.nn.utils.prune.custom_from_mask)
 from hypothesis import HealthCheck, Phase, assume, note, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
@@ -204,12 +206,14 @@ class Case:
     head: int = 0                   # >0: flatten + Linear(., head) after the conv layers
     seed: int = 0
     force_sparse: bool = False      # cost model off: every pruned layer runs in a generated kernel
+    mask_form: str = "metadata"     # how the masks reach the model: one of MASK_FORMS
 
     def __repr__(self) -> str:
         return (f"Case({self.kind!r}, batch={self.batch}, channels={self.channels}, spatial={self.spatial!r}, "
                 f"layers=({''.join(repr(layer) + ', ' for layer in self.layers)}), scheme={self.scheme!r}, "
                 f"options={self.options!r}, head={self.head}, seed={self.seed}"
-                f"{', force_sparse=True' if self.force_sparse else ''})")
+                f"{', force_sparse=True' if self.force_sparse else ''}"
+                f"{f', mask_form={self.mask_form!r}' if self.mask_form != 'metadata' else ''})")
 
     # ---- the model ----------------------------------------------------------------------------
     def input_shape(self) -> tuple[int, ...]:
@@ -263,7 +267,41 @@ class Case:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "left dense: ..." for layers the scheme does not apply to
             bcr_mlir.prune(model, self.scheme, **options)
+        if self.mask_form != "metadata":
+            mask_at_run_time(model, self.build()[0], self.mask_form)
         return model, x
+
+
+# How a case's masks reach the model: the pruning library's zeros and metadata; torch.nn.utils.prune's
+# weight_orig * weight_mask (the same masks over the unpruned weights: bcr_mlir.compile takes the products
+# on a copy); or a mask buffer that a forward pre-hook multiplies in (a product of constants in the IR,
+# which bcr-fold-constant-weights computes).
+MASK_FORMS = ("metadata", "torch_prune", "forward_hook")
+
+
+def mask_at_run_time(model: nn.Module, unpruned: nn.Module, form: str) -> None:
+    """Turns every weight the pruning library zeroed in `model` back into its `unpruned` value, masked at
+    run time in `form` (torch_prune or forward_hook), so the model computes the same."""
+    originals = dict(unpruned.named_parameters())
+    for name in bcr_mlir.prune.sparsity_plan(model):
+        module_name, _, param = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        weight = getattr(module, param)
+        mask = (weight != 0).to(weight.dtype)
+        with torch.no_grad():
+            weight.copy_(originals[name])
+        if form == "torch_prune":
+            torch.nn.utils.prune.custom_from_mask(module, param, mask)
+            continue
+        del module._parameters[param]
+        module.register_parameter(f"{param}_unmasked", weight)
+        module.register_buffer(f"{param}_mask", mask)
+        _apply_mask(module, (), param)
+        module.register_forward_pre_hook(functools.partial(_apply_mask, param=param))
+
+
+def _apply_mask(module: nn.Module, args, param: str) -> None:
+    setattr(module, param, getattr(module, f"{param}_unmasked") * getattr(module, f"{param}_mask"))
 
 
 def conv_out(size: int, layer: Layer) -> int:
@@ -293,7 +331,8 @@ FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
             "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24),
             "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16),
-            "x86_f16": (9, 90), "arm64_f16": (6, 18), "vulkan_f16": (6, 18)}
+            "x86_f16": (9, 90), "arm64_f16": (6, 18), "vulkan_f16": (6, 18),
+            "x86_masks": (8, 60), "arm64_masks": (4, 12), "vulkan_masks": (4, 12)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 
@@ -641,6 +680,13 @@ F16_RTOL = 1e-2
 F16_ATOL_OF_LARGEST = 1e-2
 
 
+def compile_case(case: Case, target: str, dtype: str = "f32"):
+    """(pruned model, example input, the model compiled for `target`)."""
+    model, x = case.pruned()
+    with cost_model_off(case.force_sparse):
+        return model, x, bcr_mlir.compile(model, (x,), target=target, dtype=dtype)
+
+
 def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, atol: float = ATOL, dtype: str = "f32"):
     """Prunes and compiles `case` for `target` (as `dtype`), runs it on `inputs` inputs, and compares with
     PyTorch."""
@@ -648,9 +694,7 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
 
     started = time.perf_counter()
     _note(f"case: {case!r}" + (f", dtype {dtype}" if dtype != "f32" else ""))
-    model, x = case.pruned()
-    with cost_model_off(case.force_sparse):
-        compiled = bcr_mlir.compile(model, (x,), target=target, dtype=dtype)
+    model, x, compiled = compile_case(case, target, dtype)
     _note(f"report:\n{compiled.report.table()}")
     generator = torch.Generator().manual_seed(case.seed + 2)
     for index in range(inputs):
@@ -663,7 +707,8 @@ def check_case(case: Case, target: str, inputs: int = 2, rtol: float = RTOL, ato
             rtol, atol = F16_RTOL, ATOL + F16_ATOL_OF_LARGEST * float(np.abs(want).max(initial=0.0))
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
                                    err_msg=f"{target}, input {index}, case {case!r}")
-    kind = {"blocks": " blocks", "rnn": " rnn"}.get(case.kind, "") + (f" {dtype}" if dtype != "f32" else "")
+    kind = {"blocks": " blocks", "rnn": " rnn"}.get(case.kind, "") + (f" {dtype}" if dtype != "f32" else "") \
+        + (f" {case.mask_form}" if case.mask_form != "metadata" else "")
     stats = STATS.setdefault(target.split(":")[0] + kind, Stats())
     if repr(case) in stats.seen:  # hypothesis replays examples while shrinking: count each case once
         return compiled

@@ -16,14 +16,19 @@ The "f16" tests compile any of these cases with dtype="f16" (f16 weights and act
 accumulation), for x86, arm64 with fullfp16 and Vulkan with 16-bit floats, at rtol 1e-2 and an
 absolute tolerance of 1e-2 of the output's largest magnitude.
 
+The "run_time_masks" tests take layer-stack cases and apply their masks at run time instead: with
+torch.nn.utils.prune (weight_orig * weight_mask), or with a mask buffer a forward pre-hook multiplies
+in, each over the unpruned weights. Besides PyTorch's output, each must get the report of the same case
+with its zeros written in: the same layers, schemes and decisions.
+
 The "rnn" tests draw a GRU or an LSTM (layers, bidirectional, bias, batch_first, an LSTM projection,
 every step's output or the last's) and an optional linear head, pruned with the schemes that take gate
 matrices (BCR, group, unstructured, N:M).
 
-    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases, 16 + 8 + 8 rnn cases and 9 + 6 + 6
-           f16 cases, derandomized (the same cases on every run)
-    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks, 80 rnn and 90 f16 cases, fresh
-           ones each run; BCR_FUZZ_SEED=N repeats a run)
+    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases, 16 + 8 + 8 rnn cases, 9 + 6 + 6
+           f16 cases and 8 + 4 + 4 run-time-mask cases, derandomized (the same cases on every run)
+    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks, 80 rnn, 90 f16 and 60 run-time-mask
+           cases, fresh ones each run; BCR_FUZZ_SEED=N repeats a run)
 """
 from __future__ import annotations
 
@@ -31,8 +36,10 @@ import pytest
 from hypothesis import given, seed
 from hypothesis import strategies as st
 
-from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, RNN_SCHEMES, SCHEMES, SEED, VULKAN, X86, block_cases, cases,
-                         check_case, fuzz_settings, rnn_cases)
+from dataclasses import replace
+
+from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, MASK_FORMS, RNN_SCHEMES, SCHEMES, SEED, VULKAN, X86, block_cases,
+                         cases, check_case, compile_case, fuzz_settings, rnn_cases)
 
 
 def _fuzz(name: str, strategy, schemes: tuple[str, ...], scheme: str, seed_offset: int = 0):
@@ -108,3 +115,28 @@ def test_f16_matches_pytorch(target, kind):
     def run(case):
         check_case(case, F16_TARGETS[target], inputs=inputs, dtype="f16")
     run()
+
+
+RUN_TIME_MASKS = MASK_FORMS[1:]
+
+
+@pytest.mark.parametrize("target,form", _targets_and(RUN_TIME_MASKS))
+def test_run_time_masks_match_pytorch(target, form):
+    """Layer-stack cases whose masks are applied at run time (torch.nn.utils.prune, a forward pre-hook)
+    instead of written into the weights."""
+    name, limits, inputs, _ = TARGETS[target]
+    strategy = st.sampled_from(SCHEMES).flatmap(lambda scheme: cases(limits, scheme)).map(
+        lambda case: replace(case, mask_form=form))
+
+    @_fuzz(f"{target}_masks", strategy, RUN_TIME_MASKS, form,
+           len(SCHEMES) + len(BLOCK_SCHEMES) + len(RNN_SCHEMES) + len(F16_KINDS))
+    def run(case):
+        compiled = check_case(case, name, inputs=inputs)
+        # The masks applied at run time are seen as the zeros written in: the same layers, decided alike.
+        _, _, written = compile_case(replace(case, mask_form="metadata"), name)
+        assert _decisions(compiled) == _decisions(written), f"{compiled.report.table()}\n!=\n{written.report.table()}"
+    run()
+
+
+def _decisions(compiled) -> list[tuple]:
+    return [(layer.name, layer.op, layer.scheme, layer.mode, layer.uses) for layer in compiled.report.layers]
