@@ -34,7 +34,7 @@ from bcr_mlir import ir
 from bcr_mlir.dialect import new_context
 from bcr_mlir.errors import BcrError
 from bcr_mlir.prune.layers import computed_weights
-from bcr_mlir.weights import WeightTable
+from bcr_mlir.weights import WeightTable, resource_name
 
 from bcr_mlir.dialect import SPARSITY_ATTR  # noqa: E402  (re-exported)
 MAX_PARAMETERS = 2_000_000_000
@@ -146,13 +146,27 @@ def fold_batch_norms(model: nn.Module) -> tuple[nn.Module, list[str]]:
         return model, [f"batch norms not folded into convs (model could not be traced: {str(exc).splitlines()[0][:100]})"]
 
 
+# Integer buffers named in the IR (a boolean mask arrives as uint8).
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int32, torch.int64)
+
+
+def _content_key(tensor: torch.Tensor) -> tuple:
+    if tensor.dtype == torch.bool:
+        tensor = tensor.to(torch.uint8)  # as torch-mlir hands it to the hook
+    return tuple(tensor.shape), tensor.dtype, tensor.detach().contiguous().numpy().tobytes()
+
+
 class _NamedWeights:
     """FxImporter hook: parameters become dense_resource constants named after the parameter."""
 
     def __init__(self, model: nn.Module, weights: WeightTable):
         self.names = {}
+        # torch-mlir hands a boolean buffer over as a uint8 copy: integer buffers are found by their contents.
+        self.integer_names: dict[tuple, str] = {}
         for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
             self.names.setdefault(tensor.data_ptr(), name)
+            if (tensor.dtype == torch.bool or tensor.dtype in _INTEGER_DTYPES) and tensor.numel() > 1:
+                self.integer_names.setdefault(_content_key(tensor), name)
         self.weights = weights
         self.attrs: dict[tuple, ir.Attribute] = {}
         self.error: Exception | None = None
@@ -178,14 +192,24 @@ class _NamedWeights:
     def _resolve(self, gni, literal):
         # Scalars stay torch-mlir's literals, which fold (IREE's Vulkan backend cannot take an f16 1x1
         # dense_resource a matmul reads: "failed to legalize operation 'tensor.extract'").
-        if not isinstance(literal, torch.Tensor) or literal.numel() <= 1 or literal.dtype not in (torch.float32, torch.float16):
+        if not isinstance(literal, torch.Tensor) or literal.numel() <= 1:
+            return None
+        floating = literal.dtype in (torch.float32, torch.float16)
+        if not floating and literal.dtype not in _INTEGER_DTYPES:
             return None
         name = self.names.get(literal.data_ptr())
+        if not floating and name is None:
+            name = self.integer_names.get(_content_key(literal), f"constant_{literal.dtype}".replace("torch.", ""))
         key = (literal.data_ptr(), tuple(literal.shape), tuple(literal.stride()), literal.dtype)
         attr = self.attrs.get(key)
         if attr is None:
             array = literal.detach().contiguous().numpy().copy()
-            attr = self.weights.constant_attr(array, name or "constant", keep_name=name is not None)
+            if floating:
+                attr = self.weights.constant_attr(array, name or "constant", keep_name=name is not None)
+            else:  # a mask or index buffer, typed as torch-mlir types it, registered for bcr-fold-constant-weights
+                from torch_mlir.extras.fx_importer import create_mlir_tensor_type
+                attr = ir.DenseResourceElementsAttr.get_from_buffer(array, name, create_mlir_tensor_type(literal))
+                self.weights.add(resource_name(attr), array)
             self.attrs[key] = attr
         vtype = gni._cc.get_vtensor_type(literal.size(), literal.dtype)
         return ir.Operation.create("torch.vtensor.literal", results=[vtype], attributes={"value": attr}).result

@@ -10,8 +10,10 @@ linalg.generic whose inputs are all constants and whose result reaches a contrac
 (through transposes, reshapes and broadcasts), and replaces it by one constant named after its first
 named input (`0.weight`), so the report and the pruning metadata find the layer. Bodies of arith/math
 float ops (mulf, addf, subf, divf, negf, maximumf, minimumf, select on cmpf, sqrt, rsqrt, absf, exp,
-tanh, extf, truncf, and uitofp/sitofp of an integer or boolean mask) are evaluated; anything else (a
-reduction such as a norm, an integer op) is left to IREE.
+tanh, extf, truncf, and uitofp/sitofp of an integer or boolean mask) are evaluated. A boolean mask buffer
+arrives as an i8 constant compared with 0 by an integer generic (cmpi, extui/extsi, trunci, andi/ori/xori):
+that generic is evaluated with the float generic that reads it, and erased once nothing reads it. Anything
+else (a reduction such as a norm) is left to IREE.
 
 Before:
     %w = arith.constant dense_resource<"0.weight"> : tensor<64x16x3x3xf32>
@@ -58,6 +60,19 @@ _COMPARE = {"oeq": np.equal, "one": np.not_equal, "ogt": np.greater, "oge": np.g
 # arith.cmpf's predicate attribute, by its integer value.
 _PREDICATES = ["false", "oeq", "ogt", "oge", "olt", "ole", "one", "ord", "ueq", "ugt", "uge", "ult", "ule", "une",
                "uno", "true"]
+# arith.cmpi's, by its integer value; the u* ones compare the operands' bits read as unsigned.
+_INTEGER_PREDICATES = [("eq", np.equal), ("ne", np.not_equal), ("slt", np.less), ("sle", np.less_equal),
+                       ("sgt", np.greater), ("sge", np.greater_equal), ("ult", np.less), ("ule", np.less_equal),
+                       ("ugt", np.greater), ("uge", np.greater_equal)]
+_BITWISE = {"arith.andi": np.bitwise_and, "arith.ori": np.bitwise_or, "arith.xori": np.bitwise_xor}
+
+
+def _unsigned(array, integer_type: ir.Type) -> np.ndarray:
+    """An integer array's bits read as unsigned (an i8 mask of 0/255 from a uint8 buffer is 255, not -1)."""
+    array = np.asarray(array)
+    if array.dtype == np.bool_:
+        return array.astype(np.int64)
+    return array.astype(np.int64) % (1 << ir.IntegerType(integer_type).width)
 
 
 def _feeds_weight(value: ir.Value, seen: dict | None = None) -> bool:
@@ -102,7 +117,11 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
     def read(value):
         if value in values:
             return values[value]
-        return float_constant(value)  # a scalar defined outside the body
+        owner = as_operation(value.owner)  # a scalar defined outside the body
+        if owner is not None and owner.name == "arith.constant" and isinstance(owner.attributes["value"],
+                                                                               ir.IntegerAttr):
+            return np.array(ir.IntegerAttr(owner.attributes["value"]).value).astype(element_dtype(value.type))
+        return float_constant(value)
 
     for inner in body_ops(op):
         operands = [read(v) for v in inner.operands]
@@ -115,8 +134,19 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
             result = _BINARY[name](operands[0], operands[1])
         elif name in _UNARY:
             result = _UNARY[name](operands[0])
-        elif name in ("arith.extf", "arith.truncf", "arith.uitofp", "arith.sitofp"):
-            result = np.asarray(operands[0]).astype(element_dtype(inner.results[0].type))
+        elif name in ("arith.extf", "arith.truncf", "arith.sitofp", "arith.extsi", "arith.trunci"):
+            # numpy's casts are these ops' semantics (a truncation to i1 keeps the lowest bit).
+            operand = operands[0] if str(inner.results[0].type) != "i1" else np.asarray(operands[0]) & 1
+            result = np.asarray(operand).astype(element_dtype(inner.results[0].type))
+        elif name in ("arith.uitofp", "arith.extui"):
+            result = _unsigned(operands[0], inner.operands[0].type).astype(element_dtype(inner.results[0].type))
+        elif name in _BITWISE:
+            result = _BITWISE[name](operands[0], operands[1])
+        elif name == "arith.cmpi":
+            predicate, compare = _INTEGER_PREDICATES[ir.IntegerAttr(inner.attributes["predicate"]).value]
+            if predicate.startswith("u"):
+                operands = [_unsigned(v, inner.operands[0].type) for v in operands]
+            result = compare(operands[0], operands[1])
         elif name == "arith.cmpf":
             predicate = _PREDICATES[ir.IntegerAttr(inner.attributes["predicate"]).value]
             if predicate not in _COMPARE:
@@ -148,6 +178,28 @@ def weight_name(parameters: list[str]) -> str:
     return f"{module}.weight" if module else "weight"
 
 
+def _sources(values: list[ir.Value]) -> list[str]:
+    """The named constants among `values`, and those behind the integer generics among them."""
+    names = []
+    for value in values:
+        op = as_operation(value.owner)
+        if op is not None and op.name == "linalg.generic":
+            names += _sources(list(op.operands)[:-1])
+        elif constant_name(value):
+            names.append(constant_name(value))
+    return names
+
+
+def _erase_dead_generics(values: list[ir.Value]) -> None:
+    """Erases the generics behind `values` that nothing reads any more, and theirs in turn."""
+    for value in values:
+        op = as_operation(value.owner)
+        if op is not None and op.name == "linalg.generic" and not any(list(r.uses) for r in op.results):
+            operands = list(op.operands)
+            op.erase()
+            _erase_dead_generics(operands)
+
+
 @dataclass(frozen=True)
 class FoldConstantWeights(Pass):
     name = "bcr-fold-constant-weights"
@@ -170,17 +222,25 @@ class FoldConstantWeights(Pass):
             with ir.InsertionPoint(op), op.location:
                 # A parameter's name is kept at any size (the report and the metadata go by it).
                 constant = context.weights.constant(array, name, keep_name=name != UNNAMED)
+            context.folded_from[constant_name(constant)] = [
+                source for n in _sources(inputs) for source in context.folded_from.get(n, [n])]
             op.results[0].replace_all_uses_with(constant)
             op.erase()
+            _erase_dead_generics(inputs)  # the integer generics it read (a boolean mask's `!= 0`)
             folded = [entry for entry in folded if entry not in links] + [(constant, name)]
         if folded:
             context.report.notes.append(f"{len(folded)} weight(s) computed in forward() from constants folded into "
                                         f"constants: {', '.join(name for _, name in folded)}")
 
     @staticmethod
-    def _fold(op: ir.Operation, context: PassContext) -> np.ndarray | None:
+    def _fold(op: ir.Operation, context: PassContext, integer: bool = False) -> np.ndarray | None:
+        """The value of a parallel elementwise generic computed from constants: a float one (a weight), or with
+        `integer`, an integer or boolean one (a mask that a float generic reads), else None."""
         iterators = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
         if any("parallel" not in it for it in iterators):
+            return None
+        dtype = value_dtype(op.results[0])
+        if dtype not in ((np.bool_, np.int8, np.uint8, np.int32, np.int64) if integer else (np.float32, np.float16)):
             return None
         loop_shape = list(shape_of(op.results[0]))
         if np.prod(loop_shape) > MAX_ELEMENTS:
@@ -192,6 +252,9 @@ class FoldConstantWeights(Pass):
         inputs = []
         for value, affine_map in zip(ins, maps):
             array = context.weights.array(value)
+            producer = as_operation(value.owner)
+            if array is None and producer is not None and producer.name == "linalg.generic":
+                array = FoldConstantWeights._fold(producer, context, integer=True)
             if array is None:
                 return None
             laid_out = _loop_array(array, affine_map, loop_shape)
@@ -201,9 +264,6 @@ class FoldConstantWeights(Pass):
         block = op.regions[0].blocks[0]
         if len(list(block.arguments[len(ins)].uses)):
             return None  # the body reads the output's initial value
-        dtype = value_dtype(op.results[0])
-        if dtype not in (np.float32, np.float16):
-            return None
         with np.errstate(all="ignore"):
             result = _evaluate(op, inputs)
         if result is None or not np.all(np.isfinite(result)):

@@ -435,6 +435,7 @@ def _report_computed_weights(module: ir.Module, context: PassContext) -> None:
         sources = _constant_sources(weight)
         if not sources:
             continue
+        sources = list(dict.fromkeys(s for n in sources for s in context.folded_from.get(n, [n])))
         # Named after the weight it is computed from (a mask or scale may come first).
         weight_like = [source for source in sources if re.search(r"\.weight(_\d+)?$", source)]
         name = re.sub(r"\.weight(_\d+)?$", "", (weight_like or sources)[0])

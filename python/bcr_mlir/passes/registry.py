@@ -48,6 +48,8 @@ class PassContext:
     # Per-weight analysis results, so a weight used many times (an RNN's W_hh at every time step) is
     # analysed once: key -> value, with keys built by `memo_key`.
     memo: dict = field(default_factory=dict)
+    # A constant bcr-fold-constant-weights computed -> the parameters it is computed from, for the report.
+    folded_from: dict[str, list[str]] = field(default_factory=dict)
 
     def memoized(self, key, compute):
         return memoize(self.memo, key, compute)

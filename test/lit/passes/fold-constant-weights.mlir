@@ -13,7 +13,7 @@
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[5.000000e-01, 0.000000e+00, 1.500000e+00], [0.000000e+00, 2.500000e+00, 0.000000e+00]]> : tensor<2x3xf32>
 // CHECK: linalg.transpose ins(%[[W]]
 // CHECK: linalg.matmul
-// REPORT: note: 3 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight
+// REPORT: note: 4 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight, folded_weight
 func.func @masked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %half = arith.constant 0.5 : f32
   %zero = arith.constant 0.0 : f32
@@ -103,6 +103,37 @@ func.func @named_parameters(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
   ^bb0(%a: f32, %b: f32, %o: f32):
     %p = arith.mulf %a, %b : f32
     linalg.yield %p : f32
+  } -> tensor<2x2xf32>
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %wm : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// A boolean mask, as torch-mlir imports one: an i8 constant (a uint8 copy of the bool tensor) compared with 0
+// by an integer generic, then read by the weight's select. The comparison is evaluated along with the select,
+// and the integer generic, dead then, is erased.
+// CHECK-LABEL: func.func @boolean_mask
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: arith.cmpi
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 0.000000e+00], [0.000000e+00, 4.000000e+00]]> : tensor<2x2xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W]]
+func.func @boolean_mask(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c0_i8 = arith.constant 0 : i8
+  %w = arith.constant dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>
+  %m = arith.constant dense<[[1, 0], [0, -1]]> : tensor<2x2xi8>
+  %eb = tensor.empty() : tensor<2x2xi1>
+  %keep = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%m : tensor<2x2xi8>) outs(%eb : tensor<2x2xi1>) {
+  ^bb0(%a: i8, %o: i1):
+    %ne = arith.cmpi ne, %a, %c0_i8 : i8
+    linalg.yield %ne : i1
+  } -> tensor<2x2xi1>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %wm = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%keep, %w : tensor<2x2xi1>, tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%k: i1, %a: f32, %o: f32):
+    %r = arith.select %k, %a, %zero : f32
+    linalg.yield %r : f32
   } -> tensor<2x2xf32>
   %o = tensor.empty() : tensor<4x2xf32>
   %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
