@@ -168,6 +168,25 @@ def test_torch_prune_masks_run_sparse(target):
     assert hasattr(model[2], "weight_orig"), "the user's model keeps its masks"
 
 
+def test_torch_pruned_gru_runs_sparse():
+    """torch.nn.utils.prune on a GRU's gate weights (weight_ih_l0, weight_hh_l0, ...): RNNBase reads its
+    weights through _flat_weights, which the pruning hook refreshes on every call. Taken as constants, the
+    recurrent matmuls run sparse at every step."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(64, 256, num_layers=2, batch_first=True).eval()
+    names = [f"weight_{kind}_l{layer}" for layer in range(2) for kind in ("ih", "hh")]
+    for name in names:
+        torch_prune.l1_unstructured(gru, name, amount=0.9)
+    x = torch.randn(1, 6, 64)
+    compiled = bcr_mlir.compile(gru, (x,))
+    assert_matches_torch(compiled(x)[0], reference(gru, x)[0])
+    for name in names:
+        layer = compiled.report.find(f"{name}")
+        assert layer is not None and layer.mode == "sparse", compiled.report
+        assert layer.sparsity == pytest.approx(0.9, abs=0.01)
+    assert any("4 weight(s) computed at run time" in note for note in compiled.report.notes)
+
+
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
 def test_filter_pruned_layers_run_in_row_blocks(target):
     """Filter pruning (whole output channels zero, torch.nn.utils.prune.ln_structured) was taken for

@@ -435,10 +435,12 @@ def _report_computed_weights(module: ir.Module, context: PassContext) -> None:
         sources = _constant_sources(weight)
         if not sources:
             continue
-        sources = list(dict.fromkeys(s for n in sources for s in context.folded_from.get(n, [n])))
-        # Named after the weight it is computed from (a mask or scale may come first).
+        # Named after the weight it is computed from (a mask or scale may come first; a folded part is named so).
         weight_like = [source for source in sources if re.search(r"\.weight(_\d+)?$", source)]
         name = re.sub(r"\.weight(_\d+)?$", "", (weight_like or sources)[0])
+        # The message lists the parameters, those behind a folded part too.
+        sources = list(dict.fromkeys(s for n in sources for s in context.folded_from.get(n, [n])))
+        weight_like = [source for source in sources if re.search(r"\.weight(_\d+)?$", source)]
         if context.report.find(name) is None:
             context.report.add(LayerDecision(
                 name, CONV_OPS[op.name][0] if op.name in CONV_OPS else DENSE_ONLY_OPS.get(op.name, op.name.removeprefix("linalg.")),

@@ -276,18 +276,19 @@ class Case:
 # weight_orig * weight_mask (the same masks over the unpruned weights: bcr_mlir.compile takes the products
 # on a copy); or a mask buffer that a forward pre-hook multiplies in (a product of constants in the IR,
 # which bcr-fold-constant-weights computes).
-MASK_FORMS = ("metadata", "torch_prune", "forward_hook")
+MASK_FORMS = ("metadata", "torch_prune", "forward_hook", "bool_buffer")
 
 
 def mask_at_run_time(model: nn.Module, unpruned: nn.Module, form: str) -> None:
     """Turns every weight the pruning library zeroed in `model` back into its `unpruned` value, masked at
-    run time in `form` (torch_prune or forward_hook), so the model computes the same."""
+    run time in `form`, so the model computes the same: torch.nn.utils.prune, or a forward pre-hook that
+    multiplies in a float mask buffer (forward_hook) or selects by a boolean one (bool_buffer)."""
     originals = dict(unpruned.named_parameters())
     for name in bcr_mlir.prune.sparsity_plan(model):
         module_name, _, param = name.rpartition(".")
         module = model.get_submodule(module_name)
         weight = getattr(module, param)
-        mask = (weight != 0).to(weight.dtype)
+        mask = weight != 0 if form == "bool_buffer" else (weight != 0).to(weight.dtype)
         with torch.no_grad():
             weight.copy_(originals[name])
         if form == "torch_prune":
@@ -301,7 +302,8 @@ def mask_at_run_time(model: nn.Module, unpruned: nn.Module, form: str) -> None:
 
 
 def _apply_mask(module: nn.Module, args, param: str) -> None:
-    setattr(module, param, getattr(module, f"{param}_unmasked") * getattr(module, f"{param}_mask"))
+    weight, mask = getattr(module, f"{param}_unmasked"), getattr(module, f"{param}_mask")
+    setattr(module, param, torch.where(mask, weight, 0.0) if mask.dtype == torch.bool else weight * mask)
 
 
 def conv_out(size: int, layer: Layer) -> int:
@@ -332,7 +334,7 @@ EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
             "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24),
             "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16),
             "x86_f16": (9, 90), "arm64_f16": (6, 18), "vulkan_f16": (6, 18),
-            "x86_masks": (8, 60), "arm64_masks": (4, 12), "vulkan_masks": (4, 12)}
+            "x86_masks": (9, 60), "arm64_masks": (6, 12), "vulkan_masks": (6, 12)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
 
 

@@ -17,8 +17,8 @@ accumulation), for x86, arm64 with fullfp16 and Vulkan with 16-bit floats, at rt
 absolute tolerance of 1e-2 of the output's largest magnitude.
 
 The "run_time_masks" tests take layer-stack cases and apply their masks at run time instead: with
-torch.nn.utils.prune (weight_orig * weight_mask), or with a mask buffer a forward pre-hook multiplies
-in, each over the unpruned weights. Besides PyTorch's output, each must get the report of the same case
+torch.nn.utils.prune (weight_orig * weight_mask), with a float mask buffer a forward pre-hook multiplies
+in, or with a boolean one it selects by (torch.where), each over the unpruned weights. Besides PyTorch's output, each must get the report of the same case
 with its zeros written in: the same layers, schemes and decisions.
 
 The "rnn" tests draw a GRU or an LSTM (layers, bidirectional, bias, batch_first, an LSTM projection,
@@ -122,8 +122,8 @@ RUN_TIME_MASKS = MASK_FORMS[1:]
 
 @pytest.mark.parametrize("target,form", _targets_and(RUN_TIME_MASKS))
 def test_run_time_masks_match_pytorch(target, form):
-    """Layer-stack cases whose masks are applied at run time (torch.nn.utils.prune, a forward pre-hook)
-    instead of written into the weights."""
+    """Layer-stack cases whose masks are applied at run time (torch.nn.utils.prune, a forward pre-hook
+    with a float or a boolean mask) instead of written into the weights."""
     name, limits, inputs, _ = TARGETS[target]
     strategy = st.sampled_from(SCHEMES).flatmap(lambda scheme: cases(limits, scheme)).map(
         lambda case: replace(case, mask_form=form))
