@@ -103,7 +103,7 @@ def check_model(model, inputs) -> None:
                            "use a smaller input size")
 
 
-def foldcomputed_weights(model: nn.Module) -> tuple[nn.Module, list[str]]:
+def fold_computed_weights(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """A copy of `model` in which every weight computed at run time from others (see computed_weights)
     is a plain parameter holding its value, so its zeros are seen; the model itself when there is none."""
     if not any(computed_weights(m) for m in model.modules()):
@@ -239,7 +239,7 @@ def import_model(model: nn.Module, example_inputs) -> ImportedModel:
     check_model(model, inputs)
     model = model.eval()
     metadata = sparsity_metadata(model)
-    model, computed = foldcomputed_weights(model)
+    model, computed = fold_computed_weights(model)
     model, notes = fold_batch_norms(model)
     notes = computed + notes
     context = new_context()
