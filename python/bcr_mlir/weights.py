@@ -127,7 +127,7 @@ class WeightTable:
         """An attribute holding `array`: inline dense<...> when small (readable IR), otherwise a
         dense_resource registered here under the name MLIR picks. `keep_name`: a dense_resource whatever the
         size (a model parameter: the layer report and the pruning metadata find layers by that name)."""
-        array = np.ascontiguousarray(array)
+        array = np.ascontiguousarray(array).reshape(np.shape(array))  # ascontiguousarray makes a 0-d array 1-d
         if array.size <= INLINE_ELEMENTS and not keep_name:
             return ir.DenseElementsAttr.get(array, type=tensor_type(array.shape, array.dtype))
         attr = ir.DenseResourceElementsAttr.get_from_buffer(array, name, tensor_type(array.shape, array.dtype))

@@ -272,18 +272,21 @@ class _BoolMasked(torch.nn.Module):
             weight = torch.where(self.mask, self.fc.weight, 0.0)
         elif self.form == "multiply":
             weight = self.fc.weight * self.mask
-        else:  # "normalized": a reduction, which bcr-fold-constant-weights does not evaluate
+        elif self.form == "normalized":  # a reduction (the norm), then a division by it
             weight = self.fc.weight * self.mask / self.fc.weight.norm()
+        else:  # "erf-gated": math.erf, which bcr-fold-constant-weights does not evaluate
+            weight = self.fc.weight * self.mask * torch.erf(self.fc.weight)
         return torch.nn.functional.linear(x, weight, self.fc.bias)
 
 
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
-@pytest.mark.parametrize("form", ["where", "multiply"])
+@pytest.mark.parametrize("form", ["where", "multiply", "normalized"])
 def test_weight_under_a_boolean_mask_runs_sparse(form, target):
-    """torch.where(mask, weight, 0) or weight * mask with a boolean mask buffer. torch-mlir hands the mask over
-    as uint8 under a made-up name, then compares it with 0: the integer constant was not in the weight table,
-    and bcr-fold-constant-weights evaluated float generics only, so the layer ran dense. The importer now
-    registers (and names) integer buffers, and the fold evaluates the comparison."""
+    """torch.where(mask, weight, 0) or weight * mask with a boolean mask buffer (then divided by its norm).
+    torch-mlir hands the mask over as uint8 under a made-up name, then compares it with 0: the integer
+    constant was not in the weight table, and bcr-fold-constant-weights evaluated float generics only, so the
+    layer ran dense. The importer now registers (and names) integer buffers, and the fold evaluates the
+    comparison, and the norm's reduction."""
     torch.manual_seed(0)
     model = _BoolMasked(form).eval()
     x = torch.randn(16, 256)
@@ -294,18 +297,44 @@ def test_weight_under_a_boolean_mask_runs_sparse(form, target):
     assert abs(layer.sparsity - float((~model.mask).float().mean())) < 1e-6, compiled.report
 
 
-def test_weight_computed_by_a_reduction_is_reported_dense():
-    """weight * mask / weight.norm(): a norm is a reduction, which bcr-fold-constant-weights leaves to IREE.
-    The layer runs dense, and the report lists it under its own name with the parameters it is computed from
-    (the mask by its buffer name); before, it was missing from the report."""
+def test_weight_computed_by_an_op_the_fold_does_not_take_is_reported_dense():
+    """weight * mask * erf(weight): bcr-fold-constant-weights does not evaluate math.erf, so IREE computes the
+    weight. The layer runs dense, and the report lists it under its own name with the parameters it is
+    computed from (the mask by its buffer name); before, it was missing from the report."""
     torch.manual_seed(0)
-    model = _BoolMasked("normalized").eval()
+    model = _BoolMasked("erf-gated").eval()
     x = torch.randn(16, 256)
     compiled = bcr_mlir.compile(model, (x,))
     assert_matches_torch(compiled(x), reference(model, x))
     layer = compiled.report.find("fc")
     assert layer is not None and (layer.op, layer.mode) == ("matmul", "dense"), compiled.report
     assert "its weight is computed at run time from fc.weight, mask" in layer.reason, layer.reason
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+def test_filters_normalized_in_forward_run_sparse(target):
+    """A pruned conv whose filters are scaled to unit norm in forward() (weight normalization written by
+    hand): a reduction over each filter, a square root and a division. bcr-fold-constant-weights evaluates
+    the reduction (before, only elementwise generics), so the zeros are seen and the layer runs sparse."""
+    class Normalized(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(32, 64, 3, padding=1)
+
+        def forward(self, x):
+            weight = self.conv.weight
+            weight = weight / weight.pow(2).sum(dim=(1, 2, 3), keepdim=True).sqrt()
+            return torch.relu(torch.nn.functional.conv2d(x, weight, self.conv.bias, padding=1))
+
+    torch.manual_seed(0)
+    model = Normalized().eval()
+    bcr_mlir.prune(model, "bcr", rate=4, block=(8, 8), layers=["conv.weight"])
+    x = torch.randn(1, 32, 16, 16)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    layer = compiled.report.find("conv")
+    assert layer is not None and (layer.mode, layer.scheme) == ("sparse", "bcr 8x8"), compiled.report
+    assert any("1 weight(s) computed in forward() from constants folded" in note for note in compiled.report.notes)
 
 
 def test_small_layers_keep_their_names_in_the_report():

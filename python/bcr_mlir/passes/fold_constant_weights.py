@@ -12,8 +12,10 @@ named input (`0.weight`), so the report and the pruning metadata find the layer.
 float ops (mulf, addf, subf, divf, negf, maximumf, minimumf, select on cmpf, sqrt, rsqrt, absf, exp,
 tanh, extf, truncf, and uitofp/sitofp of an integer or boolean mask) are evaluated. A boolean mask buffer
 arrives as an i8 constant compared with 0 by an integer generic (cmpi, extui/extsi, trunci, andi/ori/xori):
-that generic is evaluated with the float generic that reads it, and erased once nothing reads it. Anything
-else (a reduction such as a norm) is left to IREE.
+that generic is evaluated with the float generic that reads it, and erased once nothing reads it. A
+reduction generic (a norm's sum of squares, per filter or over the whole weight) is evaluated too when its
+body combines one value with the accumulator (addf, mulf, max, min) and the accumulator starts from a
+constant or a linalg.fill of one. Anything else (math.erf, say) is left to IREE, and the layer runs dense.
 
 Before:
     %w = arith.constant dense_resource<"0.weight"> : tensor<64x16x3x3xf32>
@@ -51,7 +53,10 @@ MAX_ELEMENTS = 1 << 24
 
 _BINARY = {"arith.mulf": np.multiply, "arith.addf": np.add, "arith.subf": np.subtract, "arith.divf": np.divide,
            "arith.maximumf": np.maximum, "arith.minimumf": np.minimum, "arith.maxnumf": np.fmax,
-           "arith.minnumf": np.fmin}
+           "arith.minnumf": np.fmin, "math.powf": np.power, "math.fpowi": np.power}
+# What a reduction generic's body may combine its accumulator with (a norm's sum, a max).
+_COMBINERS = {"arith.addf": np.add, "arith.mulf": np.multiply, "arith.maximumf": np.maximum,
+              "arith.minimumf": np.minimum, "arith.maxnumf": np.fmax, "arith.minnumf": np.fmin}
 _UNARY = {"arith.negf": np.negative, "math.sqrt": np.sqrt, "math.rsqrt": lambda a: 1 / np.sqrt(a),
           "math.absf": np.abs, "math.exp": np.exp, "math.tanh": np.tanh}
 _COMPARE = {"oeq": np.equal, "one": np.not_equal, "ogt": np.greater, "oge": np.greater_equal, "olt": np.less,
@@ -109,10 +114,13 @@ def _loop_array(array: np.ndarray, affine_map: ir.AffineMap, loop_shape: list[in
     return np.broadcast_to(array.reshape(shape), loop_shape)
 
 
-def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
-    """The generic's result, or None when its body holds an op this pass does not evaluate."""
+def _evaluate(op: ir.Operation, inputs: list[np.ndarray], until: ir.Value | None = None) -> np.ndarray | None:
+    """The generic's yielded value (or `until`, a value of its body), or None when its body holds an op this
+    pass does not evaluate."""
     block = op.regions[0].blocks[0]
     values = {block.arguments[i]: inputs[i] for i in range(len(inputs))}
+    if until is not None and until in values:
+        return values[until]
 
     def read(value):
         if value in values:
@@ -157,7 +165,63 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray]) -> np.ndarray | None:
         else:
             return None
         values[inner.results[0]] = result
+        if until is not None and inner.results[0] == until:
+            return result
     return None
+
+
+def _loop_shape(op: ir.Operation, maps: list[ir.AffineMap]) -> list[int] | None:
+    """A generic's iteration domain, from its operands' shapes along their maps; None if a loop is unbounded."""
+    shape = [None] * maps[0].n_dims
+    for value, affine_map in zip(op.operands, maps):
+        for size, expr in zip(shape_of(value), affine_map.results):
+            expr = expr.maybe_downcast()
+            if isinstance(expr, ir.AffineDimExpr):
+                shape[expr.position] = size
+    return None if None in shape else shape
+
+
+def _initial_value(value: ir.Value, context: PassContext) -> np.ndarray | None:
+    """A reduction's initial accumulator: a constant, or a linalg.fill of a constant scalar."""
+    array = context.weights.array(value)
+    fill = as_operation(value.owner)
+    if array is None and fill is not None and fill.name == "linalg.fill":
+        scalar = float_constant(fill.operands[0])
+        array = None if scalar is None else np.full(shape_of(value), scalar, dtype=value_dtype(value))
+    return array
+
+
+def _reduce(op: ir.Operation, inputs: list[np.ndarray], maps: list[ir.AffineMap], loop_shape: list[int],
+            reductions: list[int], initial: np.ndarray) -> np.ndarray | None:
+    """A reduction generic's result (a norm's sum of squares over the weight's rows): the body's value
+    before it is combined with the accumulator, reduced over the reduction loops, then combined with the
+    initial value; None for any other body or an output map that is not the parallel loops (with 0s)."""
+    block = op.regions[0].blocks[0]
+    accumulator = block.arguments[len(inputs)]
+    combine = as_operation(block.operations[len(block.operations) - 1].operands[0].owner)
+    if combine is None or combine.name not in _COMBINERS:
+        return None
+    partials = [v for v in combine.operands if v != accumulator]
+    if len(partials) != 1 or len(list(accumulator.uses)) != 1:
+        return None
+    partial = _evaluate(op, inputs, partials[0])
+    if partial is None:
+        return None
+    reduced = _COMBINERS[combine.name].reduce(np.broadcast_to(partial, loop_shape), axis=tuple(reductions))
+    parallel = [d for d in range(len(loop_shape)) if d not in reductions]
+    out_dims = []  # the output's dims as loops, in its order; None for a constant 0 (a kept size-1 dim)
+    for expr in maps[-1].results:
+        expr = expr.maybe_downcast()
+        if isinstance(expr, ir.AffineDimExpr):
+            out_dims.append(expr.position)
+        elif isinstance(expr, ir.AffineConstantExpr) and expr.value == 0:
+            out_dims.append(None)
+        else:
+            return None
+    if sorted(d for d in out_dims if d is not None) != parallel:
+        return None
+    reduced = np.asarray(reduced).transpose([parallel.index(d) for d in out_dims if d is not None])
+    return _COMBINERS[combine.name](initial, reduced.reshape(initial.shape))
 
 
 # What a weight computed from unnamed (literal) constants is called.
@@ -237,17 +301,18 @@ class FoldConstantWeights(Pass):
         """The value of a parallel elementwise generic computed from constants: a float one (a weight), or with
         `integer`, an integer or boolean one (a mask that a float generic reads), else None."""
         iterators = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
-        if any("parallel" not in it for it in iterators):
+        reductions = [i for i, it in enumerate(iterators) if "reduction" in it]
+        if any("parallel" not in it and "reduction" not in it for it in iterators):
             return None
         dtype = value_dtype(op.results[0])
         if dtype not in ((np.bool_, np.int8, np.uint8, np.int32, np.int64) if integer else (np.float32, np.float16)):
             return None
-        loop_shape = list(shape_of(op.results[0]))
-        if np.prod(loop_shape) > MAX_ELEMENTS:
-            return None
         maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
         *ins, out = list(op.operands)
-        if str(maps[-1]) != str(ir.AffineMap.get_identity(len(loop_shape))):
+        loop_shape = _loop_shape(op, maps) if reductions else list(shape_of(op.results[0]))
+        if loop_shape is None or np.prod(loop_shape) > MAX_ELEMENTS:
+            return None
+        if not reductions and str(maps[-1]) != str(ir.AffineMap.get_identity(len(loop_shape))):
             return None
         inputs = []
         for value, affine_map in zip(ins, maps):
@@ -261,11 +326,14 @@ class FoldConstantWeights(Pass):
             if laid_out is None:
                 return None
             inputs.append(laid_out)
-        block = op.regions[0].blocks[0]
-        if len(list(block.arguments[len(ins)].uses)):
-            return None  # the body reads the output's initial value
         with np.errstate(all="ignore"):
-            result = _evaluate(op, inputs)
+            if reductions:
+                initial = _initial_value(out, context)
+                result = None if initial is None else _reduce(op, inputs, maps, loop_shape, reductions, initial)
+            elif list(op.regions[0].blocks[0].arguments[len(ins)].uses):
+                return None  # the body reads the output's initial value
+            else:
+                result = _evaluate(op, inputs)
         if result is None or not np.all(np.isfinite(result)):
             return None
-        return np.ascontiguousarray(np.broadcast_to(result, loop_shape).astype(dtype))
+        return np.array(np.broadcast_to(result, shape_of(op.results[0])), dtype=dtype, order="C")

@@ -13,7 +13,7 @@
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[5.000000e-01, 0.000000e+00, 1.500000e+00], [0.000000e+00, 2.500000e+00, 0.000000e+00]]> : tensor<2x3xf32>
 // CHECK: linalg.transpose ins(%[[W]]
 // CHECK: linalg.matmul
-// REPORT: note: 4 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight, folded_weight
+// REPORT: note: 5 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight, folded_weight, folded_weight
 func.func @masked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %half = arith.constant 0.5 : f32
   %zero = arith.constant 0.0 : f32
@@ -138,6 +138,42 @@ func.func @boolean_mask(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
   %o = tensor.empty() : tensor<4x2xf32>
   %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
   %y = linalg.matmul ins(%x, %wm : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// A weight normalized per row in forward(): a reduction generic (the sum of squares over the columns,
+// accumulated onto a linalg.fill of 0), a square root, and a division broadcasting the norms. The
+// reduction is evaluated (its body's value before the accumulator, summed over the reduction loop), and
+// the three generics fold into one constant; the zero stays a zero.
+// CHECK-LABEL: func.func @normalized_rows
+// CHECK-NOT: linalg.generic
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[6.000000e-01, 8.000000e-01], [0.000000e+00, 1.000000e+00]]> : tensor<2x2xf32>
+// CHECK: linalg.matmul ins(%{{.*}}, %[[W]]
+func.func @normalized_rows(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[3.0, 4.0], [0.0, 5.0]]> : tensor<2x2xf32>
+  %n0 = tensor.empty() : tensor<2xf32>
+  %nf = linalg.fill ins(%zero : f32) outs(%n0 : tensor<2xf32>) -> tensor<2xf32>
+  %sum = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]} ins(%w : tensor<2x2xf32>) outs(%nf : tensor<2xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %sq = arith.mulf %a, %a : f32
+    %s = arith.addf %sq, %acc : f32
+    linalg.yield %s : f32
+  } -> tensor<2xf32>
+  %norm = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%sum : tensor<2xf32>) outs(%n0 : tensor<2xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.sqrt %a : f32
+    linalg.yield %r : f32
+  } -> tensor<2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %wn = linalg.generic {indexing_maps = [#id2, #row, #id2], iterator_types = ["parallel", "parallel"]} ins(%w, %norm : tensor<2x2xf32>, tensor<2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %q = arith.divf %a, %b : f32
+    linalg.yield %q : f32
+  } -> tensor<2x2xf32>
+  %o = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%o : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %wn : tensor<4x2xf32>, tensor<2x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
 
