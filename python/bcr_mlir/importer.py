@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import json
 import logging
@@ -160,16 +161,23 @@ class _NamedWeights:
     """FxImporter hook: parameters become dense_resource constants named after the parameter."""
 
     def __init__(self, model: nn.Module, weights: WeightTable):
+        self.model = model
         self.names = {}
-        # torch-mlir hands a boolean buffer over as a uint8 copy: integer buffers are found by their contents.
-        self.integer_names: dict[tuple, str] = {}
         for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
             self.names.setdefault(tensor.data_ptr(), name)
-            if (tensor.dtype == torch.bool or tensor.dtype in _INTEGER_DTYPES) and tensor.numel() > 1:
-                self.integer_names.setdefault(_content_key(tensor), name)
         self.weights = weights
         self.attrs: dict[tuple, ir.Attribute] = {}
         self.error: Exception | None = None
+
+    @functools.cached_property
+    def integer_names(self) -> dict[tuple, str]:
+        """Integer and boolean buffers by their contents: torch-mlir hands a boolean buffer over as a uint8
+        copy, at another address. Built on the first integer literal only (most models have none)."""
+        names: dict[tuple, str] = {}
+        for name, tensor in self.model.named_buffers():
+            if (tensor.dtype == torch.bool or tensor.dtype in _INTEGER_DTYPES) and tensor.numel() > 1:
+                names.setdefault(_content_key(tensor), name)
+        return names
 
     def hooks(self):
         from torch_mlir.extras.fx_importer import FxImporterHooks

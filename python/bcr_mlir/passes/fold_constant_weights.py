@@ -94,21 +94,30 @@ def _feeds_weight(value: ir.Value, seen: dict | None = None) -> bool:
     return False
 
 
-def _loop_array(array: np.ndarray, affine_map: ir.AffineMap, loop_shape: list[int]) -> np.ndarray | None:
-    """An input of a parallel generic laid out over its loops (broadcast where its map skips a loop),
-    or None when its map is not a projection of the loops (with 0 for size-1 dims)."""
-    dims = []
+def _map_dims(affine_map: ir.AffineMap) -> list[int | None] | None:
+    """The loop each result of `affine_map` reads, None for a constant 0 (a size-1 dim); None when the map is
+    not such a projection of the loops."""
+    dims: list[int | None] = []
     for expr in affine_map.results:
         expr = expr.maybe_downcast()
         if isinstance(expr, ir.AffineDimExpr):
             dims.append(expr.position)
         elif isinstance(expr, ir.AffineConstantExpr) and expr.value == 0:
-            array = np.take(array, [0], axis=len(dims))  # keeps the axis, size 1, dropped below
-            array = array.reshape(array.shape[:len(dims)] + array.shape[len(dims) + 1:])
+            dims.append(None)
         else:
             return None
-    if len(set(dims)) != len(dims):
+    loops = [d for d in dims if d is not None]
+    return dims if len(set(loops)) == len(loops) else None
+
+
+def _loop_array(array: np.ndarray, affine_map: ir.AffineMap, loop_shape: list[int]) -> np.ndarray | None:
+    """An input of a generic laid out over its loops (broadcast where its map skips a loop), or None when its
+    map is not a projection of the loops (with 0 for size-1 dims)."""
+    dims = _map_dims(affine_map)
+    if dims is None:
         return None
+    array = array.reshape([size for size, d in zip(array.shape, dims) if d is not None])  # drops the size-1 dims
+    dims = [d for d in dims if d is not None]
     array = array.transpose(np.argsort(dims))
     shape = [loop_shape[d] if d in dims else 1 for d in range(len(loop_shape))]
     return np.broadcast_to(array.reshape(shape), loop_shape)
@@ -174,10 +183,9 @@ def _loop_shape(op: ir.Operation, maps: list[ir.AffineMap]) -> list[int] | None:
     """A generic's iteration domain, from its operands' shapes along their maps; None if a loop is unbounded."""
     shape = [None] * maps[0].n_dims
     for value, affine_map in zip(op.operands, maps):
-        for size, expr in zip(shape_of(value), affine_map.results):
-            expr = expr.maybe_downcast()
-            if isinstance(expr, ir.AffineDimExpr):
-                shape[expr.position] = size
+        for size, d in zip(shape_of(value), _map_dims(affine_map) or []):
+            if d is not None:
+                shape[d] = size
     return None if None in shape else shape
 
 
@@ -209,18 +217,13 @@ def _reduce(op: ir.Operation, inputs: list[np.ndarray], maps: list[ir.AffineMap]
         return None
     reduced = _COMBINERS[combine.name].reduce(np.broadcast_to(partial, loop_shape), axis=tuple(reductions))
     parallel = [d for d in range(len(loop_shape)) if d not in reductions]
-    out_dims = []  # the output's dims as loops, in its order; None for a constant 0 (a kept size-1 dim)
-    for expr in maps[-1].results:
-        expr = expr.maybe_downcast()
-        if isinstance(expr, ir.AffineDimExpr):
-            out_dims.append(expr.position)
-        elif isinstance(expr, ir.AffineConstantExpr) and expr.value == 0:
-            out_dims.append(None)
-        else:
-            return None
-    if sorted(d for d in out_dims if d is not None) != parallel:
+    out_map = _map_dims(maps[-1])
+    if out_map is None:
         return None
-    reduced = np.asarray(reduced).transpose([parallel.index(d) for d in out_dims if d is not None])
+    out_dims = [d for d in out_map if d is not None]  # the output's loops, in its order
+    if sorted(out_dims) != parallel:
+        return None
+    reduced = np.asarray(reduced).transpose([parallel.index(d) for d in out_dims])
     return _COMBINERS[combine.name](initial, reduced.reshape(initial.shape))
 
 
@@ -309,7 +312,7 @@ class FoldConstantWeights(Pass):
             return None
         maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(op.attributes["indexing_maps"])]
         *ins, out = list(op.operands)
-        loop_shape = _loop_shape(op, maps) if reductions else list(shape_of(op.results[0]))
+        loop_shape = _loop_shape(op, maps)
         if loop_shape is None or np.prod(loop_shape) > MAX_ELEMENTS:
             return None
         if not reductions and str(maps[-1]) != str(ir.AffineMap.get_identity(len(loop_shape))):
