@@ -14,8 +14,10 @@ unpadded input split into 4 phases ([N, C, H, W] -> [N, C, 2, 2, H/2, W/2]): tap
 A bcr.packed_expand_depthwise (bcr-fuse-expand-depthwise) becomes one dispatch of the fused kernel
 (cpu.expand_depthwise); its bias operand then carries the 1x1 conv's biases, the depthwise biases and
 the depthwise taps, in that order.
-A matmul's dispatch carries `blocks_per_workgroup` (kernels/schedule.py) when one workgroup should run
-several consecutive block-rows; the IREE hand-off then loops over them inside each workgroup.
+A dispatch carries `blocks_per_workgroup` (kernels/schedule.py) when one workgroup should run several
+consecutive block-rows (channel blocks, for a conv); the IREE hand-off then loops over them inside each
+workgroup. IREE pays for every workgroup, and at 2 threads a grid of thousands of small workgroups (a
+depthwise conv of 960 channels) costs more in the hand-out than in the kernel.
 
 Before:
     %r = "bcr.packed_matmul"(%x, %b, %off, %idx, %val) {activation = "relu", layer = "fc", layout = ...}
@@ -375,6 +377,16 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
     return _Lowered(gemm, schedule, indices.astype(np.int64), None, ())
 
 
+def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> dict:
+    """The bcr.dispatch attributes of a CPU kernel; one workgroup runs several block-rows when the grid
+    is large enough (kernels/schedule.py, blocks_per_workgroup)."""
+    attributes = {"kernel": ir.FlatSymbolRefAttr.get(kernel), "workgroups": list(grid), "layer": layer}
+    blocks = blocks_per_workgroup(tuple(grid))
+    if blocks > 1:
+        attributes["blocks_per_workgroup"] = blocks
+    return attributes
+
+
 def describe_schedule(s: Schedule) -> str:
     sets = cpu.accumulator_sets(s)
     return _describe_kernel(s) + (f", {sets} accumulator sets" if sets > 1 else "")
@@ -450,7 +462,7 @@ class LowerToKernels(Pass):
             params = context.weights.constant(params.astype(bias_array.dtype), f"{layer}.fused_params")
             offsets_in = context.weights.constant(expand.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             dispatch = create_op("bcr.dispatch", [x, params, rows, offsets, offsets_in, values], op.result.type,
-                                 {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer})
+                                 dispatch_attributes(name, grid, layer))
         op.result.replace_all_uses_with(dispatch.result)
         op.erase()
         for one, other in ((layer, dw_layer), (dw_layer, layer)):
@@ -569,11 +581,8 @@ class LowerToKernels(Pass):
             else:
                 input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             replaced = pad_op if pad_op is not None else op
-            attributes = {"kernel": ir.FlatSymbolRefAttr.get(name), "workgroups": list(grid), "layer": layer}
-            # A matmul's block-row is little work: one workgroup runs several (schedule.py).
-            blocks = blocks_per_workgroup(grid) if op.name == "bcr.packed_matmul" else 1
-            if blocks > 1:
-                attributes["blocks_per_workgroup"] = blocks
+            attributes = dispatch_attributes(name, grid, layer)
+            blocks = attributes.get("blocks_per_workgroup", 1)
             operands = [kernel_input, bias, rows, offsets, input_offsets, values] + ([residual] if residual is not None else [])
             dispatch = create_op("bcr.dispatch", operands, replaced.result.type, attributes)
         replaced.result.replace_all_uses_with(dispatch.result)

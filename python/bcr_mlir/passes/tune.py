@@ -75,7 +75,7 @@ from bcr_mlir.weights import WeightTable
 
 # Bumped whenever the kernel generator or the candidate list changes what a cached schedule means or
 # which schedules are worth timing: older cache entries are then ignored and the layer is re-tuned.
-GENERATOR_VERSION = 11
+GENERATOR_VERSION = 12  # 12: every CPU kernel runs several block-rows per workgroup (blocks_per_workgroup)
 
 # At N threads the 1-thread pick (timed reliably: one thread is the quiet case) is the incumbent, and a
 # candidate replaces it only when it is this much faster at N threads. Without the margin, 2-thread

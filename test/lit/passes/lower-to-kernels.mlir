@@ -1,4 +1,5 @@
 // RUN: bcr-opt %s --target arm64-android -p 'bcr-compress-weights,bcr-lower-to-kernels' | FileCheck %s
+// RUN: bcr-opt %s --target arm64-android -p 'bcr-raise-sparse-layers{min-macs=0},canonicalize,bcr-compress-weights,bcr-lower-to-kernels' | FileCheck %s --check-prefix=BLOCKS
 // arm64 (128-bit NEON, 4 lanes of f32) keeps the generated code independent of the host running the test.
 
 // A batch-4 linear layer: lanes run over the 8 rows of a block-row, one accumulator per input row.
@@ -202,3 +203,17 @@ func.func @matvec_blocks(%x: tensor<1x16xf32>, %b: tensor<256xf32>) -> tensor<1x
 // CHECK: %[[SUM:.*]] = arith.addf %[[SETS]]#0, %[[SETS]]#1 : vector<8xf32>
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1 iter_args(%{{.*}} = %[[SUM]])
 // CHECK: vector.store
+
+// A depthwise conv of 64 channels is 64 block-rows of one channel: each workgroup runs 4 consecutive
+// channels (blocks_per_workgroup), which keeps 16 workgroups. At 2 threads IREE's hand-out of thousands
+// of such one-channel workgroups cost MobileNet-V2 more than its kernels.
+// BLOCKS-LABEL: func.func @depthwise_blocks
+// BLOCKS: "bcr.dispatch"({{.*}}) {blocks_per_workgroup = 4 : i64, kernel = @bcr_kernel_dw, layer = "dw", workgroups = array<i64: 64, 1, 1>}
+func.func @depthwise_blocks(%x: tensor<1x64x6x6xf32>) -> tensor<1x64x4x4xf32> {
+  %c = arith.constant 0.0 : f32
+  %w = arith.constant dense<0.5> : tensor<64x3x3xf32> loc("dw")
+  %0 = tensor.empty() : tensor<1x64x4x4xf32>
+  %1 = linalg.fill ins(%c : f32) outs(%0 : tensor<1x64x4x4xf32>) -> tensor<1x64x4x4xf32>
+  %2 = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x64x6x6xf32>, tensor<64x3x3xf32>) outs(%1 : tensor<1x64x4x4xf32>) -> tensor<1x64x4x4xf32>
+  return %2 : tensor<1x64x4x4xf32>
+}
