@@ -279,7 +279,8 @@ class _BoolMasked(torch.nn.Module):
         return torch.nn.functional.linear(x, weight, self.fc.bias)
 
 
-@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
 @pytest.mark.parametrize("form", ["where", "multiply", "normalized"])
 def test_weight_under_a_boolean_mask_runs_sparse(form, target):
     """torch.where(mask, weight, 0) or weight * mask with a boolean mask buffer (then divided by its norm).
@@ -311,7 +312,8 @@ def test_weight_computed_by_an_op_the_fold_does_not_take_is_reported_dense():
     assert "its weight is computed at run time from fc.weight, mask" in layer.reason, layer.reason
 
 
-@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
 def test_filters_normalized_in_forward_run_sparse(target):
     """A pruned conv whose filters are scaled to unit norm in forward() (weight normalization written by
     hand): a reduction over each filter, a square root and a division. bcr-fold-constant-weights evaluates
