@@ -11,7 +11,7 @@ timed here) always use this model. The model counts vector instructions and regi
     1024x4096 BCR-10x linear 0.032 -> 0.028 ms with 16 per workgroup, a 2x1024 GRU of 100 steps 5.64 ->
     5.23 ms). Convs take it too: at 1 thread they hardly changed, but at 2 threads the hand-out of
     MobileNet-V2's ~19,000 workgroups a call (a depthwise conv of 960 channels is 960 of them) cost
-    more than its kernels (docs/benchmarks.md, "Fewer, larger workgroups");
+    more than its kernels (docs/benchmarks.md, "2026-12-07 (night): fewer, larger workgroups");
   * lanes over rows suits matmuls (batch 1 is a matrix-vector product) and outputs too narrow to fill a
     vector; it keeps one accumulator per position of its tile, and for tiles of fewer than 4 positions
     independent accumulator sets up to 4 chains: one chain runs at the FMA latency (4 cycles on

@@ -387,6 +387,11 @@ def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> 
     return attributes
 
 
+def blocks_text(blocks: int) -> str:
+    """The report's note of a dispatch's blocks_per_workgroup."""
+    return f", {blocks} block-rows per workgroup" if blocks > 1 else ""
+
+
 def describe_schedule(s: Schedule) -> str:
     sets = cpu.accumulator_sets(s)
     return _describe_kernel(s) + (f", {sets} accumulator sets" if sets > 1 else "")
@@ -461,8 +466,9 @@ class LowerToKernels(Pass):
             params = np.concatenate([bias_array.reshape(-1), dw_bias_array.reshape(-1), taps_array.reshape(-1)])
             params = context.weights.constant(params.astype(bias_array.dtype), f"{layer}.fused_params")
             offsets_in = context.weights.constant(expand.input_offsets.astype(np.int32), f"{layer}.input_offsets")
+            attributes = dispatch_attributes(name, grid, layer)
             dispatch = create_op("bcr.dispatch", [x, params, rows, offsets, offsets_in, values], op.result.type,
-                                 dispatch_attributes(name, grid, layer))
+                                 attributes)
         op.result.replace_all_uses_with(dispatch.result)
         op.erase()
         for one, other in ((layer, dw_layer), (dw_layer, layer)):
@@ -470,7 +476,8 @@ class LowerToKernels(Pass):
             if decision is not None:
                 decision.kernel = (f"cpu kernel: one with '{other}' ({fused.expand.block_rows} channels x "
                                    f"{plan.rows_per_tile} output rows x {plan.vw} lanes, expanded rows "
-                                   f"{'in a 3-row ring' if plan.ring else 'on the stack'})")
+                                   f"{'in a 3-row ring' if plan.ring else 'on the stack'})") + \
+                    blocks_text(attributes.get("blocks_per_workgroup", 1))
 
     @staticmethod
     def _tap_segment_input(op, schedule: Schedule):
@@ -595,5 +602,5 @@ class LowerToKernels(Pass):
         decision = context.report.find(layer)
         if decision is not None:
             decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule) + \
-                (f", {blocks} block-rows per workgroup" if blocks > 1 else "") + \
+                blocks_text(blocks) + \
                 (", residual add fused" if residual is not None else "")
