@@ -90,7 +90,7 @@ def check_model(model, inputs) -> None:
     if total > MAX_PARAMETERS:
         raise BcrError(f"the model has {total:,} parameters, more than bcr-mlir supports ({MAX_PARAMETERS:,})",
                        "split the model, or compile it layer group by layer group")
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+    for name, tensor in _named_tensors(model):
         if tensor.dtype == torch.float64:
             raise BcrError(f"parameter '{name}' is float64; bcr-mlir compiles float32 (and float16) models",
                            "convert the model and its inputs with model.float() and x.float()")
@@ -157,13 +157,17 @@ def _content_key(tensor: torch.Tensor) -> tuple:
     return tuple(tensor.shape), tensor.dtype, tensor.detach().contiguous().numpy().tobytes()
 
 
+def _named_tensors(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return list(model.named_parameters()) + list(model.named_buffers())
+
+
 class _NamedWeights:
     """FxImporter hook: parameters become dense_resource constants named after the parameter."""
 
     def __init__(self, model: nn.Module, weights: WeightTable):
         self.model = model
         self.names = {}
-        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        for name, tensor in _named_tensors(model):
             self.names.setdefault(tensor.data_ptr(), name)
         self.weights = weights
         self.attrs: dict[tuple, ir.Attribute] = {}
@@ -174,7 +178,7 @@ class _NamedWeights:
         """Integer and boolean buffers by their contents: torch-mlir hands a boolean buffer over as a uint8
         copy, at another address. Built on the first integer literal only (most models have none)."""
         names: dict[tuple, str] = {}
-        for name, tensor in self.model.named_buffers():
+        for name, tensor in _named_tensors(self.model):
             if (tensor.dtype == torch.bool or tensor.dtype in _INTEGER_DTYPES) and tensor.numel() > 1:
                 names.setdefault(_content_key(tensor), name)
         return names

@@ -387,8 +387,9 @@ def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> 
     return attributes
 
 
-def blocks_text(blocks: int) -> str:
-    """The report's note of a dispatch's blocks_per_workgroup."""
+def blocks_text(attributes: dict) -> str:
+    """The report's note of a dispatch's blocks_per_workgroup (dispatch_attributes)."""
+    blocks = attributes.get("blocks_per_workgroup", 1)
     return f", {blocks} block-rows per workgroup" if blocks > 1 else ""
 
 
@@ -477,7 +478,7 @@ class LowerToKernels(Pass):
                 decision.kernel = (f"cpu kernel: one with '{other}' ({fused.expand.block_rows} channels x "
                                    f"{plan.rows_per_tile} output rows x {plan.vw} lanes, expanded rows "
                                    f"{'in a 3-row ring' if plan.ring else 'on the stack'})") + \
-                    blocks_text(attributes.get("blocks_per_workgroup", 1))
+                    blocks_text(attributes)
 
     @staticmethod
     def _tap_segment_input(op, schedule: Schedule):
@@ -589,7 +590,6 @@ class LowerToKernels(Pass):
                 input_offsets = context.weights.constant(lowered.input_offsets.astype(np.int32), f"{layer}.input_offsets")
             replaced = pad_op if pad_op is not None else op
             attributes = dispatch_attributes(name, grid, layer)
-            blocks = attributes.get("blocks_per_workgroup", 1)
             operands = [kernel_input, bias, rows, offsets, input_offsets, values] + ([residual] if residual is not None else [])
             dispatch = create_op("bcr.dispatch", operands, replaced.result.type, attributes)
         replaced.result.replace_all_uses_with(dispatch.result)
@@ -602,5 +602,5 @@ class LowerToKernels(Pass):
         decision = context.report.find(layer)
         if decision is not None:
             decision.kernel = describe_schedule(schedule if lowered.im2col is not None else lowered.schedule) + \
-                blocks_text(blocks) + \
+                blocks_text(attributes) + \
                 (", residual add fused" if residual is not None else "")
