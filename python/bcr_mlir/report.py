@@ -15,6 +15,11 @@ class LayerDecision:
     kernel: str = ""   # how it runs: generated kernel and schedule, IREE dense, ...
     uses: int = 1      # an RNN's gate weight is used once per time step
 
+    def explain(self, clause: str) -> None:
+        """Adds `clause` to the reason once: a layer used at every time step meets each pass once per use."""
+        if clause not in self.reason.split("; "):
+            self.reason += f"; {clause}"
+
     def row(self) -> list[str]:
         name = self.name if self.uses == 1 else f"{self.name} (x{self.uses})"
         sparsity = f"{self.sparsity:.1%}" if self.sparsity == self.sparsity else "?"  # NaN: weights not known

@@ -514,3 +514,22 @@ def test_tune_threads_must_be_a_positive_whole_number(threads):
     from bcr_mlir.errors import BcrError
     with pytest.raises(BcrError, match="tune thread count"):
         bcr_mlir.compile(model, (torch.randn(1, 64),), "x86-host", tune_threads=threads)
+
+
+def test_a_recurrent_layer_is_explained_once_for_all_its_steps(tmp_path, monkeypatch):
+    """A GRU's recurrent weight runs once per time step, and bcr-tune meets it at every step. The report's
+    row ("weight_hh_l0 (x6)") said "tuned (cached)" six times over: each clause is now said once."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(64, 256, batch_first=True).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(gru, "bcr", rate=4)
+    x = torch.randn(1, 6, 64)
+    for tune in ("measure", "cache"):
+        compiled = bcr_mlir.compile(gru, (x,), "x86-host", tune=tune)
+        layer = compiled.report.find("weight_hh_l0")
+        assert layer is not None and layer.uses == 6, compiled.report
+        clauses = layer.reason.split("; ")
+        assert len(clauses) == len(set(clauses)) and any(c.startswith("tuned") for c in clauses), layer.reason
+    assert_matches_torch(compiled(x)[0], reference(gru, x)[0])

@@ -52,5 +52,5 @@ class EliminateRedundantLoads(Pass):
             op.attributes["schedule"] = to_attr(Schedule(schedule.vector_width, block, schedule.tile,
                                                          schedule.unroll, schedule.vector_axis))
             decision = context.report.find(string_attr(op, "layer"))
-            if decision is not None and f"{block}-row register blocks" not in decision.reason:
-                decision.reason += f"; {block}-row register blocks"
+            if decision is not None:
+                decision.explain(f"{block}-row register blocks")

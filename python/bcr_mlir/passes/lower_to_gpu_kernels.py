@@ -229,9 +229,7 @@ class LowerToGpuKernels(Pass):
                 # The layer's other uses still run the shader: lower this one here, so that
                 # bcr-densify does not mark the whole layer dense.
                 lower_to_dense(module, op, context, dense)
-                note = "vulkan: a use whose input is a compile-time constant is folded by IREE"
-                if note not in decision.reason:
-                    decision.reason += f"; {note}"
+                decision.explain("vulkan: a use whose input is a compile-time constant is folded by IREE")
             elif decision is not None and decision.mode == "sparse":
                 decision.mode = "dense"
                 decision.kernel = "IREE dense (linalg)"

@@ -465,8 +465,8 @@ class Tune(Pass):
         if context.target.name != "x86-host":
             for op in walk(module):
                 decision = context.report.find(string_attr(op, "layer")) if op.name in SPARSE_OPS + PACKED_OPS else None
-                if decision is not None and "default schedule" not in decision.reason:
-                    decision.reason += f"; default schedule model ({context.target.name} cannot be timed here)"
+                if decision is not None:
+                    decision.explain(f"default schedule model ({context.target.name} cannot be timed here)")
             return
         from bcr_mlir.pipelines import tune_threads
         tune_threads(self.threads)
@@ -478,7 +478,7 @@ class Tune(Pass):
             decision = context.report.find(string_attr(op, "layer"))
             if (partner := partners.get(string_attr(op, "layer"))) is not None:
                 if decision is not None:
-                    decision.reason += f"; not tuned: runs as one kernel with '{partner}' (bcr-fuse-expand-depthwise)"
+                    decision.explain(f"not tuned: runs as one kernel with '{partner}' (bcr-fuse-expand-depthwise)")
                 continue
             if "schedule" in op.attributes:
                 current = parse_attr(op.attributes["schedule"])
@@ -520,6 +520,6 @@ class Tune(Pass):
                 continue
             op.attributes["schedule"] = to_attr(cached_schedule(cache[key]))
             if decision is not None:
-                decision.reason += f"; {how}"
+                decision.explain(how)
         if tuned:
             _save(path, {key: cache[key] for key in tuned})
