@@ -265,12 +265,39 @@ irdl.dialect @bcr {
                      "depthwise_activation" = %dw_act, "layer" = %name, "depthwise_layer" = %dw_name}
   }
 
+  // A packed batch-1 matmul whose output, cut into `gates` equal slices along its features, feeds only an
+  // elementwise cell (bcr-fuse-gate-cells; a GRU's or an LSTM's gate arithmetic). `cell` names a scalar
+  // func.func in the module taking one value per gate, then one per `cell_inputs` operand, and returning
+  // one; `output` holds the cell applied at each of the H = features / gates positions:
+  //   output[i] = cell((bias + W x)[i], (bias + W x)[H + i], ..., cell_inputs[0][i], ...)
+  // Every cell input and the output hold H values (any shape whose other dims are 1).
+  irdl.operation @packed_gate_cell {
+    %input = irdl.base "!builtin.tensor"
+    %bias = irdl.base "!builtin.tensor"
+    %rows = irdl.base "!builtin.tensor"
+    %offsets = irdl.base "!builtin.tensor"
+    %indices = irdl.base "!builtin.tensor"
+    %values = irdl.base "!builtin.tensor"
+    %cell_inputs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %is_bcr = irdl.base @bcr::@bcr_layout
+    %is_group = irdl.base @bcr::@group_layout
+    %layout = irdl.any_of(%is_bcr, %is_group)
+    %gates = irdl.base "#builtin.integer"
+    %cell = irdl.base "#builtin.symbol_ref"
+    %name = irdl.base "#builtin.string"
+    irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
+                  cell_inputs: variadic %cell_inputs)
+    irdl.results(output: %out)
+    irdl.attributes {"layout" = %layout, "gates" = %gates, "cell" = %cell, "layer" = %name}
+  }
+
   // ---- A generated kernel launch ------------------------------------------------------------------
   // Produced by bcr-lower-to-kernels. `kernel` names a func.func in the module that takes the three
   // workgroup ids (index), then one memref per operand, then the output memref; `workgroups` is the
   // grid. The IREE hand-off wraps that function into a stream.executable and this op into a
-  // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel. An optional
-  // `blocks_per_workgroup` (i64) has each IREE workgroup run that many consecutive ids along x.
+  // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel, then its epilogue's:
+  // a fused residual, or a gate cell's inputs. An optional `blocks_per_workgroup` (i64) has each IREE workgroup run that many consecutive ids along x.
   irdl.operation @dispatch {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
@@ -284,7 +311,7 @@ irdl.dialect @bcr {
     %count = irdl.base "#builtin.dense_array"
     %name = irdl.base "#builtin.string"
     irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
-                  residual: optional %residual)
+                  epilogue: variadic %residual)
     irdl.results(output: %out)
     irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
   }

@@ -349,6 +349,9 @@ PACKED_OPS = ("bcr.packed_conv2d", "bcr.packed_conv3d", "bcr.packed_matmul")
 # A packed 1x1 conv and the 3x3 depthwise conv it feeds, as one op (bcr-fuse-expand-depthwise); only
 # bcr-lower-to-kernels lowers it.
 EXPAND_DEPTHWISE_OP = "bcr.packed_expand_depthwise"
+# A packed batch-1 matmul and the elementwise cell over its gate slices, as one op (bcr-fuse-gate-cells);
+# only bcr-lower-to-kernels lowers it.
+GATE_CELL_OP = "bcr.packed_gate_cell"
 
 
 def string_attr(op: ir.Operation, name: str, default: str = "") -> str:
@@ -641,6 +644,10 @@ def reject_fused_pairs(module: ir.Module, pass_name: str) -> None:
         raise BcrError(f"layers '{string_attr(op, 'layer')}' and '{string_attr(op, 'depthwise_layer')}' are fused into "
                        f"one {EXPAND_DEPTHWISE_OP}, which {pass_name} does not lower",
                        "run bcr-fuse-expand-depthwise only in CPU pipelines (bcr-lower-to-kernels lowers it)")
+    for op in ops_named(module, (GATE_CELL_OP,)):
+        raise BcrError(f"layer '{string_attr(op, 'layer')}' and its gate cell are fused into one {GATE_CELL_OP}, which "
+                       f"{pass_name} does not lower",
+                       "run bcr-fuse-gate-cells only in CPU pipelines (bcr-lower-to-kernels lowers it)")
 
 
 def _verify_expand_depthwise(op, problem) -> None:

@@ -91,7 +91,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: in
     if resolved.is_cpu:
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-zero-pool-padding",
                    "bcr-raise-max-pools", *tuning, "bcr-compress-weights", "bcr-fuse-residual-adds",
-                   "bcr-fuse-expand-depthwise", "bcr-lower-to-kernels"]
+                   "bcr-fuse-expand-depthwise", "bcr-fuse-gate-cells", "bcr-lower-to-kernels"]
     else:  # Vulkan: generated GLSL kernels; what they cannot take stays for bcr-densify
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-compress-weights",
                    "bcr-lower-to-gpu-kernels", "bcr-densify", "bcr-fusion-barriers", "bcr-generalize-depthwise"]

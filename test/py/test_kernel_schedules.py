@@ -533,3 +533,48 @@ def test_a_recurrent_layer_is_explained_once_for_all_its_steps(tmp_path, monkeyp
         clauses = layer.reason.split("; ")
         assert len(clauses) == len(set(clauses)) and any(c.startswith("tuned") for c in clauses), layer.reason
     assert_matches_torch(compiled(x)[0], reference(gru, x)[0])
+
+
+class _LastState(torch.nn.Module):
+    """An RNN's outputs at every step, batch 1."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+def test_gru_cells_run_inside_the_recurrent_kernel(target):
+    """bcr-fuse-gate-cells: each step's gate arithmetic runs in the W_hh kernel (one dispatch a step, not
+    two), on both layers of a 2-layer GRU, and the outputs still match PyTorch."""
+    torch.manual_seed(0)
+    model = _LastState(torch.nn.GRU(64, 256, num_layers=2, batch_first=True)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 5, 64)
+    compiled = bcr_mlir.compile(model, (x,), target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    for name in ("rnn.weight_hh_l0", "rnn.weight_hh_l1"):
+        layer = compiled.report.find(name)
+        assert layer is not None and layer.mode == "sparse" and "3-gate cell fused" in layer.kernel, compiled.report
+        assert "gate cell fused (3 gates of 256)" in layer.reason
+    assert "cell fused" not in compiled.report.find("rnn.weight_ih_l0").kernel
+
+
+def test_lstm_cells_stay_apart():
+    """An LSTM step's cell has two results used after it (h and c): bcr-fuse-gate-cells leaves it to IREE,
+    and the recurrent matmuls still run sparse and match PyTorch."""
+    torch.manual_seed(0)
+    model = _LastState(torch.nn.LSTM(64, 256, batch_first=True)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 4, 64)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    layer = compiled.report.find("rnn.weight_hh_l0")
+    assert layer is not None and layer.mode == "sparse" and "cell fused" not in layer.kernel, compiled.report

@@ -537,6 +537,23 @@ def _zero_borders(e: _Emitter, g: GatherGemm, out_rows, first: str, th: int) -> 
         close()
 
 
+def _rows_in_lanes_column(e: _Emitter, g: GatherGemm, j: str, starts: list[str], accumulators: list[str]) -> list[str]:
+    """Packed column j of a lanes-over-rows kernel: its BR weights as one vector, times the input of each
+    position (its start offset in `starts`) broadcast, added to that position's accumulator."""
+    d, br = g.dtype, g.block_rows
+    vtype = f"vector<{br}x{ACCUMULATE}>"
+    offset = _column_offset(e, g, j)
+    w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, vector<{br}x{d}>")
+    if d != ACCUMULATE:
+        w = e.op(f"arith.extf {w} : vector<{br}x{d}> to {vtype}")
+    updated = []
+    for start, accumulator in zip(starts, accumulators):
+        scalar = _load_scalar(e, "%x", e.add(offset, start), _memref((math.prod(g.x_shape),), d), d)
+        broadcast = e.op(f"vector.broadcast {scalar} : {ACCUMULATE} to {vtype}")
+        updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulator} : {vtype}"))
+    return updated
+
+
 def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: list[int] | None = None,
                     tap_positions: list[list[int]] | None = None) -> tuple[str, tuple[int, int, int]]:
     """vector_axis 1: lanes are the BR rows of a block-row; TP output positions per workgroup.
@@ -553,10 +570,9 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
                        "use a schedule with lanes over positions (bcr-tune offers no other for it)")
     e, d, br = _Emitter(), g.dtype, g.block_rows
     vtype = f"vector<{br}x{ACCUMULATE}>"
-    xflat = _memref((math.prod(g.x_shape),), d)
     yflat = _memref((math.prod(g.y_shape),), d)
     tp = s.tile[0]
-    xf, yf, j0, j1, row0 = _prologue(e, g)
+    _, yf, j0, j1, row0 = _prologue(e, g)
     ragged = g.rows % br
     contiguous = g.identity_rows and g.y_row_stride == 1   # a group's outputs are one vector in memory
     mask = e.op(f"vector.create_mask {e.op(f'arith.subi {e.index(g.rows)}, {row0} : index')} : vector<{br}xi1>") \
@@ -580,16 +596,7 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
         starts = [e.add(x_base, e.index(position_offsets[p])) for p in range(tp)]
 
     def column(j: str, accumulators: list[str], positions=range(tp)) -> list[str]:
-        offset = _column_offset(e, g, j)
-        w = e.op(f"vector.load %val[{j}, {e.index(0)}] : {_memref((max(g.nnz, 1), br), d)}, vector<{br}x{d}>")
-        if d != ACCUMULATE:
-            w = e.op(f"arith.extf {w} : vector<{br}x{d}> to {vtype}")
-        updated = []
-        for k, p in enumerate(positions):
-            scalar = _load_scalar(e, xf, e.add(offset, starts[p]), xflat, d)
-            broadcast = e.op(f"vector.broadcast {scalar} : {ACCUMULATE} to {vtype}")
-            updated.append(e.op(f"vector.fma {w}, {broadcast}, {accumulators[k]} : {vtype}"))
-        return updated
+        return _rows_in_lanes_column(e, g, j, [starts[p] for p in positions], accumulators)
 
     if tap_positions is None:
         results = _reduction(e, j0, j1, [bias] * tp, vtype, column, s.unroll, accumulator_sets(s))
@@ -625,6 +632,54 @@ def lanes_over_rows(g: GatherGemm, s: Schedule, name: str, position_offsets: lis
             close()
     positions = g.outer if position_offsets is None else tp
     return e.function(_signature(g, name)), (g.block_row_count, positions // tp, g.batch)
+
+
+@dataclass(frozen=True)
+class CellOp:
+    """One scalar op of a gate cell (bcr-fuse-gate-cells): `result = name operands`, or a constant."""
+    result: str
+    name: str
+    operands: tuple[str, ...] = ()
+    constant: float | None = None
+
+
+def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], output: str, inputs: int,
+              name: str) -> tuple[str, tuple[int, int, int]]:
+    """A batch-1 matmul of `gates` x H rows and the elementwise cell over its gates, as one kernel
+    (bcr.packed_gate_cell): workgroup i takes hidden units [BR i, BR (i + 1)), runs the block-row of those
+    units in each gate (lanes over rows, as lanes_over_rows), then the cell on the gate vectors and the
+    matching lanes of its `inputs` cell inputs (%g<k> and %c<k> in `cell`; the arguments %cell<k>), and
+    stores `output` once."""
+    e, br = _Emitter(), g.block_rows
+    vtype = f"vector<{br}x{ACCUMULATE}>"
+    width = g.rows // gates
+    per_gate = width // br
+    if g.dtype != ACCUMULATE or g.batch != 1 or g.outer != 1 or width % br or not g.identity_rows:
+        raise BcrError(f"layer '{g.name}': a gate cell kernel takes f32, batch 1, natural row order and gates of "
+                       f"whole {br}-row blocks", "run bcr-fuse-gate-cells, which fuses only such layers")
+    row0 = e.mul("%wg0", e.index(br))
+    offsets = _memref((g.block_row_count + 1,), "i32")
+    values = {}
+    for gate in range(gates):
+        block = e.add("%wg0", e.index(gate * per_gate)) if gate else "%wg0"
+        bounds = [e.op(f"arith.index_cast {e.op(f'memref.load %off[{at}] : {offsets}')} : i32 to index")
+                  for at in (block, e.add(block, e.index(1)))]
+        bias = _load_vector(e, "%bias", e.add(row0, e.index(gate * width)) if gate else row0,
+                            _memref((g.rows,), g.dtype), br, g.dtype)
+        values[f"%g{gate}"], = _reduction(e, *bounds, [bias], vtype,
+                                          lambda j, carried: _rows_in_lanes_column(e, g, j, [e.index(0)], carried),
+                                          s.unroll, accumulator_sets(s))
+    flat = _memref((width,), g.dtype)
+    for k in range(inputs):
+        values[f"%c{k}"] = _load_vector(e, f"%cell{k}", row0, flat, br, g.dtype)
+    for op in cell:
+        if op.constant is not None:
+            values[op.result] = e.op(f"arith.constant dense<{op.constant!r}> : {vtype}")
+        else:
+            values[op.result] = e.op(f"{op.name} {', '.join(values[v] for v in op.operands)} : {vtype}")
+    _store_vector(e, values[output], "%y", row0, flat, br, g.dtype)
+    signature = _signature(g, name, outputs=width).replace("%y:", "".join(f"%cell{k}: {flat}, " for k in range(inputs)) + "%y:")
+    return e.function(signature), (per_gate, 1, 1)
 
 
 def conv_flattened(g: GatherGemm, s: Schedule, name: str) -> tuple[str, tuple[int, int, int]]:

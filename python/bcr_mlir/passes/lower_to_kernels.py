@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import (EXPAND_DEPTHWISE_OP, PACKED_OPS, Schedule, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
+from bcr_mlir.dialect import (EXPAND_DEPTHWISE_OP, GATE_CELL_OP, PACKED_OPS, Schedule, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
                               string_attr)
 from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
@@ -377,6 +377,24 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
     return _Lowered(gemm, schedule, indices.astype(np.int64), None, ())
 
 
+def cell_ops(function, gates: int) -> tuple[list[cpu.CellOp], str]:
+    """A bcr-fuse-gate-cells cell function as cpu.CellOps over %g<k> (its first `gates` arguments) and
+    %c<k> (the cell inputs after them), and the name of the value it returns."""
+    block = function.regions[0].blocks[0]
+    arguments = list(block.arguments)
+    names = {a: f"%g{k}" if k < gates else f"%c{k - gates}" for k, a in enumerate(arguments)}
+    ops = []
+    for k, body in enumerate(o.operation for o in block.operations):
+        if body.name == "func.return":
+            return ops, names[body.operands[0]]
+        names[body.result] = f"%v{k}"
+        if body.name == "arith.constant":
+            ops.append(cpu.CellOp(f"%v{k}", body.name, constant=ir.FloatAttr(body.attributes["value"]).value))
+        else:
+            ops.append(cpu.CellOp(f"%v{k}", body.name, tuple(names[v] for v in body.operands)))
+    raise BcrError("internal error: a gate cell without a return")
+
+
 def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> dict:
     """The bcr.dispatch attributes of a CPU kernel; one workgroup runs several block-rows when the grid
     is large enough (kernels/schedule.py, blocks_per_workgroup)."""
@@ -434,11 +452,50 @@ class LowerToKernels(Pass):
                            "use bcr-densify for GPU targets (the vulkan pipeline does)")
         kernels: dict[str, str] = {}
         glue: dict[str, str] = {}
-        for op in ops_named(module, PACKED_OPS + (EXPAND_DEPTHWISE_OP,)):
+        cells = set()
+        for op in ops_named(module, PACKED_OPS + (EXPAND_DEPTHWISE_OP, GATE_CELL_OP)):
             if op.name == EXPAND_DEPTHWISE_OP:
                 self._lower_expand_depthwise(module, op, context, kernels)
+            elif op.name == GATE_CELL_OP:
+                cells.add(self._lower_gate_cell(module, op, context, kernels))
             else:
                 self._lower(module, op, context, kernels, glue)
+        for function in module.body.operations:
+            if function.operation.name == "func.func" and ir.StringAttr(function.attributes["sym_name"]).value in cells:
+                function.operation.erase()  # the cells now live in their kernels
+
+    @staticmethod
+    def _lower_gate_cell(module, op, context: PassContext, kernels: dict) -> str:
+        """A bcr-fuse-gate-cells matmul and cell: one kernel (cpu.gate_cell). Returns the cell's name."""
+        layer, cell_name = string_attr(op, "layer"), ir.FlatSymbolRefAttr(op.attributes["cell"]).value
+        x, bias, rows, offsets, indices, values, *inputs = op.operands
+        gates = ir.IntegerAttr(op.attributes["gates"]).value
+        width = math.prod(shape_of(op.result))
+        index_array = context.weights.array(indices)
+        if index_array is None:
+            raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
+        schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
+        lowered = plan_matmul(layer, shape_of(x), (1, gates * width), index_array, shape_of(values)[1], "none",
+                              context.target, schedule if schedule is not None and schedule.vector_width else None)
+        function = next((f for f in module.body.operations if f.operation.name == "func.func"
+                         and ir.StringAttr(f.attributes["sym_name"]).value == cell_name), None)
+        if function is None:
+            raise BcrError(f"layer '{layer}': its gate cell @{cell_name} is not in the module",
+                           "run bcr-fuse-gate-cells and bcr-lower-to-kernels on the same module")
+        cell, output = cell_ops(function, gates)
+        text, grid = cpu.gate_cell(lowered.gemm, lowered.schedule, gates, cell, output, len(inputs), "NAME")
+        name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
+        with ir.InsertionPoint(op), op.location:
+            attributes = dispatch_attributes(name, grid, layer)
+            dispatch = create_op("bcr.dispatch", [x, bias, rows, offsets, indices, values, *inputs], op.result.type,
+                                 attributes)
+        op.result.replace_all_uses_with(dispatch.result)
+        op.erase()
+        decision = context.report.find(layer)
+        if decision is not None:
+            decision.kernel = describe_schedule(lowered.schedule) + blocks_text(attributes) + \
+                f", {gates}-gate cell fused"
+        return cell_name
 
     @staticmethod
     def _lower_expand_depthwise(module, op, context: PassContext, kernels: dict) -> None:

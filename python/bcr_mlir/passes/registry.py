@@ -30,6 +30,7 @@ PASS_MODULES = {
     "bcr-raise-max-pools": "bcr_mlir.passes.raise_max_pools",
     "bcr-fuse-residual-adds": "bcr_mlir.passes.fuse_residual_adds",
     "bcr-fuse-expand-depthwise": "bcr_mlir.passes.fuse_expand_depthwise",
+    "bcr-fuse-gate-cells": "bcr_mlir.passes.fuse_gate_cells",
     "bcr-lower-to-kernels": "bcr_mlir.passes.lower_to_kernels",
     "bcr-lower-to-gpu-kernels": "bcr_mlir.passes.lower_to_gpu_kernels",
     "bcr-densify": "bcr_mlir.passes.densify",
