@@ -466,6 +466,8 @@ def verify(module: ir.Module, weights=None, memoized=None) -> list[Diagnostic]:
             _verify_packed(op, layout, weights, problem)
         elif op.name == EXPAND_DEPTHWISE_OP:
             _verify_expand_depthwise(op, problem)
+        elif op.name == GATE_CELL_OP:
+            _verify_gate_cell(op, problem)
     return diagnostics
 
 
@@ -648,6 +650,22 @@ def reject_fused_pairs(module: ir.Module, pass_name: str) -> None:
         raise BcrError(f"layer '{string_attr(op, 'layer')}' and its gate cell are fused into one {GATE_CELL_OP}, which "
                        f"{pass_name} does not lower",
                        "run bcr-fuse-gate-cells only in CPU pipelines (bcr-lower-to-kernels lowers it)")
+
+
+def _verify_gate_cell(op, problem) -> None:
+    """The fused op's shapes: a batch-1 input, `gates` x H biases, and H values in every cell input and the output."""
+    gates = ir.IntegerAttr(op.attributes["gates"]).value
+    width = math.prod(shape_of(op.result))
+    x_shape, bias_shape = shape_of(op.operands[0]), shape_of(op.operands[1])
+    if len(x_shape) != 2 or x_shape[0] != 1:
+        problem(f"expects a batch-1 input [1, K], got {list(x_shape)}", "fuse only batch-1 matmuls (bcr-fuse-gate-cells)")
+    if gates < 1 or list(bias_shape) != [gates * width]:
+        problem(f"expects {gates} gates of the output's {width} values, {gates * width} biases; got {list(bias_shape)}",
+                "give the bias one value per row of the packed matmul: gates x the output's size")
+    for value in list(op.operands)[PACKED_OPERANDS:]:
+        if math.prod(shape_of(value)) != width:
+            problem(f"a cell input holds {math.prod(shape_of(value))} values, the output {width}",
+                    "pass cell inputs with one value per output")
 
 
 def _verify_expand_depthwise(op, problem) -> None:

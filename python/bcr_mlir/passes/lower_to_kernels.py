@@ -42,6 +42,7 @@ from bcr_mlir.errors import BcrError
 from bcr_mlir.kernels import cpu
 from bcr_mlir.kernels.schedule import blocks_per_workgroup, conv_schedule, matmul_schedule, positions_vector_width
 from bcr_mlir.passes.functions import add_function, call, sanitize, tensor_type_text
+from bcr_mlir.passes.fuse_gate_cells import BINARY_OPS, UNARY_OPS
 from bcr_mlir.passes.matching import defining_op, single_user, users, zero_pad_amounts
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.storage import identity_order
@@ -388,11 +389,14 @@ def cell_ops(function, gates: int) -> tuple[list[cpu.CellOp], str]:
         if body.name == "func.return":
             return ops, names[body.operands[0]]
         names[body.result] = f"%v{k}"
-        if body.name == "arith.constant":
+        if body.name == "arith.constant" and isinstance(body.attributes["value"], ir.FloatAttr):
             ops.append(cpu.CellOp(f"%v{k}", body.name, constant=ir.FloatAttr(body.attributes["value"]).value))
-        else:
+        elif body.name in UNARY_OPS + BINARY_OPS:
             ops.append(cpu.CellOp(f"%v{k}", body.name, tuple(names[v] for v in body.operands)))
-    raise BcrError("internal error: a gate cell without a return")
+        else:
+            raise BcrError(f"gate cell @{function.attributes['sym_name']} holds '{body.name}', which the kernel cannot "
+                           "vectorize", f"keep a cell to float constants, {', '.join(UNARY_OPS + BINARY_OPS)}")
+    raise BcrError(f"gate cell @{function.attributes['sym_name']} has no return", "end the cell with func.return")
 
 
 def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> dict:

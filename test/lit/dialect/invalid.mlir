@@ -124,3 +124,10 @@ func.func @fused_result_size(%x: tensor<1x16x8x8xf32>, %b: tensor<8xf32>, %rows:
   %0 = "bcr.packed_expand_depthwise"(%x, %b, %rows, %off, %idx, %val, %db, %taps) {activation = "relu6", depthwise_activation = "relu6", depthwise_layer = "dw", layer = "expand", layout = #bcr.bcr_layout<array<i64: 8, 16>, array<i64: 8, 16>, array<i64: 8>, array<i64: 2>>, strides = array<i64: 2, 2>} : (tensor<1x16x8x8xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8x3x3xf32>) -> tensor<1x8x8x8xf32>
   return %0 : tensor<1x8x8x8xf32>
 }
+
+// -----
+func.func @gate_cell_bias(%x: tensor<1x16xf32>, %b: tensor<12xf32>, %rows: tensor<16xi32>, %off: tensor<3xi32>, %idx: tensor<4xi32>, %val: tensor<4x8xf32>) -> tensor<1x8xf32> {
+  // CHECK: error: {{.*}}'bcr.packed_gate_cell' (layer 'cell'): expects 2 gates of the output's 8 values, 16 biases; got [12]
+  %0 = "bcr.packed_gate_cell"(%x, %b, %rows, %off, %idx, %val) {cell = @c, gates = 2 : i64, layer = "cell", layout = #bcr.bcr_layout<array<i64: 16, 16>, array<i64: 8, 16>, array<i64: 8, 8>, array<i64: 2, 2>>} : (tensor<1x16xf32>, tensor<12xf32>, tensor<16xi32>, tensor<3xi32>, tensor<4xi32>, tensor<4x8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}

@@ -43,3 +43,16 @@ func.func @expand_depthwise_pattern_layout(%x: tensor<1x16x8x8xf32>, %b: tensor<
   %0 = "bcr.packed_expand_depthwise"(%x, %b, %rows, %off, %idx, %val, %db, %taps) {activation = "none", depthwise_activation = "none", depthwise_layer = "dw", layer = "expand", layout = #bcr.pattern_layout<array<i64: 8, 16>, array<i64: 1, 1>, array<i64: 1>, 64 : i64>, strides = array<i64: 1, 1>} : (tensor<1x16x8x8xf32>, tensor<8xf32>, tensor<8xi32>, tensor<2xi32>, tensor<2xi32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8x3x3xf32>) -> tensor<1x8x8x8xf32>
   return %0 : tensor<1x8x8x8xf32>
 }
+
+// A matmul and its gate cell (bcr-fuse-gate-cells), with its cell inputs as a variadic tail.
+// CHECK-LABEL: func.func @gate_cell
+// CHECK: "bcr.packed_gate_cell"(%{{.*}}) {cell = @gate_cell_body, gates = 2 : i64, layer = "cell"
+func.func @gate_cell(%x: tensor<1x16xf32>, %b: tensor<16xf32>, %rows: tensor<16xi32>, %off: tensor<3xi32>, %idx: tensor<4xi32>, %val: tensor<4x8xf32>, %h: tensor<8xf32>) -> tensor<1x8xf32> {
+  %0 = "bcr.packed_gate_cell"(%x, %b, %rows, %off, %idx, %val, %h) {cell = @gate_cell_body, gates = 2 : i64, layer = "cell", layout = #bcr.bcr_layout<array<i64: 16, 16>, array<i64: 8, 16>, array<i64: 8, 8>, array<i64: 2, 2>>} : (tensor<1x16xf32>, tensor<16xf32>, tensor<16xi32>, tensor<3xi32>, tensor<4xi32>, tensor<4x8xf32>, tensor<8xf32>) -> tensor<1x8xf32>
+  return %0 : tensor<1x8xf32>
+}
+func.func private @gate_cell_body(%g0: f32, %g1: f32, %h: f32) -> f32 {
+  %0 = arith.mulf %g0, %g1 : f32
+  %1 = arith.addf %0, %h : f32
+  return %1 : f32
+}
