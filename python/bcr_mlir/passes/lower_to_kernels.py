@@ -378,16 +378,15 @@ def plan_matmul(layer: str, x_shape, y_shape, indices, block_rows, activation, t
     return _Lowered(gemm, schedule, indices.astype(np.int64), None, ())
 
 
-def cell_ops(function, gates: int) -> tuple[list[cpu.CellOp], str]:
+def cell_ops(function, gates: int) -> tuple[list[cpu.CellOp], list[str]]:
     """A bcr-fuse-gate-cells cell function as cpu.CellOps over %g<k> (its first `gates` arguments) and
-    %c<k> (the cell inputs after them), and the name of the value it returns."""
+    %c<k> (the cell inputs after them), and the names of the values it returns."""
     block = function.regions[0].blocks[0]
-    arguments = list(block.arguments)
-    names = {a: f"%g{k}" if k < gates else f"%c{k - gates}" for k, a in enumerate(arguments)}
+    names = {a: f"%g{k}" if k < gates else f"%c{k - gates}" for k, a in enumerate(block.arguments)}
     ops = []
     for k, body in enumerate(o.operation for o in block.operations):
         if body.name == "func.return":
-            return ops, names[body.operands[0]]
+            return ops, [names[v] for v in body.operands]
         names[body.result] = f"%v{k}"
         if body.name == "arith.constant" and isinstance(body.attributes["value"], ir.FloatAttr):
             ops.append(cpu.CellOp(f"%v{k}", body.name, constant=ir.FloatAttr(body.attributes["value"]).value))
@@ -474,7 +473,7 @@ class LowerToKernels(Pass):
         layer, cell_name = string_attr(op, "layer"), ir.FlatSymbolRefAttr(op.attributes["cell"]).value
         x, bias, rows, offsets, indices, values, *inputs = op.operands
         gates = ir.IntegerAttr(op.attributes["gates"]).value
-        width = math.prod(shape_of(op.result))
+        width = math.prod(shape_of(op.results[0]))
         index_array = context.weights.array(indices)
         if index_array is None:
             raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
@@ -486,14 +485,15 @@ class LowerToKernels(Pass):
         if function is None:
             raise BcrError(f"layer '{layer}': its gate cell @{cell_name} is not in the module",
                            "run bcr-fuse-gate-cells and bcr-lower-to-kernels on the same module")
-        cell, output = cell_ops(function, gates)
-        text, grid = cpu.gate_cell(lowered.gemm, lowered.schedule, gates, cell, output, len(inputs), "NAME")
+        cell, outputs = cell_ops(function, gates)
+        text, grid = cpu.gate_cell(lowered.gemm, lowered.schedule, gates, cell, outputs, len(inputs), "NAME")
         name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
         with ir.InsertionPoint(op), op.location:
             attributes = dispatch_attributes(name, grid, layer)
-            dispatch = create_op("bcr.dispatch", [x, bias, rows, offsets, indices, values, *inputs], op.result.type,
-                                 attributes)
-        op.result.replace_all_uses_with(dispatch.result)
+            dispatch = create_op("bcr.dispatch", [x, bias, rows, offsets, indices, values, *inputs],
+                                 [r.type for r in op.results], attributes)
+        for old, new in zip(op.results, dispatch.results):
+            old.replace_all_uses_with(new)
         op.erase()
         decision = context.report.find(layer)
         if decision is not None:
