@@ -661,7 +661,8 @@ def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], output
     offsets = _memref((g.block_row_count + 1,), "i32")
     values = {}
     for gate in range(gates):
-        block = e.add("%wg0", e.index(gate * per_gate)) if gate else "%wg0"
+        # The packed block-rows are interleaved by unit (lower_to_kernels): unit u's gates are u*G .. u*G + G-1.
+        block = e.affine([("%wg0", gates)], gate)
         bounds = [e.op(f"arith.index_cast {e.op(f'memref.load %off[{at}] : {offsets}')} : i32 to index")
                   for at in (block, e.add(block, e.index(1)))]
         bias = _load_vector(e, "%bias", e.add(row0, e.index(gate * width)) if gate else row0,
