@@ -268,9 +268,10 @@ irdl.dialect @bcr {
   // A packed batch-1 matmul whose output, cut into `gates` equal slices along its features, feeds only an
   // elementwise cell (bcr-fuse-gate-cells; a GRU's or an LSTM's gate arithmetic). `cell` names a scalar
   // func.func in the module taking one value per gate, then one per `cell_inputs` operand, and returning
-  // one; `output` holds the cell applied at each of the H = features / gates positions:
-  //   output[i] = cell((bias + W x)[i], (bias + W x)[H + i], ..., cell_inputs[0][i], ...)
-  // Every cell input and the output hold H values (any shape whose other dims are 1).
+  // one value per result (an LSTM's cell returns c and h); each output holds the cell applied at each of
+  // the H = features / gates positions:
+  //   outputs[k][i] = cell((bias + W x)[i], (bias + W x)[H + i], ..., cell_inputs[0][i], ...)#k
+  // Every cell input and output holds H values (any shape whose other dims are 1), all outputs one type.
   irdl.operation @packed_gate_cell {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
@@ -288,7 +289,7 @@ irdl.dialect @bcr {
     %name = irdl.base "#builtin.string"
     irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
                   cell_inputs: variadic %cell_inputs)
-    irdl.results(output: %out)
+    irdl.results(outputs: variadic %out)
     irdl.attributes {"layout" = %layout, "gates" = %gates, "cell" = %cell, "layer" = %name}
   }
 
@@ -297,7 +298,8 @@ irdl.dialect @bcr {
   // workgroup ids (index), then one memref per operand, then the output memref; `workgroups` is the
   // grid. The IREE hand-off wraps that function into a stream.executable and this op into a
   // flow.dispatch. Operands are those of the packed op, re-laid-out for the kernel, then its epilogue's:
-  // a fused residual, or a gate cell's inputs. An optional `blocks_per_workgroup` (i64) has each IREE workgroup run that many consecutive ids along x.
+  // a fused residual, or a gate cell's inputs. It has one result, or a gate cell's outputs. An optional
+  // `blocks_per_workgroup` (i64) has each IREE workgroup run that many consecutive ids along x.
   irdl.operation @dispatch {
     %input = irdl.base "!builtin.tensor"
     %bias = irdl.base "!builtin.tensor"
@@ -312,7 +314,7 @@ irdl.dialect @bcr {
     %name = irdl.base "#builtin.string"
     irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
                   epilogue: variadic %residual)
-    irdl.results(output: %out)
+    irdl.results(outputs: variadic %out)
     irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
   }
 }

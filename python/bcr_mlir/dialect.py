@@ -375,7 +375,7 @@ def shape_of(value: ir.Value) -> tuple[int, ...]:
 
 
 def create_op(name: str, operands, result_type, attributes: dict) -> ir.Operation:
-    """Builds a bcr op in generic form (IRDL ops have no Python builders)."""
+    """Builds a bcr op in generic form (IRDL ops have no Python builders); `result_type` may be a list."""
     attrs = {}
     for key, value in attributes.items():
         if isinstance(value, str):
@@ -387,7 +387,8 @@ def create_op(name: str, operands, result_type, attributes: dict) -> ir.Operatio
         elif hasattr(value, "to_text"):
             value = to_attr(value)
         attrs[key] = value
-    return ir.Operation.create(name, results=[result_type], operands=list(operands), attributes=attrs)
+    results = list(result_type) if isinstance(result_type, (list, tuple)) else [result_type]
+    return ir.Operation.create(name, results=results, operands=list(operands), attributes=attrs)
 
 
 @dataclass
@@ -655,7 +656,7 @@ def reject_fused_pairs(module: ir.Module, pass_name: str) -> None:
 def _verify_gate_cell(op, problem) -> None:
     """The fused op's shapes: a batch-1 input, `gates` x H biases, and H values in every cell input and the output."""
     gates = ir.IntegerAttr(op.attributes["gates"]).value
-    width = math.prod(shape_of(op.result))
+    width = math.prod(shape_of(op.results[0]))
     x_shape, bias_shape = shape_of(op.operands[0]), shape_of(op.operands[1])
     if len(x_shape) != 2 or x_shape[0] != 1:
         problem(f"expects a batch-1 input [1, K], got {list(x_shape)}", "fuse only batch-1 matmuls (bcr-fuse-gate-cells)")
@@ -666,6 +667,8 @@ def _verify_gate_cell(op, problem) -> None:
         if math.prod(shape_of(value)) != width:
             problem(f"a cell input holds {math.prod(shape_of(value))} values, the output {width}",
                     "pass cell inputs with one value per output")
+    if any(shape_of(r) != shape_of(op.results[0]) for r in op.results):
+        problem("its outputs differ in shape", "give every output of the cell the same shape")
 
 
 def _verify_expand_depthwise(op, problem) -> None:

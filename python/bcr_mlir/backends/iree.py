@@ -142,12 +142,13 @@ def to_iree_text(module: ir.Module) -> str:
                                                 int_attr(op, "blocks_per_workgroup", 1)))
             declared.add(kernel)
             with ir.InsertionPoint(module.body), op.location:
-                stub_type = ir.FunctionType.get([v.type for v in op.operands], [op.result.type])
+                stub_type = ir.FunctionType.get([v.type for v in op.operands], [r.type for r in op.results])
                 ir.func.FuncOp(f"{DISPATCH_STUB}{kernel}", stub_type, visibility="private")
         with ir.InsertionPoint(op), op.location:
-            result = ir.func.CallOp([op.result.type], ir.FlatSymbolRefAttr.get(f"{DISPATCH_STUB}{kernel}"),
-                                    list(op.operands)).result
-        op.result.replace_all_uses_with(result)
+            results = ir.func.CallOp([r.type for r in op.results], ir.FlatSymbolRefAttr.get(f"{DISPATCH_STUB}{kernel}"),
+                                     list(op.operands)).results
+        for old, new in zip(op.results, results):
+            old.replace_all_uses_with(new)
         op.erase()
     for kernel in declared:
         functions[kernel].erase()

@@ -643,13 +643,13 @@ class CellOp:
     constant: float | None = None
 
 
-def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], output: str, inputs: int,
+def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], outputs: list[str], inputs: int,
               name: str) -> tuple[str, tuple[int, int, int]]:
     """A batch-1 matmul of `gates` x H rows and the elementwise cell over its gates, as one kernel
     (bcr.packed_gate_cell): workgroup i takes hidden units [BR i, BR (i + 1)), runs the block-row of those
     units in each gate (lanes over rows, as lanes_over_rows), then the cell on the gate vectors and the
     matching lanes of its `inputs` cell inputs (%g<k> and %c<k> in `cell`; the arguments %cell<k>), and
-    stores `output` once."""
+    stores each of `outputs` once (to %y, or %y0, %y1, ... for several: an LSTM's c and h)."""
     e, br = _Emitter(), g.block_rows
     vtype = f"vector<{br}x{ACCUMULATE}>"
     width = g.rows // gates
@@ -661,7 +661,8 @@ def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], output
     offsets = _memref((g.block_row_count + 1,), "i32")
     values = {}
     for gate in range(gates):
-        block = e.add("%wg0", e.index(gate * per_gate)) if gate else "%wg0"
+        # The packed block-rows are interleaved by unit (lower_to_kernels): unit u's gates are u*G .. u*G + G-1.
+        block = e.affine([("%wg0", gates)], gate)
         bounds = [e.op(f"arith.index_cast {e.op(f'memref.load %off[{at}] : {offsets}')} : i32 to index")
                   for at in (block, e.add(block, e.index(1)))]
         bias = _load_vector(e, "%bias", e.add(row0, e.index(gate * width)) if gate else row0,
@@ -677,8 +678,11 @@ def gate_cell(g: GatherGemm, s: Schedule, gates: int, cell: list[CellOp], output
             values[op.result] = e.op(f"arith.constant dense<{op.constant!r}> : {vtype}")
         else:
             values[op.result] = e.op(f"{op.name} {', '.join(values[v] for v in op.operands)} : {vtype}")
-    _store_vector(e, values[output], "%y", row0, flat, br, g.dtype)
-    signature = _signature(g, name, outputs=width).replace("%y:", "".join(f"%cell{k}: {flat}, " for k in range(inputs)) + "%y:")
+    stores = ["%y"] if len(outputs) == 1 else [f"%y{k}" for k in range(len(outputs))]
+    for output, memory in zip(outputs, stores):
+        _store_vector(e, values[output], memory, row0, flat, br, g.dtype)
+    arguments = [f"%cell{k}: {flat}" for k in range(inputs)] + [f"{memory}: {flat}" for memory in stores]
+    signature = _signature(g, name, outputs=width).replace(f"%y: {flat})", ", ".join(arguments) + ")")
     return e.function(signature), (per_gate, 1, 1)
 
 

@@ -2,20 +2,23 @@
 
 torch-mlir lowers a GRU step to the recurrent matmul h W_hh^T + b_hh (3H features), three slices of it
 (the r, z and n gates), and a chain of elementwise generics that mixes them with the step's input
-projection and the previous h into the new h. IREE fuses the chain into one small dispatch, so every
-step costs two dispatches. At batch 1 a step's matmul is ~20 us of work, and at 2 threads each dispatch
-also pays a hand-off between the workers: the GRU of bcr-bench (2 x 100 steps) ran no faster at 2
-threads than at 1. Fused, the kernel computes the three gate rows of each block of hidden units and
-applies the cell in registers before its one store.
+projection and the previous h into the new h. An LSTM step is alike: 4 gates, the input projection
+added to the whole matmul output before the slices, and two results, the new c and h. IREE fuses each
+chain into one small dispatch, so every step costs two dispatches. At batch 1 a step's matmul is ~20 us
+of work, and at 2 threads each dispatch also pays a hand-off between the workers: the GRU of bcr-bench
+(2 x 100 steps) ran no faster at 2 threads than at 1. Fused, the kernel computes the gate rows of each
+block of hidden units and applies the cell in registers before its stores.
 
 Applies to a bcr.packed_matmul (bcr-compress-weights) with a batch-1 input, no activation, no residual
-and rows in their natural order, whose output (directly or through one tensor.expand_shape) is used
-only by tensor.extract_slice ops cutting it into G >= 2 equal slices of H features. From those slices
-the pass gathers the elementwise linalg.generic ops (all-parallel, on H values, their bodies of
-arith/math float ops on f32) whose other inputs are defined before the matmul. Exactly one of their
-results may be used outside them: the cell's output. The ops become one scalar func.func (@bcr_cell_*:
-one argument per gate, then one per other input, returning the output) and a bcr.packed_gate_cell
-referencing it. A cell with two outputs (an LSTM's h and c) is left as it is. CPU targets only.
+and rows in their natural order, whose output (through at most one tensor.expand_shape) is cut into
+G >= 2 equal slices of H features by tensor.extract_slice ops, its only users. Elementwise generics on
+the whole output may come first (each with that output as its only flowing input): they run once per
+gate, and their other inputs enter the op as G slices each. From the slices the pass gathers the
+elementwise linalg.generic ops (all-parallel, on H values, their bodies of arith/math float ops on f32)
+whose other inputs are defined before the matmul. One or two of their results (MAX_OUTPUTS) may be used
+outside them, by ops after the last of them: the cell's outputs. The ops become one scalar func.func
+(@bcr_cell_*: one argument per gate, then one per other input, returning the outputs) and a
+bcr.packed_gate_cell referencing it. CPU targets only.
 
 Before:
     %hh = "bcr.packed_matmul"(%h, %b_hh, %rows, %off, %idx, %val) {activation = "none", layer = "gru.weight_hh_l0"}
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 
 from bcr_mlir import ir
 from bcr_mlir.ir import tensor
+from bcr_mlir.errors import BcrError
 from bcr_mlir.dialect import (GATE_CELL_OP, create_op, int_array, ops_named, packed_operands, parse_attr, shape_of,
                               string_attr)
 from bcr_mlir.passes.functions import add_function, sanitize
@@ -53,6 +57,7 @@ from bcr_mlir.storage import identity_order
 # The scalar ops a cell may hold: each has a vector form of the same name (cpu.gate_cell emits it).
 UNARY_OPS = ("arith.negf", "math.exp", "math.tanh", "math.log", "math.sqrt", "math.rsqrt", "math.absf", "math.erf")
 BINARY_OPS = ("arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.maximumf", "arith.minimumf")
+MAX_OUTPUTS = 2   # a GRU's h; an LSTM's c and h
 
 
 def _is_row_of(shape, width: int) -> bool:
@@ -60,13 +65,22 @@ def _is_row_of(shape, width: int) -> bool:
     return len(shape) >= 1 and shape[-1] == width and all(d == 1 for d in shape[:-1])
 
 
-def gate_slices(matmul: ir.Operation) -> tuple[dict, int] | None:
-    """{slice value: gate index} and the gate width H when the matmul's output is used only by slices
-    cutting its features into G >= 2 equal runs of H (through at most one expand_shape), else None."""
-    result = matmul.result
-    consumers = users(result)
-    if len(consumers) == 1 and consumers[0].name == "tensor.expand_shape":
-        result, consumers = consumers[0].result, users(consumers[0].result)
+def gate_slices(matmul: ir.Operation, position: dict) -> tuple[dict, int, list] | None:
+    """({slice value: gate index}, the gate width H, the steps before the slices) when the matmul's output
+    is cut into G >= 2 equal runs of H by slices, which are its only users (through at most one
+    expand_shape), else None. Elementwise generics on the whole output may come before the slices (an
+    LSTM adds the input projection to all four gates at once): they run in the cell, once per gate."""
+    result, whole, before = matmul.result, [], []
+    while True:
+        consumers = users(result)
+        if len(consumers) == 1 and consumers[0].name == "tensor.expand_shape" and not before:
+            result, consumers = consumers[0].result, users(consumers[0].result)
+        if len(consumers) == 1 and cell_step(consumers[0], shape_of(result)[-1]) \
+                and all(v == result or _defined_before(v, matmul, position) for v in list(consumers[0].operands)[:-1]):
+            before.append(consumers[0])
+            result = consumers[0].result
+            continue
+        break
     shape = shape_of(result)
     if not consumers or any(c.name != "tensor.extract_slice" or len(c.operands) != 1 for c in consumers):
         return None
@@ -81,7 +95,12 @@ def gate_slices(matmul: ir.Operation) -> tuple[dict, int] | None:
                 or any(offsets[:-1]):
             return None
         slices[c.result] = offsets[-1] // width
-    return slices, width
+    return slices, width, before
+
+
+def _defined_before(value: ir.Value, op: ir.Operation, position: dict) -> bool:
+    owner = defining_op(value)
+    return owner is None or owner not in position or position[owner] < position[op]
 
 
 def _last_dim_map(attribute, loops: int) -> bool:
@@ -124,21 +143,19 @@ def cell_step(op: ir.Operation, width: int) -> bool:
 
 @dataclass
 class Cell:
-    steps: list            # the generics, in block order
-    output: ir.Operation   # the one whose result leaves the cell
-    inputs: list           # the other tensors the steps read, in order of first use
+    steps: list            # the generics after the slices, in block order
+    outputs: list          # those whose results are used after the cell (a GRU's h; an LSTM's c and h)
+    inputs: list           # the other tensors the steps read: first those of `before`, in order of first use
+    before: list           # the generics on the whole matmul output, before the slices (run once per gate)
+    strided: int = 0       # how many of `inputs` (the first) are as wide as the matmul output, read per gate
 
 
-def gather_cell(matmul: ir.Operation, slices: dict, width: int, position: dict) -> Cell | None:
+def gather_cell(matmul: ir.Operation, slices: dict, width: int, before: list, position: dict) -> Cell | None:
     """The elementwise generics computing one output from the gate slices (see the module docstring)."""
     inside, steps = set(slices), []
-    before = position[matmul]
 
     def available(value) -> bool:
-        if value in inside:
-            return True
-        owner = defining_op(value)
-        return owner is None or owner not in position or position[owner] < before
+        return value in inside or _defined_before(value, matmul, position)
 
     frontier = [u for s in slices for u in users(s)]
     while frontier:
@@ -151,29 +168,41 @@ def gather_cell(matmul: ir.Operation, slices: dict, width: int, position: dict) 
     steps.sort(key=lambda op: position[op])
     members = set(steps)
     leaving = [op for op in steps if any(u not in members for u in users(op.result)) or not users(op.result)]
-    if len(leaving) != 1 or leaving[0] != steps[-1]:
+    last = position[steps[-1]] if steps else 0
+    # The fused op takes the last step's place: every other output's outside users must come after it.
+    if not leaving or len(leaving) > MAX_OUTPUTS or any(position.get(u, last + 1) <= last for op in leaving
+                                                         for u in users(op.result) if u not in members):
         return None
     if any(u not in members for s in slices for u in users(s)):
         return None
+    # The values that carry the matmul's output to the slices (through an expand_shape and `before`).
+    chain = {matmul.result, *(op.result for op in before), *(op.result for op in users(matmul.result)
+                                                             if op.name == "tensor.expand_shape")}
     inputs = []
+    for op in before:
+        for v in list(op.operands)[:-1]:
+            if v not in chain and v not in inputs:
+                inputs.append(v)
+    strided = len(inputs)
     for op in steps:
         for v in list(op.operands)[:-1]:
             if v not in inside and v not in inputs:
                 inputs.append(v)
-    return Cell(steps, steps[-1], inputs)
+    return Cell(steps, leaving, inputs, before, strided)
 
 
 def cell_text(cell: Cell, slices: dict, gates: int) -> str:
-    """The cell as a scalar func.func @NAME(gates..., inputs...) -> f32."""
-    names = {value: f"%g{gate}" for value, gate in slices.items()}
-    names.update({value: f"%c{i}" for i, value in enumerate(cell.inputs)})
+    """The cell as a scalar func.func @NAME(gates..., inputs...) -> (f32 per output). An input as wide
+    as the matmul output (`cell.strided` of them) takes one argument per gate."""
     lines, counter = [], 0
-    for op in cell.steps:
+
+    def emit(op: ir.Operation, names: dict) -> str:
+        """op's body on scalars named by `names` (its operands'); returns the name of what it yields."""
+        nonlocal counter
         local = dict(zip(op.regions[0].blocks[0].arguments, (names[v] for v in list(op.operands)[:-1])))
         for body in body_ops(op):
             if body.name == "linalg.yield":
-                names[op.result] = local[body.operands[0]]
-                break
+                return local[body.operands[0]]
             operands = []
             for v in body.operands:
                 if v not in local:
@@ -184,9 +213,25 @@ def cell_text(cell: Cell, slices: dict, gates: int) -> str:
             counter += 1
             local[body.result] = f"%v{counter}"
             lines.append(f"  %v{counter} = {body.name} {', '.join(operands)} : f32")
-    arguments = [f"%g{g}: f32" for g in range(gates)] + [f"%c{i}: f32" for i in range(len(cell.inputs))]
-    return "\n".join([f"func.func private @NAME({', '.join(arguments)}) -> f32 {{", *lines,
-                      f"  return {names[cell.output.result]} : f32", "}"])
+        raise BcrError("internal error: a cell step without linalg.yield")
+
+    # The steps on the whole output, once per gate: gate g reads run g of each wide input, its argument
+    # %c<k * gates + g> (the op takes each wide input as `gates` slices: cell_operands).
+    gate_names = [f"%g{g}" for g in range(gates)]
+    wide = cell.inputs[:cell.strided]
+    for op in cell.before:
+        gate_names = [emit(op, {v: f"%c{wide.index(v) * gates + g}" if v in wide else gate_names[g]
+                                for v in list(op.operands)[:-1]}) for g in range(gates)]
+    names = {value: gate_names[gate] for value, gate in slices.items()}
+    names.update({value: f"%c{cell.strided * (gates - 1) + k}" for k, value in enumerate(cell.inputs)
+                  if k >= cell.strided})
+    for op in cell.steps:
+        names[op.result] = emit(op, names)
+    count = cell.strided * (gates - 1) + len(cell.inputs)
+    arguments = [f"%g{g}: f32" for g in range(gates)] + [f"%c{k}: f32" for k in range(count)]
+    results = ", ".join(["f32"] * len(cell.outputs))
+    return "\n".join([f"func.func private @NAME({', '.join(arguments)}) -> ({results}) {{", *lines,
+                      f"  return {', '.join(names[op.result] for op in cell.outputs)} : {results}", "}"])
 
 
 def _flat(value: ir.Value) -> ir.Value:
@@ -196,6 +241,18 @@ def _flat(value: ir.Value) -> ir.Value:
         return value
     flat_type = ir.RankedTensorType.get([math.prod(shape)], ir.RankedTensorType(value.type).element_type)
     return tensor.CollapseShapeOp(flat_type, value, [list(range(len(shape)))]).result
+
+
+def cell_operands(cell: Cell, gates: int, width: int) -> list:
+    """The op's cell inputs, 1-D: each wide input (as wide as the matmul output) as its `gates` runs of
+    `width`, then the others (cell_text's argument order)."""
+    operands = []
+    for value in cell.inputs[:cell.strided]:
+        flat = _flat(value)
+        run_type = ir.RankedTensorType.get([width], ir.RankedTensorType(flat.type).element_type)
+        operands += [tensor.ExtractSliceOp(run_type, flat, [], [], [], [g * width], [width], [1]).result
+                     for g in range(gates)]
+    return operands + [_flat(value) for value in cell.inputs[cell.strided:]]
 
 
 @dataclass(frozen=True)
@@ -209,15 +266,15 @@ class FuseGateCells(Pass):
         cells: dict[str, str] = {}
         matmuls = [op for op in ops_named(module, ("bcr.packed_matmul",)) if self._fusable(op, context)]
         for matmul in matmuls:
-            found = gate_slices(matmul)
-            if found is None or found[1] % shape_of(packed_operands(matmul).values)[1]:
-                continue   # a block of rows must hold one gate's features
-            slices, width = found
             # The order of the block's ops, read again after each fusion (erasing ops invalidates the
             # bindings' handles to them).
             block = matmul.parent.regions[0].blocks[0]
             position = {op.operation: i for i, op in enumerate(block.operations)}
-            cell = gather_cell(matmul, slices, width, position)
+            found = gate_slices(matmul, position)
+            if found is None or found[1] % shape_of(packed_operands(matmul).values)[1]:
+                continue   # a block of rows must hold one gate's features
+            slices, width, before = found
+            cell = gather_cell(matmul, slices, width, before, position)
             if cell is None:
                 continue
             gates = shape_of(matmul.result)[-1] // width
@@ -226,16 +283,22 @@ class FuseGateCells(Pass):
             attributes = {key: matmul.attributes[key] for key in ("layout", "layer", "schedule")
                           if key in matmul.attributes}
             attributes.update(gates=gates, cell=ir.FlatSymbolRefAttr.get(name))
-            with ir.InsertionPoint(cell.output), cell.output.location:
-                fused = create_op(GATE_CELL_OP, [*packed_operands(matmul)[:6], *map(_flat, cell.inputs)],
-                                  cell.output.result.type, attributes)
-            cell.output.result.replace_all_uses_with(fused.result)
-            expand = users(matmul.result)[0]
+            last = cell.steps[-1]
+            if len({str(op.result.type) for op in cell.outputs}) != 1:
+                continue   # the op's outputs share one type
+            with ir.InsertionPoint(last), last.location:
+                fused = create_op(GATE_CELL_OP, [*packed_operands(matmul)[:6], *cell_operands(cell, gates, width)],
+                                  [op.result.type for op in cell.outputs], attributes)
+            for op, result in zip(cell.outputs, fused.results):
+                op.result.replace_all_uses_with(result)
+            expand = next((op for op in users(matmul.result) if op.name == "tensor.expand_shape"), None)
             for op in reversed(cell.steps):
                 op.erase()
             for value in slices:
                 defining_op(value).erase()
-            if expand.name == "tensor.expand_shape":
+            for op in reversed(cell.before):
+                op.erase()
+            if expand is not None:
                 expand.erase()
             matmul.erase()
             decision = context.report.find(layer)
