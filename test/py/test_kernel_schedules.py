@@ -546,12 +546,14 @@ class _LastState(torch.nn.Module):
         return self.rnn(x)[0]
 
 
+@pytest.mark.parametrize("kind, gates", [("GRU", 3), ("LSTM", 4)])
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
-def test_gru_cells_run_inside_the_recurrent_kernel(target):
+def test_rnn_cells_run_inside_the_recurrent_kernel(target, kind, gates):
     """bcr-fuse-gate-cells: each step's gate arithmetic runs in the W_hh kernel (one dispatch a step, not
-    two), on both layers of a 2-layer GRU, and the outputs still match PyTorch."""
+    two), on both layers of a 2-layer GRU or LSTM, and the outputs still match PyTorch. An LSTM step adds
+    the input projection to all four gates before slicing them, and its cell has two results (c and h)."""
     torch.manual_seed(0)
-    model = _LastState(torch.nn.GRU(64, 256, num_layers=2, batch_first=True)).eval()
+    model = _LastState(getattr(torch.nn, kind)(64, 256, num_layers=2, batch_first=True)).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bcr_mlir.prune(model, "bcr", rate=4)
@@ -560,23 +562,7 @@ def test_gru_cells_run_inside_the_recurrent_kernel(target):
     assert_matches_torch(compiled(x), reference(model, x))
     for name in ("rnn.weight_hh_l0", "rnn.weight_hh_l1"):
         layer = compiled.report.find(name)
-        assert layer is not None and layer.mode == "sparse" and "3-gate cell fused" in layer.kernel, compiled.report
-        assert "gate cell fused (3 gates of 256)" in layer.reason
+        assert layer is not None and layer.mode == "sparse" and f"{gates}-gate cell fused" in layer.kernel, \
+            compiled.report
+        assert f"gate cell fused ({gates} gates of 256)" in layer.reason
     assert "cell fused" not in compiled.report.find("rnn.weight_ih_l0").kernel
-
-
-@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
-def test_lstm_cells_run_inside_the_recurrent_kernel(target):
-    """An LSTM step: torch-mlir adds the input projection to all four gates before slicing them, and the
-    cell has two results (c and h). Both layers' cells still run in their W_hh kernels, and match PyTorch."""
-    torch.manual_seed(0)
-    model = _LastState(torch.nn.LSTM(64, 256, num_layers=2, batch_first=True)).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bcr_mlir.prune(model, "bcr", rate=4)
-    x = torch.randn(1, 4, 64)
-    compiled = bcr_mlir.compile(model, (x,), target)
-    assert_matches_torch(compiled(x), reference(model, x))
-    for name in ("rnn.weight_hh_l0", "rnn.weight_hh_l1"):
-        layer = compiled.report.find(name)
-        assert layer is not None and layer.mode == "sparse" and "4-gate cell fused" in layer.kernel, compiled.report
