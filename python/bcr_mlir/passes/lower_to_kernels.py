@@ -398,6 +398,40 @@ def cell_ops(function, gates: int) -> tuple[list[cpu.CellOp], list[str]]:
     raise BcrError(f"gate cell @{function.attributes['sym_name']} has no return", "end the cell with func.return")
 
 
+def _gate_cell_kernel(module, op, context: PassContext, kernels: dict) -> tuple[dict, tuple, str]:
+    """A gate cell op's kernel (added to `module`): its dispatch attributes, its packed offsets, indices and
+    values with the block-rows interleaved by unit (u's gates next to each other, so a workgroup reads one
+    run of packed columns, not `gates` runs a quarter of the matrix apart), and the report's description."""
+    layer, cell_name = string_attr(op, "layer"), ir.FlatSymbolRefAttr(op.attributes["cell"]).value
+    x, _, _, offsets, indices, values, *inputs = op.operands
+    gates = ir.IntegerAttr(op.attributes["gates"]).value
+    width = math.prod(shape_of(op.results[0]))
+    index_array = context.weights.array(indices)
+    if index_array is None:
+        raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
+    schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
+    lowered = plan_matmul(layer, shape_of(x), (1, gates * width), index_array, shape_of(values)[1], "none",
+                          context.target, schedule if schedule is not None and schedule.vector_width else None)
+    function = next((f for f in module.body.operations if f.operation.name == "func.func"
+                     and ir.StringAttr(f.attributes["sym_name"]).value == cell_name), None)
+    if function is None:
+        raise BcrError(f"layer '{layer}': its gate cell @{cell_name} is not in the module",
+                       "run bcr-fuse-gate-cells and bcr-lower-to-kernels on the same module")
+    cell, outputs = cell_ops(function, gates)
+    text, grid = cpu.gate_cell(lowered.gemm, lowered.schedule, gates, cell, outputs, len(inputs), "NAME")
+    attributes = dispatch_attributes(add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels), grid, layer)
+    starts = context.weights.array(offsets).astype(np.int64)
+    per_gate = width // shape_of(values)[1]
+    order = [g * per_gate + u for u in range(per_gate) for g in range(gates)]
+    columns = np.concatenate([np.arange(starts[b], starts[b + 1]) for b in order])
+    lengths = np.array([starts[b + 1] - starts[b] for b in order])
+    packed = (context.weights.constant(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32), f"{layer}.unit_offsets"),
+              context.weights.constant(index_array[columns].astype(np.int32), f"{layer}.unit_indices"),
+              context.weights.constant(context.weights.array(values)[columns], f"{layer}.unit_values"))
+    description = describe_schedule(lowered.schedule) + blocks_text(attributes) + f", {gates}-gate cell fused"
+    return attributes, packed, description
+
+
 def dispatch_attributes(kernel: str, grid: tuple[int, int, int], layer: str) -> dict:
     """The bcr.dispatch attributes of a CPU kernel; one workgroup runs several block-rows when the grid
     is large enough (kernels/schedule.py, blocks_per_workgroup)."""
@@ -455,12 +489,12 @@ class LowerToKernels(Pass):
                            "use bcr-densify for GPU targets (the vulkan pipeline does)")
         kernels: dict[str, str] = {}
         glue: dict[str, str] = {}
-        cells, interleaved = set(), {}
+        cells, gate_cells = set(), {}   # gate_cells: per layer and cell, its kernel (_gate_cell_kernel)
         for op in ops_named(module, PACKED_OPS + (EXPAND_DEPTHWISE_OP, GATE_CELL_OP)):
             if op.name == EXPAND_DEPTHWISE_OP:
                 self._lower_expand_depthwise(module, op, context, kernels)
             elif op.name == GATE_CELL_OP:
-                cells.add(self._lower_gate_cell(module, op, context, kernels, interleaved))
+                cells.add(self._lower_gate_cell(module, op, context, kernels, gate_cells))
             else:
                 self._lower(module, op, context, kernels, glue)
         for function in module.body.operations:
@@ -468,53 +502,26 @@ class LowerToKernels(Pass):
                 function.operation.erase()  # the cells now live in their kernels
 
     @staticmethod
-    def _lower_gate_cell(module, op, context: PassContext, kernels: dict, interleaved: dict) -> str:
+    def _lower_gate_cell(module, op, context: PassContext, kernels: dict, layers: dict) -> str:
         """A bcr-fuse-gate-cells matmul and cell: one kernel (cpu.gate_cell), its packed block-rows interleaved
         by unit (the unit's gates next to each other: 1.3x faster on a 4-gate LSTM at 1 thread than the
-        gates a quarter of the matrix apart). Returns the cell's name."""
+        gates a quarter of the matrix apart). The kernel and the interleaved constants are made once per
+        layer and cell (`layers`), not at each of an RNN's time steps. Returns the cell's name."""
         layer, cell_name = string_attr(op, "layer"), ir.FlatSymbolRefAttr(op.attributes["cell"]).value
         x, bias, rows, offsets, indices, values, *inputs = op.operands
-        gates = ir.IntegerAttr(op.attributes["gates"]).value
-        width = math.prod(shape_of(op.results[0]))
-        index_array = context.weights.array(indices)
-        if index_array is None:
-            raise BcrError(f"layer '{layer}': the packed indices are not constants", "run bcr-compress-weights first")
-        schedule = parse_attr(op.attributes["schedule"]) if "schedule" in op.attributes else None
-        lowered = plan_matmul(layer, shape_of(x), (1, gates * width), index_array, shape_of(values)[1], "none",
-                              context.target, schedule if schedule is not None and schedule.vector_width else None)
-        function = next((f for f in module.body.operations if f.operation.name == "func.func"
-                         and ir.StringAttr(f.attributes["sym_name"]).value == cell_name), None)
-        if function is None:
-            raise BcrError(f"layer '{layer}': its gate cell @{cell_name} is not in the module",
-                           "run bcr-fuse-gate-cells and bcr-lower-to-kernels on the same module")
-        cell, outputs = cell_ops(function, gates)
-        text, grid = cpu.gate_cell(lowered.gemm, lowered.schedule, gates, cell, outputs, len(inputs), "NAME")
-        name = add_function(module, text, f"bcr_kernel_{sanitize(layer)}", kernels)
+        if (layer, cell_name) not in layers:
+            with ir.InsertionPoint(op), op.location:
+                layers[layer, cell_name] = _gate_cell_kernel(module, op, context, kernels)
+        attributes, packed, description = layers[layer, cell_name]
         with ir.InsertionPoint(op), op.location:
-            attributes = dispatch_attributes(name, grid, layer)
-            # Interleave the block-rows by unit (u's gates next to each other), so that a workgroup reads
-            # one run of packed columns, not `gates` runs a quarter of the matrix apart.
-            if layer not in interleaved:   # once per layer, not once per time step
-                starts = context.weights.array(offsets).astype(np.int64)
-                per_gate = width // shape_of(values)[1]
-                order = [g * per_gate + u for u in range(per_gate) for g in range(gates)]
-                columns = np.concatenate([np.arange(starts[b], starts[b + 1]) for b in order])
-                lengths = np.array([starts[b + 1] - starts[b] for b in order])
-                interleaved[layer] = (
-                    context.weights.constant(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32),
-                                             f"{layer}.unit_offsets"),
-                    context.weights.constant(index_array[columns].astype(np.int32), f"{layer}.unit_indices"),
-                    context.weights.constant(context.weights.array(values)[columns], f"{layer}.unit_values"))
-            offsets, indices, values = interleaved[layer]
-            dispatch = create_op("bcr.dispatch", [x, bias, rows, offsets, indices, values, *inputs],
-                                 [r.type for r in op.results], attributes)
+            dispatch = create_op("bcr.dispatch", [x, bias, rows, *packed, *inputs], [r.type for r in op.results],
+                                 attributes)
         for old, new in zip(op.results, dispatch.results):
             old.replace_all_uses_with(new)
         op.erase()
         decision = context.report.find(layer)
         if decision is not None:
-            decision.kernel = describe_schedule(lowered.schedule) + blocks_text(attributes) + \
-                f", {gates}-gate cell fused"
+            decision.kernel = description
         return cell_name
 
     @staticmethod
