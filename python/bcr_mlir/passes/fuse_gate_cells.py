@@ -41,6 +41,7 @@ After:
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ def _is_row_of(shape, width: int) -> bool:
     return len(shape) >= 1 and shape[-1] == width and all(d == 1 for d in shape[:-1])
 
 
-def gate_slices(matmul: ir.Operation, position: dict) -> tuple[dict, int, list] | None:
+def gate_slices(matmul: ir.Operation) -> tuple[dict, int, list] | None:
     """({slice value: gate index}, the gate width H, the steps before the slices) when the matmul's output
     is cut into G >= 2 equal runs of H by slices, which are its only users (through at most one
     expand_shape), else None. Elementwise generics on the whole output may come before the slices (an
@@ -76,7 +77,7 @@ def gate_slices(matmul: ir.Operation, position: dict) -> tuple[dict, int, list] 
         if len(consumers) == 1 and consumers[0].name == "tensor.expand_shape" and not before:
             result, consumers = consumers[0].result, users(consumers[0].result)
         if len(consumers) == 1 and cell_step(consumers[0], shape_of(result)[-1]) \
-                and all(v == result or _defined_before(v, matmul, position) for v in list(consumers[0].operands)[:-1]):
+                and all(v == result or _defined_before(v, matmul) for v in list(consumers[0].operands)[:-1]):
             before.append(consumers[0])
             result = consumers[0].result
             continue
@@ -98,9 +99,16 @@ def gate_slices(matmul: ir.Operation, position: dict) -> tuple[dict, int, list] 
     return slices, width, before
 
 
-def _defined_before(value: ir.Value, op: ir.Operation, position: dict) -> bool:
+def _defined_before(value: ir.Value, op: ir.Operation) -> bool:
+    """The value exists where op is: a block argument, or a result of an op before op in its block or
+    outside it. (MLIR keeps a block's op order cached, so the check is cheap however many fusions ran.)"""
     owner = defining_op(value)
-    return owner is None or owner not in position or position[owner] < position[op]
+    return owner is None or owner.block != op.block or owner.is_before_in_block(op)
+
+
+def _after(op: ir.Operation, anchor: ir.Operation) -> bool:
+    """op comes after anchor in its block, or lies outside that block."""
+    return op.block != anchor.block or anchor.is_before_in_block(op)
 
 
 def _last_dim_map(attribute, loops: int) -> bool:
@@ -150,27 +158,27 @@ class Cell:
     strided: int = 0       # how many of `inputs` (the first) are as wide as the matmul output, read per gate
 
 
-def gather_cell(matmul: ir.Operation, slices: dict, width: int, before: list, position: dict) -> Cell | None:
+def gather_cell(matmul: ir.Operation, slices: dict, width: int, before: list) -> Cell | None:
     """The elementwise generics computing one output from the gate slices (see the module docstring)."""
     inside, steps = set(slices), []
 
     def available(value) -> bool:
-        return value in inside or _defined_before(value, matmul, position)
+        return value in inside or _defined_before(value, matmul)
 
     frontier = [u for s in slices for u in users(s)]
     while frontier:
         op = frontier.pop()
-        if op in steps or not cell_step(op, width) or not all(available(v) for v in list(op.operands)[:-1]):
+        if op in steps or op.block != matmul.block or not cell_step(op, width) \
+                or not all(available(v) for v in list(op.operands)[:-1]):
             continue
         steps.append(op)
         inside.add(op.result)
         frontier += users(op.result)
-    steps.sort(key=lambda op: position[op])
+    steps.sort(key=functools.cmp_to_key(lambda a, b: -1 if a.is_before_in_block(b) else 1))
     members = set(steps)
     leaving = [op for op in steps if any(u not in members for u in users(op.result)) or not users(op.result)]
-    last = position[steps[-1]] if steps else 0
     # The fused op takes the last step's place: every other output's outside users must come after it.
-    if not leaving or len(leaving) > MAX_OUTPUTS or any(position.get(u, last + 1) <= last for op in leaving
+    if not leaving or len(leaving) > MAX_OUTPUTS or any(not _after(u, steps[-1]) for op in leaving
                                                          for u in users(op.result) if u not in members):
         return None
     if any(u not in members for s in slices for u in users(s)):
@@ -266,15 +274,11 @@ class FuseGateCells(Pass):
         cells: dict[str, str] = {}
         matmuls = [op for op in ops_named(module, ("bcr.packed_matmul",)) if self._fusable(op, context)]
         for matmul in matmuls:
-            # The order of the block's ops, read again after each fusion (erasing ops invalidates the
-            # bindings' handles to them).
-            block = matmul.parent.regions[0].blocks[0]
-            position = {op.operation: i for i, op in enumerate(block.operations)}
-            found = gate_slices(matmul, position)
+            found = gate_slices(matmul)
             if found is None or found[1] % shape_of(packed_operands(matmul).values)[1]:
                 continue   # a block of rows must hold one gate's features
             slices, width, before = found
-            cell = gather_cell(matmul, slices, width, before, position)
+            cell = gather_cell(matmul, slices, width, before)
             if cell is None:
                 continue
             gates = shape_of(matmul.result)[-1] // width
