@@ -307,13 +307,13 @@ irdl.dialect @bcr {
     %offsets = irdl.base "!builtin.tensor"
     %indices = irdl.base "!builtin.tensor"
     %values = irdl.base "!builtin.tensor"
-    %residual = irdl.base "!builtin.tensor"
+    %epilogue = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
     %kernel = irdl.base "#builtin.symbol_ref"
     %count = irdl.base "#builtin.dense_array"
     %name = irdl.base "#builtin.string"
     irdl.operands(input: %input, bias: %bias, rows: %rows, offsets: %offsets, indices: %indices, values: %values,
-                  epilogue: variadic %residual)
+                  epilogue: variadic %epilogue)
     irdl.results(outputs: variadic %out)
     irdl.attributes {"kernel" = %kernel, "workgroups" = %count, "layer" = %name}
   }

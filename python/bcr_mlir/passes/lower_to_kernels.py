@@ -14,6 +14,10 @@ unpadded input split into 4 phases ([N, C, H, W] -> [N, C, 2, 2, H/2, W/2]): tap
 A bcr.packed_expand_depthwise (bcr-fuse-expand-depthwise) becomes one dispatch of the fused kernel
 (cpu.expand_depthwise); its bias operand then carries the 1x1 conv's biases, the depthwise biases and
 the depthwise taps, in that order.
+A bcr.packed_gate_cell (bcr-fuse-gate-cells) becomes one dispatch of cpu.gate_cell, with the op's cell
+inputs as its epilogue and one result per cell output. Its packed block-rows are interleaved by hidden
+unit (unit u's block in gate 0, then in gate 1, ...), once per layer, so that a workgroup reads its
+unit's gate rows as one run of memory.
 A dispatch carries `blocks_per_workgroup` (kernels/schedule.py) when one workgroup should run several
 consecutive block-rows (channel blocks, for a conv); the IREE hand-off then loops over them inside each
 workgroup. IREE pays for every workgroup, and at 2 threads a grid of thousands of small workgroups (a
