@@ -33,6 +33,12 @@ IREE_SLOWDOWN = {"conv3d": 20.0}
 # convs nothing, so those stay with IREE. Not measured on other targets, which keep IREE.
 LARGE_CONV2D_SLOWDOWN = 1.9
 LARGE_CONV2D_POSITIONS = 56 * 56
+# A grouped conv runs as one conv2d of its block-diagonal weight (bcr-raise-sparse-layers), so the cost model
+# compares with IREE's dense conv of that whole weight. IREE 3.13's own grouped conv, though it has G times
+# fewer MACs, took (x86, 1 thread, 3x3 kernels) 12x that time at G = 2 (128 channels at 28x28), 9.4x (G = 2,
+# 64 at 56x56), 6.3x (G = 4), 3.3x (G = 8) and 0.6-0.9x at G = 32, where the block diagonal alone is 16x
+# less work; a 1x1 grouped conv (G = 3) 0.64x. So 3.0 for grouped convs with taps, 1.0 for 1x1 ones.
+GROUPED_CONV2D_SLOWDOWN = 3.0
 
 # Cost-model thresholds (see `decide`).
 MIN_MACS = 50_000          # smaller layers cost more to dispatch than they save
@@ -172,7 +178,7 @@ def _detected_layout(weight: np.ndarray, kind: str):
     for rows in (16, 8, 4):
         if rows <= matrix.shape[0] and shares_columns(matrix, rows):
             return group_layout(weight, (rows, weight.shape[1] if weight.ndim > 2 else min(16, weight.shape[1]))), rows
-    if kind in ("conv2d",):
+    if kind in ("conv2d", "grouped conv2d"):
         layout = pattern_layout(weight)
         if layout is not None and layout.nnz < weight.size:
             return layout, 1
@@ -199,6 +205,8 @@ def iree_slowdown(kind: str, weight: np.ndarray, macs: int, target: str = "x86-h
     if kind == "conv2d" and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1 \
             and positions >= LARGE_CONV2D_POSITIONS:
         return LARGE_CONV2D_SLOWDOWN
+    if kind == "grouped conv2d" and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1:
+        return GROUPED_CONV2D_SLOWDOWN
     return IREE_SLOWDOWN.get(kind, 1.0)
 
 

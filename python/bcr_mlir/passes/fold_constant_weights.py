@@ -15,7 +15,10 @@ arrives as an i8 constant compared with 0 by an integer generic (cmpi, extui/ext
 that generic is evaluated with the float generic that reads it, and erased once nothing reads it. A
 reduction generic (a norm's sum of squares, per filter or over the whole weight) is evaluated too when its
 body combines one value with the accumulator (addf, mulf, max, min) and the accumulator starts from a
-constant or a linalg.fill of one. Anything else (math.erf, say) is left to IREE, and the layer runs dense.
+constant or a linalg.fill of one. So is a gather (linalg.index, index addi/subi/muli, tensor.extract from
+a constant): torch-mlir computes a transposed conv's weight so, flipped and transposed from the
+parameter, for a conv over the zero-stuffed input. Anything else (math.erf, say) is left to IREE, and
+the layer runs dense.
 
 Before:
     %w = arith.constant dense_resource<"0.weight"> : tensor<64x16x3x3xf32>
@@ -70,6 +73,8 @@ _INTEGER_PREDICATES = [("eq", np.equal), ("ne", np.not_equal), ("slt", np.less),
                        ("sgt", np.greater), ("sge", np.greater_equal), ("ult", np.less), ("ule", np.less_equal),
                        ("ugt", np.greater), ("uge", np.greater_equal)]
 _BITWISE = {"arith.andi": np.bitwise_and, "arith.ori": np.bitwise_or, "arith.xori": np.bitwise_xor}
+# Index arithmetic of a gather (a transposed conv's flipped weight reads w[c, f, K - 1 - i, K - 1 - j]).
+_INDEX_ARITHMETIC = {"arith.addi": np.add, "arith.subi": np.subtract, "arith.muli": np.multiply}
 
 
 def _unsigned(array, integer_type: ir.Type) -> np.ndarray:
@@ -123,9 +128,12 @@ def _loop_array(array: np.ndarray, affine_map: ir.AffineMap, loop_shape: list[in
     return np.broadcast_to(array.reshape(shape), loop_shape)
 
 
-def _evaluate(op: ir.Operation, inputs: list[np.ndarray], until: ir.Value | None = None) -> np.ndarray | None:
+def _evaluate(op: ir.Operation, inputs: list[np.ndarray], until: ir.Value | None = None,
+              loop_shape: list[int] | None = None, constant=None) -> np.ndarray | None:
     """The generic's yielded value (or `until`, a value of its body), or None when its body holds an op this
-    pass does not evaluate."""
+    pass does not evaluate. With `loop_shape` and `constant` (a tensor value -> its array, or None), it also
+    evaluates linalg.index and tensor.extract from a constant tensor: a gather, such as the flipped and
+    transposed weight torch-mlir computes for a transposed conv."""
     block = op.regions[0].blocks[0]
     values = {block.arguments[i]: inputs[i] for i in range(len(inputs))}
     if until is not None and until in values:
@@ -137,10 +145,24 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray], until: ir.Value | None
         owner = as_operation(value.owner)  # a scalar defined outside the body
         if owner is not None and owner.name == "arith.constant" and isinstance(owner.attributes["value"],
                                                                                ir.IntegerAttr):
-            return np.array(ir.IntegerAttr(owner.attributes["value"]).value).astype(element_dtype(value.type))
+            integer = ir.IntegerAttr(owner.attributes["value"]).value
+            return np.array(integer, np.int64) if str(value.type) == "index" else \
+                np.array(integer).astype(element_dtype(value.type))
         return float_constant(value)
 
     for inner in body_ops(op):
+        if inner.name == "linalg.index" and loop_shape is not None:
+            dim = ir.IntegerAttr(inner.attributes["dim"]).value
+            values[inner.results[0]] = np.arange(loop_shape[dim]).reshape(
+                [loop_shape[dim] if d == dim else 1 for d in range(len(loop_shape))])
+            continue
+        if inner.name == "tensor.extract" and constant is not None:
+            source, indices = constant(inner.operands[0]), [read(v) for v in list(inner.operands)[1:]]
+            if source is None or any(v is None for v in indices) or \
+                    any(np.any((i < 0) | (i >= n)) for i, n in zip(indices, source.shape)):
+                return None
+            values[inner.results[0]] = source[tuple(indices)]
+            continue
         operands = [read(v) for v in inner.operands]
         if any(v is None for v in operands):
             return None
@@ -159,6 +181,8 @@ def _evaluate(op: ir.Operation, inputs: list[np.ndarray], until: ir.Value | None
             result = _unsigned(operands[0], inner.operands[0].type).astype(element_dtype(inner.results[0].type))
         elif name in _BITWISE:
             result = _BITWISE[name](operands[0], operands[1])
+        elif name in _INDEX_ARITHMETIC and str(inner.results[0].type) == "index":
+            result = _INDEX_ARITHMETIC[name](operands[0], operands[1])
         elif name == "arith.cmpi":
             predicate, compare = _INTEGER_PREDICATES[ir.IntegerAttr(inner.attributes["predicate"]).value]
             if predicate.startswith("u"):
@@ -257,6 +281,13 @@ def _sources(values: list[ir.Value]) -> list[str]:
     return names
 
 
+def _gathered(op: ir.Operation) -> list[ir.Value]:
+    """The tensors defined outside a generic that its body reads with tensor.extract."""
+    return [inner.operands[0] for inner in body_ops(op) if inner.name == "tensor.extract"
+            and as_operation(inner.operands[0].owner) is not None
+            and as_operation(inner.operands[0].owner).parent != op]
+
+
 def _erase_dead_generics(values: list[ir.Value]) -> None:
     """Erases the generics behind `values` that nothing reads any more, and theirs in turn."""
     for value in values:
@@ -282,7 +313,8 @@ class FoldConstantWeights(Pass):
             array = self._fold(op, context)
             if array is None:
                 continue
-            inputs = list(op.operands)[:-1]
+            # The constants it reads: its inputs, and the tensors its body gathers from (tensor.extract).
+            inputs = list(op.operands)[:-1] + _gathered(op)
             links = [entry for entry in folded if any(entry[0] == value for value in inputs)]
             named = [n for n in (constant_name(v) for v in inputs) if n]
             name = links[0][1] if links else weight_name(named) if named else UNNAMED
@@ -336,7 +368,7 @@ class FoldConstantWeights(Pass):
             elif list(op.regions[0].blocks[0].arguments[len(ins)].uses):
                 return None  # the body reads the output's initial value
             else:
-                result = _evaluate(op, inputs)
+                result = _evaluate(op, inputs, loop_shape=loop_shape, constant=context.weights.array)
         if result is None or not np.all(np.isfinite(result)):
             return None
         return np.array(np.broadcast_to(result, shape_of(op.results[0])), dtype=dtype, order="C")

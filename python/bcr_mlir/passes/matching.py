@@ -127,10 +127,11 @@ def through_extf(value: ir.Value) -> ir.Value:
     return op.operands[0] if _is_cast(op, "arith.extf") else value
 
 
-def through_collapse(value: ir.Value) -> ir.Value:
-    """The source of a tensor.collapse_shape (torch-mlir's depthwise weights are [C, 1, KH, KW] collapsed)."""
+def through_reshape(value: ir.Value) -> ir.Value:
+    """The source of a tensor.collapse_shape or expand_shape (torch-mlir's depthwise weights are [C, 1, KH, KW]
+    collapsed, its grouped conv weights [F, C/G, KH, KW] expanded to [G, F/G, C/G, KH, KW])."""
     op = defining_op(value)
-    return op.operands[0] if op is not None and op.name == "tensor.collapse_shape" else value
+    return op.operands[0] if op is not None and op.name in ("tensor.collapse_shape", "tensor.expand_shape") else value
 
 
 def truncf_user(value: ir.Value) -> ir.Operation | None:

@@ -4,7 +4,10 @@ Finds linalg.conv_2d_nchw_fchw, linalg.conv_3d_ncdhw_fcdhw and linalg.matmul (th
 emits for nn.Linear and the GRU/LSTM gates: a transposed constant weight) whose weight is a constant,
 and linalg.batch_matmul of a weight broadcast over the batch (nn.Linear on a 3-D input, such as a
 head on every step of a batch of sequences, or a batch-first GRU's input projection): its B x M rows
-become one matmul, between a tensor.collapse_shape and a tensor.expand_shape.
+become one matmul, between a tensor.collapse_shape and a tensor.expand_shape. A grouped conv
+(linalg.conv_2d_ngchw_gfchw between torch-mlir's expand_shapes and collapse_shape) becomes one conv2d
+of its block-diagonal weight [F, C, KH, KW]: the kernels skip its zero blocks like pruned ones, and
+IREE 3.13's own grouped conv is slow (structure.GROUPED_CONV2D_SLOWDOWN).
 For each, it reads the pruning metadata (module attribute `bcr.sparsity`) or detects the structure
 from the zeros, verifies it, and asks the cost model whether the layer should run sparse. Sparse
 layers become `bcr.sparse_*` ops that also absorb the bias (the conv's broadcast init, or the add
@@ -38,7 +41,7 @@ from bcr_mlir.ir import tensor
 from bcr_mlir.dialect import SPARSITY_ATTR, create_op, ops_named, shape_of, walk
 from bcr_mlir.dialect import GroupLayout
 from bcr_mlir.passes.matching import (activation_of, bias_add_of, body_ops, clamp_bound, conv_bias, defining_op,
-                                      dense_ints, single_user, through_collapse, through_extf, truncf_user, users)
+                                      dense_ints, single_user, through_extf, through_reshape, truncf_user, users)
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
@@ -49,6 +52,11 @@ CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
 DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
                   "linalg.conv_2d_ngchw_gfchw": "grouped conv2d",
                   "linalg.conv_2d_ngchw_fgchw": "grouped conv2d"}
+# torch-mlir's grouped conv: input [N, G, C/G, H, W] and weight [G, F/G, C/G, KH, KW], both expanded from
+# the 4-D tensors, the result collapsed back to [N, F, OH, OW].
+GROUPED_CONV = "linalg.conv_2d_ngchw_gfchw"
+_SPLIT_CHANNELS = "[[0], [1, 2], [3], [4]]"     # [N, C, H, W] <-> [N, G, C/G, H, W]
+_SPLIT_FILTERS = "[[0, 1], [2], [3], [4]]"      # [F, C/G, KH, KW] <-> [G, F/G, C/G, KH, KW]
 
 
 def constant_name(value: ir.Value) -> str | None:
@@ -133,16 +141,17 @@ class RaiseSparseLayers(Pass):
                 declined = self._raise_depthwise(op, context)
                 if declined is None:
                     continue
-            if op.name in DENSE_ONLY_OPS:
-                self._record_dense_only(op, context, declined)
-                continue
-            if op.name in CONV_OPS:
+            if op.name == GROUPED_CONV:
+                candidate = self._match_grouped_conv(op, weights)
+            elif op.name in CONV_OPS:
                 candidate = self._match_conv(op, weights)
             elif op.name in ("linalg.matmul", "linalg.batch_matmul"):
                 candidate = self._match_matmul(op, weights)
             else:
-                continue
+                candidate = None
             if candidate is None:
+                if op.name in DENSE_ONLY_OPS:
+                    self._record_dense_only(op, context, declined)
                 continue
             source = candidate.source
             name = layer_name(source)
@@ -154,9 +163,13 @@ class RaiseSparseLayers(Pass):
             if existing is not None:
                 existing.uses += 1
             else:
-                zeros = 1.0 - np.count_nonzero(candidate.weight_array) / candidate.weight_array.size
+                user_weight, reason = candidate.weight_array, decision.reason
+                if candidate.kind == "grouped conv2d":   # the sparsity of the user's weight, not the block diagonal
+                    user_weight = weights.array(source)
+                    reason = f"{shape_of(candidate.root.operands[1])[0]} groups as one block-diagonal weight; {reason}"
+                zeros = 1.0 - np.count_nonzero(user_weight) / user_weight.size
                 context.report.add(LayerDecision(name, candidate.kind, decision.scheme, zeros,
-                                                 "sparse" if decision.sparse else "dense", decision.reason,
+                                                 "sparse" if decision.sparse else "dense", reason,
                                                  "" if decision.sparse else "IREE dense"))
             if self.analyze_only:
                 layer = context.report.find(name)
@@ -190,6 +203,34 @@ class RaiseSparseLayers(Pass):
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
         return _Candidate(kind, op, x, w, weight, None if bias is False else bias, last, activation, dead, macs, w)
+
+    def _match_grouped_conv(self, op: ir.Operation, weights) -> _Candidate | None:
+        """A grouped conv as one conv2d of its block-diagonal weight [F, C, KH, KW] (filter f of group g reads
+        only channels [g C/G, (g + 1) C/G)): the generated kernels skip the zero blocks like pruned ones,
+        and IREE 3.13's grouped conv is slow (STRUCTURE: GROUPED_CONV2D_SLOWDOWN). None when the op is not
+        torch-mlir's form (expanded input and weight, collapsed result)."""
+        x5, w5, init5 = op.operands[0], op.operands[1], op.operands[2]
+        x, w, init = (_reshaped_from(v, _SPLIT_CHANNELS if v is not w5 else _SPLIT_FILTERS) for v in (x5, w5, init5))
+        collapse = single_user(op.result)
+        if x is None or w is None or init is None or collapse is None or collapse.name != "tensor.collapse_shape" \
+                or _reassociation(collapse) != _SPLIT_CHANNELS:
+            return None
+        grouped = weights.array(w)
+        bias = conv_bias(init, weights)
+        if bias is None:
+            bias = _per_channel_values(weights.array(init))
+        if grouped is None or bias is None:
+            return None
+        groups, filters, channels = shape_of(w5)[0], grouped.shape[0], shape_of(x)[1]
+        weight = np.zeros((filters, channels, *grouped.shape[2:]), grouped.dtype)
+        per_group, width = filters // groups, channels // groups
+        for g in range(groups):
+            weight[g * per_group:(g + 1) * per_group, g * width:(g + 1) * width] = grouped[g * per_group:(g + 1) * per_group]
+        dead = [collapse, op]
+        last, activation = absorb_epilogue(collapse, dead)
+        macs = math.prod(shape_of(collapse.result)) * math.prod(weight.shape[1:])
+        return _Candidate("grouped conv2d", op, x, None, weight, None if bias is False else bias, last, activation,
+                          dead, macs, w)
 
     def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
         x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
@@ -232,7 +273,7 @@ class RaiseSparseLayers(Pass):
         There is no structure to detect or reorder, so it skips the sparse stage. Returns None when raised,
         else why it is left to IREE ("" for the usual dense-only reason)."""
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
-        array = context.weights.array(through_collapse(w))
+        array = context.weights.array(through_reshape(w))
         bias = conv_bias(init, context.weights)
         # f32, or f16 data accumulated in f32 (an f16 model): the kernel reads and writes the data's type.
         if array is None or bias is None:
@@ -245,12 +286,12 @@ class RaiseSparseLayers(Pass):
         kernel = shape_of(w)[1:]
         macs = math.prod(shape_of(op.result)) * taps.shape[1]
         if macs < self.min_macs:
-            return ""
+            return f"tiny layer ({macs:,} MACs): dispatch cost outweighs the saving"
         dead = [op]
         last, activation = absorb_epilogue(op, dead)
         if value_dtype(last.result) != array.dtype:
             return "depthwise conv2d: its f32 sum is read before it is narrowed to f16; the kernels write f16"
-        name = layer_name(through_collapse(w))
+        name = layer_name(through_reshape(w))
         with ir.InsertionPoint(op), op.location:
             packed = per_channel_packed_conv(context.weights, x, bias, taps, kernel, dense_ints(op.attributes["strides"]),
                                              dense_ints(op.attributes["dilations"]), last.result.type,
@@ -265,10 +306,10 @@ class RaiseSparseLayers(Pass):
 
     def _record_dense_only(self, op: ir.Operation, context: PassContext, reason: str | None = None) -> None:
         weight = op.operands[1]
-        array = context.weights.array(through_collapse(weight))
+        array = context.weights.array(through_reshape(weight))
         if array is None:
             return
-        name = layer_name(through_collapse(weight))
+        name = layer_name(through_reshape(weight))
         if context.report.find(name) is None:
             zeros = 1.0 - np.count_nonzero(array) / array.size
             reason = reason or f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"
@@ -320,7 +361,8 @@ class RaiseSparseLayers(Pass):
             if c.kind != "matmul":
                 attributes["strides"] = dense_ints(c.root.attributes["strides"])
                 attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
-            op_name = "bcr.sparse_matmul" if c.kind == "matmul" else CONV_OPS[c.root.name][1]
+            op_name = "bcr.sparse_conv3d" if c.kind == "conv3d" else "bcr.sparse_matmul" if c.kind == "matmul" \
+                else "bcr.sparse_conv2d"   # conv2d, grouped conv2d
             x, result_type = c.input, out_type
             if value_dtype(x) != c.weight_array.dtype:
                 # A constant input of another type (an f16 RNN's zero initial state comes as f32): the kernels
@@ -335,6 +377,18 @@ class RaiseSparseLayers(Pass):
         c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
+
+
+def _reassociation(op: ir.Operation) -> str:
+    return str(op.attributes["reassociation"])
+
+
+def _reshaped_from(value: ir.Value, reassociation: str) -> ir.Value | None:
+    """The source of the tensor.expand_shape that makes `value`, when it groups dims as `reassociation`."""
+    op = defining_op(value)
+    if op is None or op.name != "tensor.expand_shape" or _reassociation(op) != reassociation:
+        return None
+    return op.operands[0]
 
 
 def _per_channel_values(init: np.ndarray | None) -> np.ndarray | None:
@@ -430,7 +484,7 @@ def _report_computed_weights(module: ir.Module, context: PassContext) -> None:
     evaluate (a norm, a boolean mask) runs dense in IREE: report it under the parameter's name."""
     for op in ops_named(module, (*CONV_OPS, *DENSE_ONLY_OPS, "linalg.matmul", "linalg.batch_matmul")):
         weight = op.operands[1]
-        if context.weights.array(through_collapse(weight)) is not None:
+        if context.weights.array(through_reshape(weight)) is not None:
             continue
         sources = _constant_sources(weight)
         if not sources:

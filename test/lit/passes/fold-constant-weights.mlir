@@ -13,7 +13,7 @@
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[5.000000e-01, 0.000000e+00, 1.500000e+00], [0.000000e+00, 2.500000e+00, 0.000000e+00]]> : tensor<2x3xf32>
 // CHECK: linalg.transpose ins(%[[W]]
 // CHECK: linalg.matmul
-// REPORT: note: 5 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight, folded_weight, folded_weight
+// REPORT: note: 6 weight(s) computed in forward() from constants folded into constants: folded_weight, folded_weight, fc.weight, folded_weight, folded_weight, folded_weight
 func.func @masked_linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
   %half = arith.constant 0.5 : f32
   %zero = arith.constant 0.0 : f32
@@ -185,3 +185,33 @@ func.func @normalized_rows(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
     }
   }
 #-}
+
+// A transposed conv as torch-mlir emits it: a conv over the zero-stuffed input whose weight is a gather
+// (linalg.index, index arithmetic, tensor.extract) of the [Cin, Cout, KH, KW] parameter, transposed and
+// flipped. The gather folds into a constant, so the layer is a conv of a constant weight.
+#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @transposed_conv
+// CHECK-NOT: tensor.extract
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[\[\[\[}}4.000000e+00, 3.000000e+00], [2.000000e+00, 1.000000e+00]], {{\[\[}}8.000000e+00, 7.000000e+00], [6.000000e+00, 5.000000e+00]]]]> : tensor<1x2x2x2xf32>
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} ins(%{{.*}}, %[[W]] :
+func.func @transposed_conv(%x: tensor<1x2x5x5xf32>) -> tensor<1x1x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c1 = arith.constant 1 : index
+  %w = arith.constant dense<[[[[1.0, 2.0], [3.0, 4.0]]], [[[5.0, 6.0], [7.0, 8.0]]]]> : tensor<2x1x2x2xf32>
+  %e = tensor.empty() : tensor<1x2x2x2xf32>
+  %flipped = linalg.generic {indexing_maps = [#id4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs(%e : tensor<1x2x2x2xf32>) {
+  ^bb0(%out: f32):
+    %f = linalg.index 0 : index
+    %c = linalg.index 1 : index
+    %i = linalg.index 2 : index
+    %j = linalg.index 3 : index
+    %ri = arith.subi %c1, %i : index
+    %rj = arith.subi %c1, %j : index
+    %v = tensor.extract %w[%c, %f, %ri, %rj] : tensor<2x1x2x2xf32>
+    linalg.yield %v : f32
+  } -> tensor<1x2x2x2xf32>
+  %o = tensor.empty() : tensor<1x1x4x4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%o : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %flipped : tensor<1x2x5x5xf32>, tensor<1x2x2x2xf32>) outs(%init : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  return %y : tensor<1x1x4x4xf32>
+}

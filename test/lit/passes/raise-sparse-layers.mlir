@@ -245,6 +245,36 @@ func.func @linear_3d(%x: tensor<2x3x16xf32>) -> tensor<2x3x8xf32> {
 }
 // REPORT: fc3d {{.*}} matmul {{.*}} group {{.*}} sparse {{.*}} detected from zeros
 
+// A grouped conv as torch-mlir emits it (input and weight expanded to [N, G, C/G, H, W] and
+// [G, F/G, C/G, KH, KW], the result collapsed back) becomes one conv of its block-diagonal weight:
+// filters 0-3 read channels 0-1 only, filters 4-7 channels 2-3 (group sparsity in 4-row groups). The ReLU
+// after the collapse is fused.
+// CHECK-LABEL: func.func @grouped
+// CHECK-NOT: linalg.conv_2d_ngchw_gfchw
+// CHECK: "bcr.sparse_conv2d"(%{{.*}}, %{{.*}}, %{{.*}}) {activation = "relu", dilations = array<i64: 1, 1>, layer = "gconv",
+// CHECK-SAME: layout = #bcr.group_layout<array<i64: 8, 4>, array<i64: 3, 3>, array<i64: 4, 4>, array<i64: 18, 18>>
+// CHECK-SAME: : (tensor<1x4x10x10xf32>, tensor<8x4x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
+// CHECK-NOT: tensor.collapse_shape
+// REPORT: gconv {{.*}} grouped conv2d {{.*}} 0.0% {{.*}} sparse {{.*}} 2 groups as one block-diagonal weight
+func.func @grouped(%x: tensor<1x4x10x10xf32>) -> tensor<1x8x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<8x2x3x3xf32> loc("gconv")
+  %bias = arith.constant dense<[0.5, -0.5, 0.25, -0.25, 0.5, -0.5, 0.25, -0.25]> : tensor<8xf32>
+  %e = tensor.empty() : tensor<1x8x8x8xf32>
+  %init = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x8x8xf32>) dimensions = [0, 2, 3]
+  %x5 = tensor.expand_shape %x [[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 10, 10] : tensor<1x4x10x10xf32> into tensor<1x2x2x10x10xf32>
+  %w5 = tensor.expand_shape %w [[0, 1], [2], [3], [4]] output_shape [2, 4, 2, 3, 3] : tensor<8x2x3x3xf32> into tensor<2x4x2x3x3xf32>
+  %i5 = tensor.expand_shape %init [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 8, 8] : tensor<1x8x8x8xf32> into tensor<1x2x4x8x8xf32>
+  %c5 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x5, %w5 : tensor<1x2x2x10x10xf32>, tensor<2x4x2x3x3xf32>) outs(%i5 : tensor<1x2x4x8x8xf32>) -> tensor<1x2x4x8x8xf32>
+  %c = tensor.collapse_shape %c5 [[0], [1, 2], [3], [4]] : tensor<1x2x4x8x8xf32> into tensor<1x8x8x8xf32>
+  %r = linalg.generic {indexing_maps = [#nchw, #nchw], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c : tensor<1x8x8x8xf32>) outs(%e : tensor<1x8x8x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %zero : f32
+    linalg.yield %m : f32
+  } -> tensor<1x8x8x8xf32>
+  return %r : tensor<1x8x8x8xf32>
+}
+
 // A weight computed from constants at run time (here weight * mask, which bcr-fold-constant-weights would
 // fold; in this pipeline nothing does): no constant weight, so the matmul stays, and the report names the
 // layer after the weight and says why, instead of leaving it out.
