@@ -39,6 +39,11 @@ LARGE_CONV2D_POSITIONS = 56 * 56
 # 64 at 56x56), 6.3x (G = 4), 3.3x (G = 8) and 0.6-0.9x at G = 32, where the block diagonal alone is 16x
 # less work; a 1x1 grouped conv (G = 3) 0.64x. So 3.0 for grouped convs with taps, 1.0 for 1x1 ones.
 GROUPED_CONV2D_SLOWDOWN = 3.0
+# IREE 3.13's x86 conv1d with taps (linalg.conv_1d_ncw_fcw) against the generated kernel (a conv2d of one
+# row) on the same dense weights, 1 thread, both tuned: 26x (128 -> 128 channels, k = 3, length 400), 34x
+# (64 -> 64, k = 9, 1000), 13x (40 -> 128, k = 3, stride 2, 16000); at 2 threads 6.9-22x. A 1x1 conv1d
+# is a matmul to IREE: 1.14x / 0.71x, so it stays with IREE.
+CONV1D_SLOWDOWN = 13.0
 
 # Cost-model thresholds (see `decide`).
 MIN_MACS = 50_000          # smaller layers cost more to dispatch than they save
@@ -178,7 +183,7 @@ def _detected_layout(weight: np.ndarray, kind: str):
     for rows in (16, 8, 4):
         if rows <= matrix.shape[0] and shares_columns(matrix, rows):
             return group_layout(weight, (rows, weight.shape[1] if weight.ndim > 2 else min(16, weight.shape[1]))), rows
-    if kind in ("conv2d", "grouped conv2d"):
+    if kind in ("conv2d", "grouped conv2d", "grouped conv1d"):
         layout = pattern_layout(weight)
         if layout is not None and layout.nnz < weight.size:
             return layout, 1
@@ -205,7 +210,9 @@ def iree_slowdown(kind: str, weight: np.ndarray, macs: int, target: str = "x86-h
     if kind == "conv2d" and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1 \
             and positions >= LARGE_CONV2D_POSITIONS:
         return LARGE_CONV2D_SLOWDOWN
-    if kind == "grouped conv2d" and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1:
+    if kind == "conv1d" and target == "x86-host" and weight.shape[-1] > 1:
+        return CONV1D_SLOWDOWN
+    if kind.startswith("grouped") and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1:
         return GROUPED_CONV2D_SLOWDOWN
     return IREE_SLOWDOWN.get(kind, 1.0)
 

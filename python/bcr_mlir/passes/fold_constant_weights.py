@@ -49,7 +49,7 @@ from bcr_mlir.weights import element_dtype, value_dtype
 _PASS_THROUGH = ("linalg.transpose", "linalg.broadcast", "tensor.collapse_shape", "tensor.expand_shape",
                  "linalg.generic")
 # Contractions and the operand index that is their weight.
-_WEIGHT_OPERAND = {"linalg.conv_2d_nchw_fchw": 1, "linalg.conv_3d_ncdhw_fcdhw": 1, "linalg.matmul": 1,
+_WEIGHT_OPERAND = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 1, "linalg.conv_3d_ncdhw_fcdhw": 1, "linalg.matmul": 1,
                    "linalg.batch_matmul": 1, "linalg.depthwise_conv_2d_nchw_chw": 1}
 # Larger results are left to IREE's const-eval: they are no weights.
 MAX_ELEMENTS = 1 << 24

@@ -128,10 +128,13 @@ def through_extf(value: ir.Value) -> ir.Value:
 
 
 def through_reshape(value: ir.Value) -> ir.Value:
-    """The source of a tensor.collapse_shape or expand_shape (torch-mlir's depthwise weights are [C, 1, KH, KW]
-    collapsed, its grouped conv weights [F, C/G, KH, KW] expanded to [G, F/G, C/G, KH, KW])."""
+    """The value behind tensor.collapse_shape and expand_shape ops (torch-mlir's depthwise weights are [C, 1, KH, KW]
+    collapsed, its grouped conv weights [F, C/G, KH, KW] expanded to [G, F/G, C/G, KH, KW], a Conv1d's weights
+    expanded by a trailing 1 first)."""
     op = defining_op(value)
-    return op.operands[0] if op is not None and op.name in ("tensor.collapse_shape", "tensor.expand_shape") else value
+    while op is not None and op.name in ("tensor.collapse_shape", "tensor.expand_shape"):
+        value, op = op.operands[0], defining_op(op.operands[0])
+    return value
 
 
 def truncf_user(value: ir.Value) -> ir.Operation | None:

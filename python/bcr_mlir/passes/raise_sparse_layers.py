@@ -1,13 +1,15 @@
 """bcr-raise-sparse-layers: raise contractions with constant, structured-sparse weights to `bcr` ops.
 
-Finds linalg.conv_2d_nchw_fchw, linalg.conv_3d_ncdhw_fcdhw and linalg.matmul (the form torch-mlir
+Finds linalg.conv_2d_nchw_fchw, linalg.conv_3d_ncdhw_fcdhw, linalg.conv_1d_ncw_fcw (a Conv1d: raised as
+a conv2d of one row, [N, C, L] -> [N, C, 1, L], the result collapsed back) and linalg.matmul (the form torch-mlir
 emits for nn.Linear and the GRU/LSTM gates: a transposed constant weight) whose weight is a constant,
 and linalg.batch_matmul of a weight broadcast over the batch (nn.Linear on a 3-D input, such as a
 head on every step of a batch of sequences, or a batch-first GRU's input projection): its B x M rows
 become one matmul, between a tensor.collapse_shape and a tensor.expand_shape. A grouped conv
 (linalg.conv_2d_ngchw_gfchw between torch-mlir's expand_shapes and collapse_shape) becomes one conv2d
 of its block-diagonal weight [F, C, KH, KW]: the kernels skip its zero blocks like pruned ones, and
-IREE 3.13's own grouped conv is slow (structure.GROUPED_CONV2D_SLOWDOWN).
+IREE 3.13's own grouped conv is slow (structure.GROUPED_CONV2D_SLOWDOWN). torch-mlir emits grouped and
+depthwise Conv1d layers as these 2-D ops over [N, C, L, 1], so they are taken the same way.
 For each, it reads the pruning metadata (module attribute `bcr.sparsity`) or detects the structure
 from the zeros, verifies it, and asks the cost model whether the layer should run sparse. Sparse
 layers become `bcr.sparse_*` ops that also absorb the bias (the conv's broadcast init, or the add
@@ -47,7 +49,8 @@ from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
 from bcr_mlir.weights import resource_name, value_dtype
 
-CONV_OPS = {"linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
+CONV_OPS = {"linalg.conv_1d_ncw_fcw": ("conv1d", "bcr.sparse_conv2d"),   # as a conv2d of one row
+            "linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
             "linalg.conv_3d_ncdhw_fcdhw": ("conv3d", "bcr.sparse_conv3d")}
 DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
                   "linalg.conv_2d_ngchw_gfchw": "grouped conv2d",
@@ -56,7 +59,7 @@ DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
 # the 4-D tensors, the result collapsed back to [N, F, OH, OW].
 GROUPED_CONV = "linalg.conv_2d_ngchw_gfchw"
 _SPLIT_CHANNELS = "[[0], [1, 2], [3], [4]]"     # [N, C, H, W] <-> [N, G, C/G, H, W]
-_SPLIT_FILTERS = "[[0, 1], [2], [3], [4]]"      # [F, C/G, KH, KW] <-> [G, F/G, C/G, KH, KW]
+_SPLIT_CHANNELS_ONE_ROW = "[[0], [1, 2], [3, 4]]"   # a grouped Conv1d's [N, G, F/G, L, 1] -> [N, F, L]
 
 
 def constant_name(value: ir.Value) -> str | None:
@@ -117,6 +120,8 @@ class _Candidate:
     # A Linear on a 3-D input (torch-mlir's batch_matmul with the weight broadcast over the batch):
     # the input's leading dims [B, M], collapsed into the rows of one matmul and expanded back after.
     batch: tuple[int, int] | None = None
+    # The bcr op's 4-D result when the layer's is 3-D (a Conv1d: [N, F, 1, OW] or [N, F, OL, 1]), else None.
+    conv_shape: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class RaiseSparseLayers(Pass):
                 existing.uses += 1
             else:
                 user_weight, reason = candidate.weight_array, decision.reason
-                if candidate.kind == "grouped conv2d":   # the sparsity of the user's weight, not the block diagonal
+                if candidate.kind.startswith("grouped"):   # the sparsity of the user's weight, not the block diagonal
                     user_weight = weights.array(source)
                     reason = f"{shape_of(candidate.root.operands[1])[0]} groups as one block-diagonal weight; {reason}"
                 zeros = 1.0 - np.count_nonzero(user_weight) / user_weight.size
@@ -193,6 +198,9 @@ class RaiseSparseLayers(Pass):
         weight = weights.array(w)
         if weight is None:
             return None
+        if kind == "conv1d":   # [F, C, K] as [F, C, 1, K]: the kernels run it as a conv2d of one row
+            weight, w = weight.reshape(weight.shape[0], weight.shape[1], 1, weight.shape[2]), None
+            conv_shape = (*shape_of(op.result)[:2], 1, shape_of(op.result)[2])
         bias = conv_bias(init, weights)
         if bias is None:
             bias = _per_channel_values(weights.array(init))  # the broadcast folded into a constant
@@ -202,35 +210,43 @@ class RaiseSparseLayers(Pass):
         last, activation = absorb_epilogue(op, dead)
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
-        return _Candidate(kind, op, x, w, weight, None if bias is False else bias, last, activation, dead, macs, w)
+        return _Candidate(kind, op, x, w, weight, None if bias is False else bias, last, activation, dead, macs,
+                          op.operands[1], conv_shape=conv_shape if kind == "conv1d" else None)
 
     def _match_grouped_conv(self, op: ir.Operation, weights) -> _Candidate | None:
         """A grouped conv as one conv2d of its block-diagonal weight [F, C, KH, KW] (filter f of group g reads
         only channels [g C/G, (g + 1) C/G)): the generated kernels skip the zero blocks like pruned ones,
-        and IREE 3.13's grouped conv is slow (STRUCTURE: GROUPED_CONV2D_SLOWDOWN). None when the op is not
-        torch-mlir's form (expanded input and weight, collapsed result)."""
+        and IREE 3.13's grouped conv is slow (structure.GROUPED_CONV2D_SLOWDOWN). A grouped Conv1d comes as
+        the same op on [N, C, L, 1], its weight expanded from [F, C/G, K] and its result collapsed to
+        [N, F, L]. None when the op is not torch-mlir's form (expanded input, weight and init, collapsed
+        result)."""
         x5, w5, init5 = op.operands[0], op.operands[1], op.operands[2]
-        x, w, init = (_reshaped_from(v, _SPLIT_CHANNELS if v is not w5 else _SPLIT_FILTERS) for v in (x5, w5, init5))
+        x, init = _reshaped_from(x5, _SPLIT_CHANNELS), _reshaped_from(init5, _SPLIT_CHANNELS)
+        source = through_reshape(w5)
         collapse = single_user(op.result)
-        if x is None or w is None or init is None or collapse is None or collapse.name != "tensor.collapse_shape" \
-                or _reassociation(collapse) != _SPLIT_CHANNELS:
+        if x is None or init is None or collapse is None or collapse.name != "tensor.collapse_shape" \
+                or _reassociation(collapse) not in (_SPLIT_CHANNELS, _SPLIT_CHANNELS_ONE_ROW):
             return None
-        grouped = weights.array(w)
+        grouped = weights.array(source)
         bias = conv_bias(init, weights)
         if bias is None:
             bias = _per_channel_values(weights.array(init))
         if grouped is None or bias is None:
             return None
-        groups, filters, channels = shape_of(w5)[0], grouped.shape[0], shape_of(x)[1]
-        weight = np.zeros((filters, channels, *grouped.shape[2:]), grouped.dtype)
-        per_group, width = filters // groups, channels // groups
+        kind = "grouped conv1d" if grouped.ndim == 3 else "grouped conv2d"   # the user's Conv1d weight [F, C/G, K]
+        groups, per_group, width, *kernel = shape_of(w5)
+        grouped = grouped.reshape(groups * per_group, width, *kernel)   # an expand_shape keeps the element order
+        weight = np.zeros((groups * per_group, groups * width, *kernel), grouped.dtype)
         for g in range(groups):
             weight[g * per_group:(g + 1) * per_group, g * width:(g + 1) * width] = grouped[g * per_group:(g + 1) * per_group]
         dead = [collapse, op]
         last, activation = absorb_epilogue(collapse, dead)
-        macs = math.prod(shape_of(collapse.result)) * math.prod(weight.shape[1:])
-        return _Candidate("grouped conv2d", op, x, None, weight, None if bias is False else bias, last, activation,
-                          dead, macs, w)
+        conv_shape = (shape_of(x)[0], groups * per_group, *shape_of(op.result)[3:])
+        macs = math.prod(conv_shape) * math.prod(weight.shape[1:])
+        one_row = _reassociation(collapse) == _SPLIT_CHANNELS_ONE_ROW
+        return _Candidate(kind, op, x, None, weight,
+                          None if bias is False else bias, last, activation, dead, macs, source,
+                          conv_shape=conv_shape if one_row else None)
 
     def _match_matmul(self, op: ir.Operation, weights) -> _Candidate | None:
         x, rhs, init = through_extf(op.operands[0]), through_extf(op.operands[1]), op.operands[2]
@@ -371,9 +387,17 @@ class RaiseSparseLayers(Pass):
             if c.batch is not None:  # [B, M, K] -> [B * M, K] rows, and the result back to [B, M, N]
                 x = _collapse_rows(x)
                 result_type = _collapsed_type(out_type)
+            if c.kind == "conv1d":  # [N, C, W] -> [N, C, 1, W]
+                x = _one_row(x)
+                attributes["strides"], attributes["dilations"] = [1, *attributes["strides"]], [1, *attributes["dilations"]]
+            if c.conv_shape is not None:  # a 4-D result, collapsed back to the layer's [N, F, L] below
+                result_type = ir.RankedTensorType.get(c.conv_shape, ir.RankedTensorType(out_type).element_type)
             new = create_op(op_name, [x, weight, bias], result_type, attributes)
-            result = new.result if c.batch is None else tensor.ExpandShapeOp(
-                out_type, new.result, _ROWS_THEN_COLUMNS, [], shape_of(c.last.result)).result
+            result = new.result
+            if c.batch is not None:
+                result = tensor.ExpandShapeOp(out_type, result, _ROWS_THEN_COLUMNS, [], shape_of(c.last.result)).result
+            if c.conv_shape is not None:
+                result = tensor.CollapseShapeOp(out_type, result, _ROW_INTO_WIDTH).result
         c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
@@ -424,6 +448,16 @@ _ROWS_THEN_COLUMNS = [[0, 1], [2]]
 def _collapsed_type(tensor_type: ir.Type) -> ir.Type:
     shape = list(ir.RankedTensorType(tensor_type).shape)
     return ir.RankedTensorType.get([shape[0] * shape[1], shape[2]], ir.RankedTensorType(tensor_type).element_type)
+
+
+# [N, C, 1, W] <-> [N, C, W]
+_ROW_INTO_WIDTH = [[0], [1], [2, 3]]
+
+
+def _one_row(x: ir.Value) -> ir.Value:
+    n, c, w = shape_of(x)
+    one_row = ir.RankedTensorType.get([n, c, 1, w], ir.RankedTensorType(x.type).element_type)
+    return tensor.ExpandShapeOp(one_row, x, _ROW_INTO_WIDTH, [], [n, c, 1, w]).result
 
 
 def _collapse_rows(x: ir.Value) -> ir.Value:

@@ -19,7 +19,7 @@ class PruneError(BcrError, ValueError):
     """A pruning request the model cannot satisfy; a ValueError too, as the library always raised."""
 
 
-PRUNABLE = "prunable layers are nn.Conv2d, nn.Conv3d, nn.Linear and the gate matrices of nn.GRU and nn.LSTM"
+PRUNABLE = "prunable layers are nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear and the gate matrices of nn.GRU and nn.LSTM"
 
 
 def _listing(names: list[str]) -> str:

@@ -1,7 +1,7 @@
 """Which weights can be pruned, and the one 2-D matrix view every scheme works on.
 
 The matrix view is the contract with the compiler: Conv2d `[Cout, Cin, KH, KW]` becomes
-`W[Cout, Cin*KH*KW]`, Conv3d likewise, Linear stays `[out, in]`, and the GRU/LSTM gate matrices
+`W[Cout, Cin*KH*KW]`, Conv1d and Conv3d likewise, Linear stays `[out, in]`, and the GRU/LSTM gate matrices
 (`weight_ih_l{k}`, `weight_hh_l{k}`, with or without `_reverse`) stay `[gates*hidden, in]`.
 It is a plain `reshape` in PyTorch order, so a mask on the view reshapes back exactly.
 """
@@ -24,7 +24,7 @@ class LayerDescription:
     """What a scheme, the scheme mapper and the latency models need to know about one weight."""
 
     name: str                      # full parameter name, as in model.named_parameters()
-    kind: str                      # "conv2d" | "conv3d" | "linear" | "gru" | "lstm"
+    kind: str                      # "conv1d" | "conv2d" | "conv3d" | "linear" | "gru" | "lstm"
     shape: tuple[int, ...]         # the weight's own shape
     groups: int = 1                # conv groups; >1 (grouped/depthwise) stays dense by default
     # Filled in by `describe(model, example_input)`; used only for latency estimates.
@@ -73,6 +73,8 @@ def matrix_view(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _kind(module: nn.Module) -> str | None:
+    if isinstance(module, nn.Conv1d):
+        return "conv1d"
     if isinstance(module, nn.Conv2d):
         return "conv2d"
     if isinstance(module, nn.Conv3d):
@@ -87,7 +89,7 @@ def _kind(module: nn.Module) -> str | None:
 
 
 def _conv_config(module: nn.Module) -> dict:
-    if not isinstance(module, (nn.Conv2d, nn.Conv3d)):
+    if not isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return {}
     return {"in_channels": module.in_channels, "out_channels": module.out_channels,
             "kernel_size": list(module.kernel_size), "stride": list(module.stride),

@@ -88,7 +88,7 @@ def single_layer_module(layer: LayerDescription, scheme: str | None, params: dic
         if not layer.input_shape:
             raise ValueError(f"{layer.name} has no input shape; describe the model with an example input first")
         cfg = dict(layer.config)
-        conv = nn.Conv2d if layer.kind == "conv2d" else nn.Conv3d
+        conv = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}[layer.kind]
         module = conv(cfg["in_channels"], cfg["out_channels"], tuple(cfg["kernel_size"]), stride=tuple(cfg["stride"]),
                       padding=cfg["padding"] if isinstance(cfg["padding"], str) else tuple(cfg["padding"]),
                       dilation=tuple(cfg["dilation"]), groups=cfg["groups"], bias=cfg["bias"])

@@ -245,6 +245,24 @@ func.func @linear_3d(%x: tensor<2x3x16xf32>) -> tensor<2x3x8xf32> {
 }
 // REPORT: fc3d {{.*}} matmul {{.*}} group {{.*}} sparse {{.*}} detected from zeros
 
+// A Conv1d (stride 2, dilation 2) runs as a conv2d of one row: its [N, C, L] input expanded to
+// [N, C, 1, L], its weight [F, C, K] reshaped to [F, C, 1, K], strides and dilations [1, s], and the
+// result collapsed back. Here every filter reads only channel 0 (group sparsity from the zeros).
+// CHECK-LABEL: func.func @conv1d
+// CHECK: %[[X:.*]] = tensor.expand_shape %arg0 {{\[}}[0], [1], [2, 3]] output_shape [1, 2, 1, 20] : tensor<1x2x20xf32> into tensor<1x2x1x20xf32>
+// CHECK: %[[Y:.*]] = "bcr.sparse_conv2d"(%[[X]], %{{.*}}, %{{.*}}) {activation = "none", dilations = array<i64: 1, 2>, layer = "tcn1",
+// CHECK-SAME: strides = array<i64: 1, 2>} : (tensor<1x2x1x20xf32>, tensor<8x2x1x3xf32>, tensor<8xf32>) -> tensor<1x8x1x8xf32>
+// CHECK: tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3]] : tensor<1x8x1x8xf32> into tensor<1x8x8xf32>
+// REPORT: tcn1 {{.*}} conv1d {{.*}} group {{.*}} sparse
+func.func @conv1d(%x: tensor<1x2x20xf32>) -> tensor<1x8x8xf32> {
+  %w = arith.constant dense<[[[0.25, 0.375, 0.5], [0.0, 0.0, 0.0]], [[0.5, 0.625, 0.75], [0.0, 0.0, 0.0]], [[0.75, 0.875, 1.0], [0.0, 0.0, 0.0]], [[1.0, 1.125, 1.25], [0.0, 0.0, 0.0]], [[1.25, 1.375, 1.5], [0.0, 0.0, 0.0]], [[1.5, 1.625, 1.75], [0.0, 0.0, 0.0]], [[1.75, 1.875, 2.0], [0.0, 0.0, 0.0]], [[2.0, 2.125, 2.25], [0.0, 0.0, 0.0]]]> : tensor<8x2x3xf32> loc("tcn1")
+  %bias = arith.constant dense<0.5> : tensor<8xf32>
+  %e = tensor.empty() : tensor<1x8x8xf32>
+  %init = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x8xf32>) dimensions = [0, 2]
+  %c = linalg.conv_1d_ncw_fcw {dilations = dense<2> : vector<1xi64>, strides = dense<2> : vector<1xi64>} ins(%x, %w : tensor<1x2x20xf32>, tensor<8x2x3xf32>) outs(%init : tensor<1x8x8xf32>) -> tensor<1x8x8xf32>
+  return %c : tensor<1x8x8xf32>
+}
+
 // A grouped conv as torch-mlir emits it (input and weight expanded to [N, G, C/G, H, W] and
 // [G, F/G, C/G, KH, KW], the result collapsed back) becomes one conv of its block-diagonal weight:
 // filters 0-3 read channels 0-1 only, filters 4-7 channels 2-3 (group sparsity in 4-row groups). The ReLU

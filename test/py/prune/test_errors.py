@@ -69,8 +69,8 @@ def test_bad_plan(plan, message):
 
 
 def test_bad_tensor_rank():
-    with pytest.raises(ValueError, match="cannot prune a 3-D tensor"):
-        BCR(rate=4).mask(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="cannot prune a 6-D tensor"):
+        BCR(rate=4).mask(torch.randn(2, 3, 4, 2, 2, 2))
 
 
 def test_whole_model_skips_what_does_not_fit_with_a_warning():

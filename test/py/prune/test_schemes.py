@@ -15,7 +15,7 @@ from bcr_mlir.prune.schemes.pattern import CANDIDATES
 
 import structure_checks as check
 
-KINDS = ("conv2d", "conv3d", "linear", "gru", "lstm")
+KINDS = ("conv1d", "conv2d", "conv3d", "linear", "gru", "lstm")
 
 
 def nearest(x: float) -> int:
@@ -26,6 +26,7 @@ def nearest(x: float) -> int:
 def make(kind: str) -> nn.Module:
     torch.manual_seed(0)
     return {
+        "conv1d": lambda: nn.Sequential(nn.Conv1d(16, 32, 5)),        # 32 x 80
         "conv2d": lambda: nn.Sequential(nn.Conv2d(16, 32, 3)),        # matrix 32 x 144
         "conv3d": lambda: nn.Sequential(nn.Conv3d(8, 16, 3)),         # 16 x 216 (ragged last column block)
         "linear": lambda: nn.Sequential(nn.Linear(64, 48)),           # 48 x 64

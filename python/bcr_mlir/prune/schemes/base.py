@@ -20,7 +20,7 @@ import torch
 
 from ..layers import LayerDescription
 
-ALL_KINDS = frozenset({"conv2d", "conv3d", "linear", "gru", "lstm"})
+ALL_KINDS = frozenset({"conv1d", "conv2d", "conv3d", "linear", "gru", "lstm"})
 
 
 def check_rate(rate, scheme: str) -> None:
@@ -41,10 +41,10 @@ def check_pair(value, option: str, scheme: str) -> tuple[int, int]:
 
 def describe_weight(weight: torch.Tensor, name: str = "weight") -> LayerDescription:
     """A description from the shape alone, for masks computed outside a model."""
-    kind = {5: "conv3d", 4: "conv2d", 2: "linear"}.get(weight.dim())
+    kind = {5: "conv3d", 4: "conv2d", 3: "conv1d", 2: "linear"}.get(weight.dim())
     if kind is None:
         raise ValueError(f"cannot prune a {weight.dim()}-D tensor {name}; pass a 2-D (linear/RNN), "
-                         "4-D (Conv2d) or 5-D (Conv3d) weight")
+                         "3-D (Conv1d), 4-D (Conv2d) or 5-D (Conv3d) weight")
     return LayerDescription(name=name, kind=kind, shape=tuple(weight.shape))
 
 
