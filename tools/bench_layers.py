@@ -20,11 +20,13 @@ runs dense ones: possible where IREE is slow (3-D convs), not where it is near t
 
     .venv/bin/python tools/bench_layers.py --suite all --out bench/layers     # the full table
     .venv/bin/python tools/bench_layers.py --suite quick                      # a smoke run
-    .venv/bin/python tools/bench_layers.py --suite grouped                    # grouped convs, unpruned
+    .venv/bin/python tools/bench_layers.py --suite extra                      # grouped convs, Conv1d
 
-The grouped suite is not one of the issue's goals: unpruned grouped convs (ResNeXt-50 32x4d's 3x3
-stages, G = 2 and 8 convs, a ShuffleNet-style 1x1 G = 3 conv), which bcr-mlir runs as one conv of the
-block-diagonal weight. Its goal, 1x, only asks that this is never slower than IREE's grouped conv.
+The extra suite is not one of the issue's goals: unpruned grouped convs (ResNeXt-50 32x4d's 3x3 stages,
+G = 2 and 8 convs, a ShuffleNet-style 1x1 G = 3 conv), which bcr-mlir runs as one conv of the
+block-diagonal weight, and Conv1d layers (keyword-spotting / TCN shapes: dense, BCR 8x, grouped,
+depthwise), which it runs as conv2ds of one row. Its goal, 1x, asks only that they are never slower
+than IREE.
 """
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ VGG16_SHAPES = [(3, 64, 32), (64, 64, 32), (64, 128, 16), (128, 128, 16), (128, 
 # convs, a 1x1 grouped conv as in ShuffleNet.
 GROUPED_SHAPES = [(128, 128, 56, 32, 3), (256, 256, 28, 32, 3), (512, 512, 14, 32, 3), (1024, 1024, 7, 32, 3),
                   (128, 128, 28, 2, 3), (64, 64, 56, 8, 3), (240, 240, 28, 3, 1)]
+# (in channels, out channels, length, kernel, groups, BCR rate or 0 for unpruned)
+CONV1D_SHAPES = [(128, 128, 400, 3, 1, 0), (128, 128, 400, 3, 1, 8), (40, 128, 16000, 3, 1, 0), (128, 128, 400, 9, 128, 0),
+                 (128, 128, 400, 3, 4, 0)]
 RESNET18_SHAPES = [(64, 64, 56, 1), (64, 128, 56, 2), (128, 128, 28, 1), (128, 256, 28, 2), (256, 256, 14, 1),
                    (256, 512, 14, 2), (512, 512, 7, 1)]
 
@@ -56,7 +61,7 @@ RESNET18_SHAPES = [(64, 64, 56, 1), (64, 128, 56, 2), (128, 128, 28, 1), (128, 2
 class Case:
     name: str
     family: str                # goal row this case counts for
-    build: str                 # conv2d, conv3d, linear, gru, grouped (shape: cin, cout, hw, groups, kernel)
+    build: str                 # conv2d, conv3d, linear, gru; grouped (cin, cout, hw, groups, k), conv1d (cin, cout, length, k, groups)
     shape: tuple
     scheme: str
     rate: float
@@ -108,9 +113,12 @@ def work_reduction(model: torch.nn.Module) -> float:
 
 
 def cases(suite: str) -> list[Case]:
-    if suite == "grouped":
-        return [Case(f"grouped {cin}x{cout}@{hw} g{groups} {k}x{k}", "grouped conv (no goal)", "grouped",
-                     (cin, cout, hw, groups, k), "dense", 0, goal=1.0) for cin, cout, hw, groups, k in GROUPED_SHAPES]
+    if suite == "extra":
+        grouped = [Case(f"grouped {cin}x{cout}@{hw} g{groups} {k}x{k}", "grouped conv (no goal)", "grouped",
+                        (cin, cout, hw, groups, k), "dense", 0, goal=1.0) for cin, cout, hw, groups, k in GROUPED_SHAPES]
+        return grouped + [Case(f"conv1d {cin}x{cout}@{length} k{k} g{groups} " + (f"bcr {rate}x" if rate else "dense"),
+                               "Conv1d (no goal)", "conv1d", (cin, cout, length, k, groups), "bcr" if rate else "dense",
+                               rate, goal=1.0) for cin, cout, length, k, groups, rate in CONV1D_SHAPES]
     out = []
     rates = (4, 8, 16)
     for cin, cout, hw in VGG16_SHAPES:
@@ -147,6 +155,10 @@ def build(case: Case) -> tuple[torch.nn.Module, torch.Tensor]:
         cin, cout, hw, groups, k = case.shape
         model = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, k, 1, k // 2, groups=groups))
         x = torch.randn(1, cin, hw, hw)
+    elif case.build == "conv1d":
+        cin, cout, length, k, groups = case.shape
+        model = torch.nn.Sequential(torch.nn.Conv1d(cin, cout, k, 1, k // 2, groups=groups))
+        x = torch.randn(1, cin, length)
     elif case.build == "conv3d":
         cin, cout, hw = case.shape
         model, x = torch.nn.Sequential(torch.nn.Conv3d(cin, cout, 3, 1, 1)), torch.randn(1, cin, 4, hw, hw)
@@ -222,7 +234,7 @@ def markdown(results: list[Result], threads) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("quick", "all", "grouped"), default="quick")
+    parser.add_argument("--suite", choices=("quick", "all", "extra"), default="quick")
     parser.add_argument("--only", help="substring filter on case names")
     parser.add_argument("--exclude", help="leave out the cases whose names contain this")
     parser.add_argument("--threads", default="1,2")

@@ -233,7 +233,7 @@ class RaiseSparseLayers(Pass):
             bias = _per_channel_values(weights.array(init))
         if grouped is None or bias is None:
             return None
-        kind = "grouped conv1d" if grouped.ndim == 3 else "grouped conv2d"   # the user's Conv1d weight [F, C/G, K]
+        kind = _conv1d_label("grouped conv2d", grouped)
         groups, per_group, width, *kernel = shape_of(w5)
         grouped = grouped.reshape(groups * per_group, width, *kernel)   # an expand_shape keeps the element order
         weight = np.zeros((groups * per_group, groups * width, *kernel), grouped.dtype)
@@ -316,7 +316,7 @@ class RaiseSparseLayers(Pass):
         for dead_op in dead:
             dead_op.erase()
         zeros = 1.0 - np.count_nonzero(taps) / taps.size
-        context.report.add(LayerDecision(name, "depthwise conv2d", "depthwise", zeros, "sparse",
+        context.report.add(LayerDecision(name, _conv1d_label("depthwise conv2d", array), "depthwise", zeros, "sparse",
                                          "generated kernel: IREE's depthwise conv runs at ~0.2 GMAC/s (measured)"))
         return None
 
@@ -328,8 +328,9 @@ class RaiseSparseLayers(Pass):
         name = layer_name(through_reshape(weight))
         if context.report.find(name) is None:
             zeros = 1.0 - np.count_nonzero(array) / array.size
-            reason = reason or f"{DENSE_ONLY_OPS[op.name]}: too little work per weight to gain from sparsity"
-            context.report.add(LayerDecision(name, DENSE_ONLY_OPS[op.name], "dense", zeros, "dense", reason, "IREE dense"))
+            kind = _conv1d_label(DENSE_ONLY_OPS[op.name], array)
+            reason = reason or f"{kind}: too little work per weight to gain from sparsity"
+            context.report.add(LayerDecision(name, kind, "dense", zeros, "dense", reason, "IREE dense"))
         op.attributes["bcr.decision"] = ir.StringAttr.get("dense: depthwise/grouped conv")
 
     @staticmethod
@@ -401,6 +402,12 @@ class RaiseSparseLayers(Pass):
         c.last.result.replace_all_uses_with(result)
         for op in c.dead:
             op.erase()
+
+
+def _conv1d_label(kind: str, weight: np.ndarray) -> str:
+    """The report's name for a depthwise or grouped conv: torch-mlir runs a Conv1d's ([F, C/G, K] weight) as
+    the 2-D op over [N, C, L, 1]."""
+    return kind.replace("conv2d", "conv1d") if weight.ndim == 3 else kind
 
 
 def _reassociation(op: ir.Operation) -> str:
