@@ -509,6 +509,27 @@ def test_grouped_convs_run_as_block_diagonal_convs(target):
     assert compiled.report.find("0").mode == ("sparse" if target == "x86-host" else "dense")
 
 
+@pytest.mark.parametrize("scheme,options", [("bcr", dict(rate=4)), ("pattern", dict(connectivity_rate=2)),
+                                            ("kgs", dict(rate=4, group=(4, 4)))])
+def test_pruned_grouped_convs_run_sparse(scheme, options):
+    """A grouped conv (8 input channels per group) is pruned like a plain conv, on its own [F, C/G * K * K]
+    matrix; the compiler's block-diagonal weight then holds the pruned zeros as well as the group zeros,
+    so the kernel skips both. A depthwise conv (1 input channel per filter) is left alone, with a warning."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1, groups=2), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1, groups=32)).eval()
+    with pytest.warns(UserWarning, match="2.weight is a depthwise conv"):
+        bcr_mlir.prune(model, scheme, **options)
+    assert set(bcr_mlir.prune.sparsity_plan(model)) == {"0.weight"}
+    x = torch.randn(1, 16, 24, 24)
+    compiled = bcr_mlir.compile(model, (x,))
+    assert_matches_torch(compiled(x), reference(model, x))
+    layer = compiled.report.find("0")
+    assert layer.op == "grouped conv2d" and layer.mode == "sparse" and layer.sparsity > 0.5
+    work = float(layer.reason.split("x less work")[0].rsplit(" ", 1)[1])
+    assert work >= 2 * 3.5, layer.reason   # the 2 groups' zeros and (about) 4x of pruning
+
+
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
 def test_transposed_convs_are_convs_of_their_folded_weights(target):
     """torch-mlir lowers ConvTranspose2d to a conv over the zero-stuffed input whose weight is a gather of

@@ -26,7 +26,7 @@ class LayerDescription:
     name: str                      # full parameter name, as in model.named_parameters()
     kind: str                      # "conv1d" | "conv2d" | "conv3d" | "linear" | "gru" | "lstm"
     shape: tuple[int, ...]         # the weight's own shape
-    groups: int = 1                # conv groups; >1 (grouped/depthwise) stays dense by default
+    groups: int = 1                # conv groups; depthwise ones (one input channel per filter) stay dense
     # Filled in by `describe(model, example_input)`; used only for latency estimates.
     config: dict = field(default_factory=dict, compare=False)
     input_shape: tuple[int, ...] = ()   # one sample's input to the layer (no batch dim)

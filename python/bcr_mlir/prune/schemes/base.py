@@ -108,8 +108,9 @@ class Scheme(abc.ABC):
         if layer.kind not in self.kinds:
             return (f"scheme {self.name!r} does not apply to {layer.kind} weight {layer.name}; "
                     f"use it on {'/'.join(sorted(self.kinds))} layers, or 'bcr' for this one")
-        if layer.groups > 1:
-            return (f"{layer.name} is a grouped/depthwise conv (groups={layer.groups}) and stays dense; "
+        if layer.groups > 1 and layer.in_channels == 1:
+            # One input channel per filter: nothing for a column or group structure to share.
+            return (f"{layer.name} is a depthwise conv (groups={layer.groups}) and stays dense; "
                     "exclude it or prune its weight as a plain tensor")
         return None
 
