@@ -46,6 +46,7 @@ class Layer:
     dilation: int = 1
     bias: bool = True
     act: str = "none"
+    groups: int = 1
 
     def __repr__(self) -> str:
         return _short_repr(self, "out")
@@ -195,8 +196,8 @@ class Case:
     """A model: `kind` layers on an input of `batch` x `channels` x `spatial`, then an optional
     linear head, pruned with `scheme`; `seed` fixes the weights and the input."""
 
-    kind: str                       # "conv2d", "conv3d", "linear", "blocks" (2-D, layers are Blocks) or
-                                    # "rnn" (spatial = (steps,), layers = (Recurrent,))
+    kind: str                       # "conv1d", "conv2d", "conv3d", "linear", "blocks" (2-D, layers are Blocks)
+                                    # or "rnn" (spatial = (steps,), layers = (Recurrent,))
     batch: int
     channels: int                   # input channels (features for "linear")
     spatial: tuple[int, ...]        # (H, W), (D, H, W) or ()
@@ -231,7 +232,7 @@ class Case:
             return model, torch.randn(self.input_shape(), generator=generator)
         modules: list[nn.Module] = []
         channels = self.channels
-        conv = {"conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
+        conv = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
         for layer in self.layers:
             if self.kind == "blocks":
                 modules.append(InvertedResidual(channels, layer))
@@ -241,7 +242,7 @@ class Case:
                 modules.append(nn.Linear(channels, layer.out, bias=layer.bias))
             else:
                 modules.append(conv(channels, layer.out, layer.kernel, stride=layer.stride, padding=layer.padding,
-                                    dilation=layer.dilation, bias=layer.bias))
+                                    dilation=layer.dilation, bias=layer.bias, groups=layer.groups))
             if layer.act != "none":
                 modules.append(activation(layer.act))
             channels = layer.out
@@ -333,6 +334,7 @@ FULL = os.environ.get("BCR_FULL_FUZZ", "") not in ("", "0")
 EXAMPLES = {"x86": (50, 360), "arm64": (30, 30), "vulkan": (30, 30),
             "x86_blocks": (12, 120), "arm64_blocks": (6, 24), "vulkan_blocks": (6, 24),
             "x86_rnn": (16, 80), "arm64_rnn": (8, 16), "vulkan_rnn": (8, 16),
+            "x86_convs": (12, 120), "arm64_convs": (6, 24), "vulkan_convs": (6, 24),
             "x86_f16": (9, 90), "arm64_f16": (6, 18), "vulkan_f16": (6, 18),
             "x86_masks": (9, 60), "arm64_masks": (6, 12), "vulkan_masks": (6, 12)}
 SEED = int(os.environ.get("BCR_FUZZ_SEED") or random.SystemRandom().randrange(2**32)) if FULL else 0
@@ -413,18 +415,21 @@ def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int,
         return out
     out, cin = [], channels
     for layer in case_layers:
-        volume = 1 if kind == "linear" else layer.kernel ** (3 if kind == "conv3d" else 2)
-        out.append((layer.out, cin * volume, volume))
+        volume = 1 if kind == "linear" else layer.kernel ** {"conv1d": 1, "conv2d": 2, "conv3d": 3}[kind]
+        out.append((layer.out, cin // layer.groups * volume, volume))
         cin = layer.out
     return out
 
 
 @st.composite
-def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Limits):
-    layers, sizes = [], spatial
+def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Limits, grouped: bool = False):
+    layers, sizes, cin = [], spatial, channels
     for index in range(draw(st.integers(1, limits.layers))):
         top = limits.features if kind == "linear" else limits.channels
-        out = draw(st.integers(1, top))
+        # A grouped conv: 2 or more input channels per filter (a depthwise conv is not pruned).
+        groups = draw(st.sampled_from([g for g in range(1, cin // 2 + 1) if cin % g == 0 and g <= top] or [1])) \
+            if grouped else 1
+        out = draw(st.integers(1, top // groups)) * groups
         if kind == "linear":
             layers.append(Layer(out, bias=draw(st.booleans()), act=draw(st.sampled_from(ACTIVATIONS))))
             continue
@@ -434,11 +439,12 @@ def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Li
         reach = (kernel - 1) * dilation + 1
         lowest_padding = max(0, math.ceil((reach - smallest) / 2))
         padding = draw(st.integers(lowest_padding, max(lowest_padding, kernel // 2 * dilation)))
-        stride = draw(st.sampled_from((1, 1, 2)) if kind == "conv2d" else st.just(1))
+        stride = draw(st.sampled_from((1, 1, 2)) if kind in ("conv1d", "conv2d") else st.just(1))
         layer = Layer(out, kernel, stride, padding, dilation, draw(st.booleans()),
-                      draw(st.sampled_from(ACTIVATIONS)))
+                      draw(st.sampled_from(ACTIVATIONS)), groups)
         sizes = tuple(conv_out(s, layer) for s in sizes)
         layers.append(layer)
+        cin = out
         if min(sizes) < 1:
             raise AssertionError(f"strategy bug: {layers} on {spatial}")
     return tuple(layers)
@@ -505,11 +511,12 @@ def _scheme(draw, scheme: str, kind: str, channels: int, layers, shapes):
             options["rate"] = max(rate(), 2.25)
     elif scheme in ("group", "kgs"):
         if scheme == "kgs" and kind != "blocks":  # kgs skips 1x1 layers; the group must fit the layers it prunes
-            fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers)) if layer.kernel > 1]
+            fitting = [(layer.out, cin // layer.groups) for layer, cin in zip(layers, _inputs(channels, layers))
+                       if layer.kernel > 1]
         elif kind in ("blocks", "rnn"):  # the weights the scheme prunes: (rows, input channels)
             fitting = [(rows, cols // volume) for rows, cols, volume in shapes if _scheme_prunes(scheme, volume)]
         else:
-            fitting = [(layer.out, cin) for layer, cin in zip(layers, _inputs(channels, layers))]
+            fitting = [(layer.out, cin // layer.groups) for layer, cin in zip(layers, _inputs(channels, layers))]
         gm = draw(st.integers(1, min(8, min(o for o, _ in fitting))))
         gn = draw(st.integers(1, min(8, min(i for _, i in fitting))))
         options["group"] = (gm, gn)
@@ -556,6 +563,27 @@ def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
     seed = draw(st.integers(0, 2**16))
     force_sparse = draw(st.booleans())
     return Case(kind, batch, channels, spatial, layers, scheme, options, head, seed, force_sparse)
+
+
+@st.composite
+def conv_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
+    """A random stack of Conv1d layers, or of grouped Conv2d / Conv1d layers (every one with 2 or more
+    input channels per filter), pruned with `scheme` (any of SCHEMES but KGS and patterns on Conv1d)."""
+    kind = draw(st.sampled_from(("conv2d", "conv1d") if scheme not in ("pattern",) else ("conv2d",)))
+    if scheme == "kgs":
+        kind = "conv2d"
+    grouped = kind == "conv2d" or draw(st.booleans())
+    batch = draw(st.integers(1, limits.batch))
+    channels = draw(st.integers(2 if grouped else 1, limits.channels))
+    spatial = tuple(draw(st.integers(1, limits.spatial)) for _ in range(2)) if kind == "conv2d" else \
+        (draw(st.integers(1, 4 * limits.spatial)),)
+    layers = draw(_layers(kind, channels, spatial, limits, grouped=grouped))
+    assume(applies(scheme, kind, layers))
+    assume(known_bug(kind, spatial, layers) is None)
+    scheme, options = draw(_scheme(scheme, kind, channels, layers, matrix_shapes(layers, kind, channels)))
+    head = draw(st.integers(1, limits.head)) if draw(st.integers(0, 3)) == 0 else 0
+    return Case(kind, batch, channels, spatial, layers, scheme, options, head, draw(st.integers(0, 2**16)),
+                draw(st.booleans()))
 
 
 BLOCK_SCHEMES = SCHEMES

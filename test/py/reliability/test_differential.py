@@ -21,14 +21,19 @@ torch.nn.utils.prune (weight_orig * weight_mask), with a float mask buffer a for
 in, or with a boolean one it selects by (torch.where), each over the unpruned weights. Besides PyTorch's output, each must get the report of the same case
 with its zeros written in: the same layers, schemes and decisions.
 
+The "convs" tests draw stacks of Conv1d layers, or of grouped Conv2d / Conv1d layers (2 or more input
+channels per filter), with strides, padding and dilation: what bcr-raise-sparse-layers takes as a conv2d
+of one row or as one conv of a block-diagonal weight.
+
 The "rnn" tests draw a GRU or an LSTM (layers, bidirectional, bias, batch_first, an LSTM projection,
 every step's output or the last's) and an optional linear head, pruned with the schemes that take gate
 matrices (BCR, group, unstructured, N:M).
 
-    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases, 16 + 8 + 8 rnn cases, 9 + 6 + 6
-           f16 cases and 8 + 4 + 4 run-time-mask cases, derandomized (the same cases on every run)
-    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks, 80 rnn, 90 f16 and 60 run-time-mask
-           cases, fresh ones each run; BCR_FUZZ_SEED=N repeats a run)
+    CI:    50 x86 + 30 arm64 + 30 Vulkan cases, 12 + 6 + 6 blocks cases, 16 + 8 + 8 rnn cases, 12 + 6 + 6
+           convs cases, 9 + 6 + 6 f16 cases and 8 + 4 + 4 run-time-mask cases, derandomized (the same cases
+           on every run)
+    full:  BCR_FULL_FUZZ=1 (360 x86 cases, >= 300 distinct, 120 blocks, 80 rnn, 120 convs, 90 f16 and 60
+           run-time-mask cases, fresh ones each run; BCR_FUZZ_SEED=N repeats a run)
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from hypothesis import strategies as st
 from dataclasses import replace
 
 from fuzz_models import (ARM64, BLOCK_SCHEMES, FULL, MASK_FORMS, RNN_SCHEMES, SCHEMES, SEED, VULKAN, X86, block_cases,
-                         cases, check_case, compile_case, fuzz_settings, rnn_cases)
+                         cases, check_case, compile_case, conv_cases, fuzz_settings, rnn_cases)
 
 
 def _fuzz(name: str, strategy, schemes: tuple[str, ...], scheme: str, seed_offset: int = 0):
@@ -87,6 +92,16 @@ def test_rnns_match_pytorch(target, scheme):
     name, limits, inputs, _ = TARGETS[target]
 
     @_fuzz(f"{target}_rnn", rnn_cases(limits, scheme), RNN_SCHEMES, scheme, len(SCHEMES) + len(BLOCK_SCHEMES))
+    def run(case):
+        check_case(case, name, inputs=inputs)
+    run()
+
+
+@pytest.mark.parametrize("target,scheme", _targets_and(SCHEMES))
+def test_conv1d_and_grouped_convs_match_pytorch(target, scheme):
+    name, limits, inputs, _ = TARGETS[target]
+
+    @_fuzz(f"{target}_convs", conv_cases(limits, scheme), SCHEMES, scheme, 100)
     def run(case):
         check_case(case, name, inputs=inputs)
     run()
