@@ -535,10 +535,12 @@ def test_transposed_convs_are_convs_of_their_folded_weights(target):
     """torch-mlir lowers ConvTranspose2d to a conv over the zero-stuffed input whose weight is a gather of
     the parameter (flipped, in/out channels swapped). bcr-fold-constant-weights evaluates the gather, so
     the layer is in the report under its name, and one whose zeros are block-structured in the conv's
-    orientation (each block of 8 output channels reads 4 of the 32 input channels) runs sparse."""
+    orientation (each block of 8 output channels reads 4 of the 32 input channels) runs sparse. A grouped
+    transposed conv is a grouped conv of its gathered weight."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), torch.nn.ReLU(),
-                                torch.nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)).eval()
+                                torch.nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1),
+                                torch.nn.ConvTranspose2d(8, 8, 3, padding=1, groups=2)).eval()
     with torch.no_grad():
         mask = torch.zeros(32, 16, 1, 1)
         for block in range(2):
@@ -550,6 +552,7 @@ def test_transposed_convs_are_convs_of_their_folded_weights(target):
     pruned_layer, dense_layer = compiled.report.find("0"), compiled.report.find("2")
     assert pruned_layer.mode == "sparse" and "8.0x less work" in pruned_layer.reason, pruned_layer.reason
     assert dense_layer.mode == "dense" and dense_layer.reason == "no zero weights"
+    assert compiled.report.find("3").op == "grouped conv2d"   # its gather reads the weight through an expand_shape
 
 
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),

@@ -40,7 +40,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
-from bcr_mlir.passes.matching import as_operation, body_ops, float_constant
+from bcr_mlir.passes.matching import as_operation, body_ops, float_constant, through_reshape
 from bcr_mlir.passes.raise_sparse_layers import constant_name
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.weights import element_dtype, value_dtype
@@ -49,7 +49,7 @@ from bcr_mlir.weights import element_dtype, value_dtype
 _PASS_THROUGH = ("linalg.transpose", "linalg.broadcast", "tensor.collapse_shape", "tensor.expand_shape",
                  "linalg.generic")
 # Contractions and the operand index that is their weight.
-_WEIGHT_OPERAND = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 1, "linalg.conv_3d_ncdhw_fcdhw": 1, "linalg.matmul": 1,
+_WEIGHT_OPERAND = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 1, "linalg.conv_2d_ngchw_gfchw": 1, "linalg.conv_3d_ncdhw_fcdhw": 1, "linalg.matmul": 1,
                    "linalg.batch_matmul": 1, "linalg.depthwise_conv_2d_nchw_chw": 1}
 # Larger results are left to IREE's const-eval: they are no weights.
 MAX_ELEMENTS = 1 << 24
@@ -282,10 +282,17 @@ def _sources(values: list[ir.Value]) -> list[str]:
 
 
 def _gathered(op: ir.Operation) -> list[ir.Value]:
-    """The tensors defined outside a generic that its body reads with tensor.extract."""
-    return [inner.operands[0] for inner in body_ops(op) if inner.name == "tensor.extract"
+    """The tensors defined outside a generic that its body reads with tensor.extract (behind reshapes: a
+    grouped transposed conv gathers from its weight expanded to [G, Cin/G, Cout/G, KH, KW])."""
+    return [through_reshape(inner.operands[0]) for inner in body_ops(op) if inner.name == "tensor.extract"
             and as_operation(inner.operands[0].owner) is not None
             and as_operation(inner.operands[0].owner).parent != op]
+
+
+def _reshaped_constant(value: ir.Value, context: PassContext) -> np.ndarray | None:
+    """The array of a constant tensor, or of a constant behind tensor.expand_shape / collapse_shape ops."""
+    array = context.weights.array(through_reshape(value))
+    return None if array is None else array.reshape(shape_of(value))
 
 
 def _erase_dead_generics(values: list[ir.Value]) -> None:
@@ -368,7 +375,7 @@ class FoldConstantWeights(Pass):
             elif list(op.regions[0].blocks[0].arguments[len(ins)].uses):
                 return None  # the body reads the output's initial value
             else:
-                result = _evaluate(op, inputs, loop_shape=loop_shape, constant=context.weights.array)
+                result = _evaluate(op, inputs, loop_shape=loop_shape, constant=lambda v: _reshaped_constant(v, context))
         if result is None or not np.all(np.isfinite(result)):
             return None
         return np.array(np.broadcast_to(result, shape_of(op.results[0])), dtype=dtype, order="C")
