@@ -49,9 +49,8 @@ from bcr_mlir.report import LayerDecision
 from bcr_mlir.structure import MIN_MACS, MIN_SPEEDUP, decide
 from bcr_mlir.weights import resource_name, value_dtype
 
-CONV_OPS = {"linalg.conv_1d_ncw_fcw": ("conv1d", "bcr.sparse_conv2d"),   # as a conv2d of one row
-            "linalg.conv_2d_nchw_fchw": ("conv2d", "bcr.sparse_conv2d"),
-            "linalg.conv_3d_ncdhw_fcdhw": ("conv3d", "bcr.sparse_conv3d")}
+# The convs taken as they are, by their kind (a conv1d becomes a bcr.sparse_conv2d of one row).
+CONV_OPS = {"linalg.conv_1d_ncw_fcw": "conv1d", "linalg.conv_2d_nchw_fchw": "conv2d", "linalg.conv_3d_ncdhw_fcdhw": "conv3d"}
 DENSE_ONLY_OPS = {"linalg.depthwise_conv_2d_nchw_chw": "depthwise conv2d",
                   "linalg.conv_2d_ngchw_gfchw": "grouped conv2d",
                   "linalg.conv_2d_ngchw_fgchw": "grouped conv2d"}
@@ -193,7 +192,7 @@ class RaiseSparseLayers(Pass):
     # ---- matching --------------------------------------------------------------------------------
 
     def _match_conv(self, op: ir.Operation, weights) -> _Candidate | None:
-        kind, _ = CONV_OPS[op.name]
+        kind, conv_shape = CONV_OPS[op.name], None
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
         weight = weights.array(w)
         if weight is None:
@@ -211,7 +210,7 @@ class RaiseSparseLayers(Pass):
         out_shape = shape_of(op.result)
         macs = math.prod(out_shape) * math.prod(weight.shape[1:])
         return _Candidate(kind, op, x, w, weight, None if bias is False else bias, last, activation, dead, macs,
-                          op.operands[1], conv_shape=conv_shape if kind == "conv1d" else None)
+                          op.operands[1], conv_shape=conv_shape)
 
     def _match_grouped_conv(self, op: ir.Operation, weights) -> _Candidate | None:
         """A grouped conv as one conv2d of its block-diagonal weight [F, C, KH, KW] (filter f of group g reads
@@ -378,8 +377,7 @@ class RaiseSparseLayers(Pass):
             if c.kind != "matmul":
                 attributes["strides"] = dense_ints(c.root.attributes["strides"])
                 attributes["dilations"] = dense_ints(c.root.attributes["dilations"])
-            op_name = "bcr.sparse_conv3d" if c.kind == "conv3d" else "bcr.sparse_matmul" if c.kind == "matmul" \
-                else "bcr.sparse_conv2d"   # conv2d, grouped conv2d
+            op_name = {"conv3d": "bcr.sparse_conv3d", "matmul": "bcr.sparse_matmul"}.get(c.kind, "bcr.sparse_conv2d")
             x, result_type = c.input, out_type
             if value_dtype(x) != c.weight_array.dtype:
                 # A constant input of another type (an f16 RNN's zero initial state comes as f32): the kernels
@@ -538,7 +536,7 @@ def _report_computed_weights(module: ir.Module, context: PassContext) -> None:
         weight_like = [source for source in sources if re.search(r"\.weight(_\d+)?$", source)]
         if context.report.find(name) is None:
             context.report.add(LayerDecision(
-                name, CONV_OPS[op.name][0] if op.name in CONV_OPS else DENSE_ONLY_OPS.get(op.name, op.name.removeprefix("linalg.")),
+                name, CONV_OPS.get(op.name) or DENSE_ONLY_OPS.get(op.name, op.name.removeprefix("linalg.")),
                 "dense", float("nan"), "dense",
                 f"its weight is computed at run time from {', '.join(dict.fromkeys(weight_like + sources))}, in a form "
                 "bcr-fold-constant-weights does not evaluate; pass a model whose weights are plain tensors",
