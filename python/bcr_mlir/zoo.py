@@ -96,6 +96,84 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
+class ResNeXtBlock(nn.Module):
+    """ResNeXt's bottleneck: 1x1 conv to `groups` x `group_width` channels, a grouped 3x3 conv, 1x1 conv."""
+
+    def __init__(self, cin: int, cout: int, groups: int, group_width: int, stride: int):
+        super().__init__()
+        width = groups * group_width
+        self.body = nn.Sequential(nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.body(x) + identity)
+
+
+class ResNeXt(nn.Module):
+    """A CIFAR-size ResNeXt (32x4d blocks, as ResNeXt-29 but 2 blocks a stage) on 3x32x32 images."""
+
+    def __init__(self, num_classes: int = 10, scale: float = 1.0):
+        super().__init__()
+        c = _width(64, scale)
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        blocks = []
+        for cout, group_width, stride in [(256, 4, 1), (512, 8, 2), (1024, 16, 2)]:
+            cout = _width(cout, scale)
+            groups = 32 if scale >= 1 else 8
+            group_width = max(2, _width(group_width * 32, scale) // groups)
+            blocks += [ResNeXtBlock(c, cout, groups, group_width, stride), ResNeXtBlock(cout, cout, groups, group_width, 1)]
+            c = cout
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+class TCResBlock(nn.Module):
+    """TC-ResNet's block: two 9-tap Conv1d over time (the first of `stride`), a 1x1 shortcut when the shape changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv1d(cin, cout, 9, stride, 4, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True),
+                                  nn.Conv1d(cout, cout, 9, 1, 4, bias=False), nn.BatchNorm1d(cout))
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv1d(cin, cout, 1, stride, bias=False), nn.BatchNorm1d(cout),
+                                          nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.body(x) + identity)
+
+
+class TCResNet(nn.Module):
+    """TC-ResNet14 (keyword spotting, Choi et al. 2019, width 1.5): temporal Conv1d over 40 MFCCs x 101 frames."""
+
+    def __init__(self, num_classes: int = 12, scale: float = 1.0):
+        super().__init__()
+        c = _width(24, scale)
+        self.stem = nn.Conv1d(40, c, 3, 1, 1, bias=False)
+        blocks = []
+        for cout in (36, 48, 72):
+            cout = _width(cout, scale)
+            blocks += [TCResBlock(c, cout, 2), TCResBlock(cout, cout, 1)]
+            c = cout
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expand: int):
         super().__init__()
@@ -184,11 +262,11 @@ def initialize(model: nn.Module) -> nn.Module:
     numerics test exercises every layer (PyTorch's default init fades to ~1e-8 through MobileNet-V2)."""
     generator = torch.Generator().manual_seed(0)
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
             if module.bias is not None:
                 nn.init.normal_(module.bias, 0.0, 0.05, generator=generator)
-        elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             channels = module.num_features
             module.weight.data = torch.rand(channels, generator=generator) + 0.5
             module.bias.data = torch.randn(channels, generator=generator) * 0.1
@@ -220,11 +298,15 @@ def get(name: str, small: bool = False) -> tuple[nn.Module, torch.Tensor]:
     elif name == "c3d":
         model = C3D(scale=0.125 if small else 1.0)
         x = torch.randn(1, 3, 8, 16 if small else 56, 16 if small else 56)
+    elif name == "resnext":
+        model, x = ResNeXt(scale=0.25 if small else 1.0), torch.randn(1, 3, 16 if small else 32, 16 if small else 32)
+    elif name == "tcresnet":
+        model, x = TCResNet(scale=0.5 if small else 1.0), torch.randn(1, 40, 101)
     else:
         raise KeyError(f"unknown model '{name}'; choose one of {', '.join(NAMES)}")
-    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d"):
+    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d", "resnext", "tcresnet"):
         initialize(model)
     return model.eval(), x
 
 
-NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d"]
+NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d", "resnext", "tcresnet"]

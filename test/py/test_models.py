@@ -1,4 +1,5 @@
-"""The compiler issue's five models (at small sizes), pruned by the prune library, against PyTorch."""
+"""The compiler issue's five models (at small sizes), and the LSTM, ResNeXt (grouped convs) and TC-ResNet (Conv1d)
+zoo models, pruned by the prune library, against PyTorch."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 import bcr_mlir
 from helpers import assert_matches_torch, pruned, reference
 
-MODELS = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d", "lstm"]
+MODELS = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d", "lstm", "resnext", "tcresnet"]
 
 
 @pytest.mark.parametrize("name", MODELS)

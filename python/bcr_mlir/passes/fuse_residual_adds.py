@@ -10,7 +10,9 @@ Applies to an elementwise linalg.generic adding two tensors of one type, when on
 result of a packed op (bcr-compress-weights) with no activation, no residual yet, a sum reduction, and
 this add as its only user. The packed op moves to the add (its operands are defined before it, and the
 residual before the add), takes the other tensor as its residual operand, and absorbs a ReLU/ReLU6
-that is the add's only user. CPU targets only: the GPU kernels have no residual operand.
+that is the add's only user. A Conv1d's packed conv2d of one row reaches the add through a
+tensor.collapse_shape ([N, F, 1, L] -> [N, F, L]): the residual is then expanded to the packed op's shape
+and the fused result collapsed back. CPU targets only: the GPU kernels have no residual operand.
 
 Before:
     %y = "bcr.packed_conv2d"(%x, %b, %rows, %off, %idx, %val) {activation = "none", layer = "conv2", ...}
@@ -27,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bcr_mlir import ir
-from bcr_mlir.dialect import PACKED_OPS, create_op, ops_named, packed_operands, string_attr
+from bcr_mlir.ir import tensor
+from bcr_mlir.dialect import PACKED_OPS, create_op, ops_named, packed_operands, shape_of, string_attr
 from bcr_mlir.passes.matching import body_ops, defining_op, is_elementwise, single_user
 from bcr_mlir.passes.raise_sparse_layers import absorb_epilogue
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -74,22 +77,35 @@ class FuseResidualAdds(Pass):
         for add in adds:
             inputs = tensor_sum_operands(add)
             for produced, residual in (inputs, inputs[::-1]):
-                producer = defining_op(produced)
-                if _fusable(producer, add):
-                    self._fuse(producer, add, residual, context)
+                producer, collapse = defining_op(produced), None
+                if producer is not None and producer.name == "tensor.collapse_shape" and single_user(produced) == add:
+                    collapse, producer = producer, defining_op(producer.operands[0])   # a Conv1d's conv of one row
+                if _fusable(producer, collapse or add):
+                    self._fuse(producer, add, residual, context, collapse)
                     fused += 1
                     break
         if fused:
             context.report.notes.append(f"{fused} residual add(s) fused into the kernels producing them")
 
     @staticmethod
-    def _fuse(producer: ir.Operation, add: ir.Operation, residual: ir.Value, context: PassContext) -> None:
-        dead = [add, producer]
+    def _fuse(producer: ir.Operation, add: ir.Operation, residual: ir.Value, context: PassContext,
+              collapse: ir.Operation | None = None) -> None:
+        """`collapse`: the tensor.collapse_shape between the producer and the add, if any."""
+        dead = [add] + ([collapse] if collapse is not None else []) + [producer]
         last, activation = absorb_epilogue(add, dead)
         attributes = {name: producer.attributes[name] for name in producer.attributes}
         attributes["activation"] = ir.StringAttr.get(activation)
         with ir.InsertionPoint(add), add.location:
-            fused = create_op(producer.name, [*producer.operands, residual], last.result.type, attributes)
-        last.result.replace_all_uses_with(fused.result)
+            if collapse is not None:
+                reassociation = [list(ir.ArrayAttr(group)) for group in ir.ArrayAttr(collapse.attributes["reassociation"])]
+                reassociation = [[ir.IntegerAttr(d).value for d in group] for group in reassociation]
+                residual = tensor.ExpandShapeOp(producer.result.type, residual, reassociation, [],
+                                                list(shape_of(producer.result))).result
+            fused = create_op(producer.name, [*producer.operands, residual],
+                              producer.result.type if collapse is not None else last.result.type, attributes)
+            result = fused.result
+            if collapse is not None:
+                result = tensor.CollapseShapeOp(last.result.type, result, reassociation).result
+        last.result.replace_all_uses_with(result)
         for op in dead:
             op.erase()

@@ -112,3 +112,34 @@ func.func @broadcast_add(%x: tensor<2x16xf32>, %b: tensor<8xf32>, %row: tensor<8
   } -> tensor<2x8xf32>
   return %s : tensor<2x8xf32>
 }
+
+// A Conv1d's conv of one row reaches its add through a tensor.collapse_shape ([N, F, 1, L] -> [N, F, L]):
+// the skip is expanded to the conv's shape, the add and the ReLU move into it, and the result is
+// collapsed back.
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @conv1d_add
+// CHECK: %[[SKIP:.*]] = tensor.expand_shape %arg1 {{\[}}[0], [1], [2, 3]] output_shape [1, 8, 1, 6] : tensor<1x8x6xf32> into tensor<1x8x1x6xf32>
+// CHECK: %[[Y:.*]] = "bcr.packed_conv2d"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[SKIP]]) {activation = "relu"
+// CHECK: %[[OUT:.*]] = tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3]] : tensor<1x8x1x6xf32> into tensor<1x8x6xf32>
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[OUT]]
+func.func @conv1d_add(%x: tensor<1x2x1x8xf32>, %skip: tensor<1x8x6xf32>) -> tensor<1x8x6xf32> {
+  %w = arith.constant dense<[[[[0.0, 0.5, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 0.75, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 1.25, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 1.5, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 1.75, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 2.0, 0.0]], [[0.0, 0.0, 0.0]]], [[[0.0, 2.25, 0.0]], [[0.0, 0.0, 0.0]]]]> : tensor<8x2x1x3xf32>
+  %b = arith.constant dense<0.5> : tensor<8xf32>
+  %0 = "bcr.sparse_conv2d"(%x, %w, %b) {activation = "none", dilations = array<i64: 1, 1>, layer = "tcn", layout = #bcr.bcr_layout<array<i64: 8, 6>, array<i64: 8, 6>, array<i64: 8>, array<i64: 1>>, strides = array<i64: 1, 1>} : (tensor<1x2x1x8xf32>, tensor<8x2x1x3xf32>, tensor<8xf32>) -> tensor<1x8x1x6xf32>
+  %c = tensor.collapse_shape %0 [[0], [1], [2, 3]] : tensor<1x8x1x6xf32> into tensor<1x8x6xf32>
+  %e = tensor.empty() : tensor<1x8x6xf32>
+  %s = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%c, %skip : tensor<1x8x6xf32>, tensor<1x8x6xf32>) outs(%e : tensor<1x8x6xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %t = arith.addf %p, %q : f32
+    linalg.yield %t : f32
+  } -> tensor<1x8x6xf32>
+  %zero = arith.constant 0.0 : f32
+  %r = linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]} ins(%s : tensor<1x8x6xf32>) outs(%e : tensor<1x8x6xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %gt = arith.cmpf ugt, %in, %zero : f32
+    %v = arith.select %gt, %in, %zero : f32
+    linalg.yield %v : f32
+  } -> tensor<1x8x6xf32>
+  return %r : tensor<1x8x6xf32>
+}
