@@ -96,7 +96,30 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-class ResNeXtBlock(nn.Module):
+class _ResidualBlock(nn.Module):
+    """relu(body(x) + shortcut(x)), the shortcut the identity when None (ResNeXtBlock, TCResBlock)."""
+
+    body: nn.Module
+    shortcut: nn.Module | None
+
+    def forward(self, x):
+        identity = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.body(x) + identity)
+
+
+class _Classifier(nn.Module):
+    """fc(pool(layers(stem(x)))) flattened: the shape of ResNeXt and TCResNet."""
+
+    stem: nn.Module
+    layers: nn.Module
+    pool: nn.Module
+    fc: nn.Module
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+class ResNeXtBlock(_ResidualBlock):
     """ResNeXt's bottleneck: 1x1 conv to `groups` x `group_width` channels, a grouped 3x3 conv, 1x1 conv."""
 
     def __init__(self, cin: int, cout: int, groups: int, group_width: int, stride: int):
@@ -110,12 +133,8 @@ class ResNeXtBlock(nn.Module):
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-    def forward(self, x):
-        identity = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(self.body(x) + identity)
 
-
-class ResNeXt(nn.Module):
+class ResNeXt(_Classifier):
     """A CIFAR-size ResNeXt (32x4d blocks, as ResNeXt-29 but 2 blocks a stage) on 3x32x32 images."""
 
     def __init__(self, num_classes: int = 10, scale: float = 1.0):
@@ -133,11 +152,8 @@ class ResNeXt(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
-
-class TCResBlock(nn.Module):
+class TCResBlock(_ResidualBlock):
     """TC-ResNet's block: two 9-tap Conv1d over time (the first of `stride`), a 1x1 shortcut when the shape changes."""
 
     def __init__(self, cin: int, cout: int, stride: int):
@@ -149,12 +165,8 @@ class TCResBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv1d(cin, cout, 1, stride, bias=False), nn.BatchNorm1d(cout),
                                           nn.ReLU(inplace=True))
 
-    def forward(self, x):
-        identity = x if self.shortcut is None else self.shortcut(x)
-        return torch.relu(self.body(x) + identity)
 
-
-class TCResNet(nn.Module):
+class TCResNet(_Classifier):
     """TC-ResNet14 (keyword spotting, Choi et al. 2019, width 1.5): temporal Conv1d over 40 MFCCs x 101 frames."""
 
     def __init__(self, num_classes: int = 12, scale: float = 1.0):
@@ -169,9 +181,6 @@ class TCResNet(nn.Module):
         self.layers = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool1d(1)
         self.fc = nn.Linear(c, num_classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
 
 class InvertedResidual(nn.Module):
