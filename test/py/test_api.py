@@ -487,11 +487,11 @@ def test_reordered_expand_runs_as_one_kernel(target, tmp_path):
                                     pytest.param("vulkan", marks=pytest.mark.vulkan)])
 def test_grouped_convs_run_as_block_diagonal_convs(target):
     """Grouped convs (ResNeXt, RegNet, ShuffleNet) run as one conv of their block-diagonal weight, whose zero
-    blocks the generated kernel skips: with taps, a stride, a dilation, a fused BatchNorm and ReLU6, and 1x1
-    (IREE 3.13's own grouped conv was measured 12-27x slower than the kernel on x86). The report gives the
-    user's weight's sparsity and the groups; the depthwise conv (groups = channels) keeps its own path."""
+    blocks the generated kernel skips: without a bias, with taps, a stride, a dilation, a fused BatchNorm and
+    ReLU6, and 1x1 (IREE 3.13's own grouped conv was measured 12-27x slower than the kernel on x86). The report
+    gives the user's weight's sparsity and the groups; the depthwise conv (groups = channels) keeps its own path."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1, groups=2), torch.nn.ReLU(),
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1, groups=2, bias=False), torch.nn.ReLU(),
                                 torch.nn.Conv2d(32, 48, 3, stride=2, padding=2, dilation=2, groups=4),
                                 torch.nn.BatchNorm2d(48), torch.nn.ReLU6(), torch.nn.Conv2d(48, 48, 1, groups=3)).eval()
     with torch.no_grad():
@@ -560,11 +560,11 @@ def test_transposed_convs_are_convs_of_their_folded_weights(target):
 def test_conv1d_layers_run_as_convs_of_one_row(target):
     """Conv1d (keyword spotting, TCNs) is pruned like Conv2d and runs as a conv2d of one row: pruned with a
     stride and a dilation; unpruned with taps (on x86, where IREE's conv1d was measured 13-34x slower than
-    the generated kernel); grouped and depthwise (torch-mlir's 2-D forms over [N, C, L, 1])."""
+    the generated kernel); grouped (without a bias) and depthwise (torch-mlir's 2-D forms over [N, C, L, 1])."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv1d(24, 64, 5, stride=2, padding=4, dilation=2), torch.nn.ReLU(),
                                 torch.nn.Conv1d(64, 64, 3, padding=1), torch.nn.ReLU6(),
-                                torch.nn.Conv1d(64, 64, 3, padding=1, groups=4),
+                                torch.nn.Conv1d(64, 64, 3, padding=1, groups=4, bias=False),
                                 torch.nn.Conv1d(64, 64, 9, padding=4, groups=64)).eval()
     bcr_mlir.prune(model, "bcr", rate=4, layers=["0.weight"])
     x = torch.randn(1, 24, 300)

@@ -220,16 +220,18 @@ class RaiseSparseLayers(Pass):
         [N, F, L]. None when the op is not torch-mlir's form (expanded input, weight and init, collapsed
         result)."""
         x5, w5, init5 = op.operands[0], op.operands[1], op.operands[2]
-        x, init = _reshaped_from(x5, _SPLIT_CHANNELS), _reshaped_from(init5, _SPLIT_CHANNELS)
-        source = through_reshape(w5)
+        x, source = _reshaped_from(x5, _SPLIT_CHANNELS), through_reshape(w5)
         collapse = single_user(op.result)
-        if x is None or init is None or collapse is None or collapse.name != "tensor.collapse_shape" \
+        if x is None or collapse is None or collapse.name != "tensor.collapse_shape" \
                 or _reassociation(collapse) not in (_SPLIT_CHANNELS, _SPLIT_CHANNELS_ONE_ROW):
             return None
+        bias = conv_bias(init5, weights)   # False: a zero fill of the split init (no bias)
+        if bias is not False:              # else the split of a [N, F, ...] bias broadcast
+            init = _reshaped_from(init5, _SPLIT_CHANNELS)
+            bias = None if init is None else conv_bias(init, weights)
+            if bias is None and init is not None:
+                bias = _per_channel_values(weights.array(init))
         grouped = weights.array(source)
-        bias = conv_bias(init, weights)
-        if bias is None:
-            bias = _per_channel_values(weights.array(init))
         if grouped is None or bias is None:
             return None
         kind = _conv1d_label("grouped conv2d", grouped)

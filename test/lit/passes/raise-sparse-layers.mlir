@@ -293,6 +293,27 @@ func.func @grouped(%x: tensor<1x4x10x10xf32>) -> tensor<1x8x8x8xf32> {
   return %r : tensor<1x8x8x8xf32>
 }
 
+// A grouped conv without a bias: its init is a zero fill of the split [N, G, F/G, H, W] tensor, not a split
+// bias broadcast. It is raised the same way, with a zero bias.
+// CHECK-LABEL: func.func @grouped_no_bias
+// CHECK: %[[ZERO_BIAS:.*]] = arith.constant dense<0.000000e+00> : tensor<8xf32>
+// CHECK-NOT: linalg.conv_2d_ngchw_gfchw
+// CHECK: "bcr.sparse_conv2d"(%{{.*}}, %{{.*}}, %[[ZERO_BIAS]]) {{{.*}}layer = "gconv_nobias"
+// CHECK-SAME: : (tensor<1x4x10x10xf32>, tensor<8x4x3x3xf32>, tensor<8xf32>) -> tensor<1x8x8x8xf32>
+// REPORT: gconv_nobias {{.*}} grouped conv2d {{.*}} sparse {{.*}} 2 groups as one block-diagonal weight
+func.func @grouped_no_bias(%x: tensor<1x4x10x10xf32>) -> tensor<1x8x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<8x2x3x3xf32> loc("gconv_nobias")
+  %e = tensor.empty() : tensor<1x8x8x8xf32>
+  %x5 = tensor.expand_shape %x [[0], [1, 2], [3], [4]] output_shape [1, 2, 2, 10, 10] : tensor<1x4x10x10xf32> into tensor<1x2x2x10x10xf32>
+  %w5 = tensor.expand_shape %w [[0, 1], [2], [3], [4]] output_shape [2, 4, 2, 3, 3] : tensor<8x2x3x3xf32> into tensor<2x4x2x3x3xf32>
+  %e5 = tensor.expand_shape %e [[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 8, 8] : tensor<1x8x8x8xf32> into tensor<1x2x4x8x8xf32>
+  %i5 = linalg.fill ins(%zero : f32) outs(%e5 : tensor<1x2x4x8x8xf32>) -> tensor<1x2x4x8x8xf32>
+  %c5 = linalg.conv_2d_ngchw_gfchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x5, %w5 : tensor<1x2x2x10x10xf32>, tensor<2x4x2x3x3xf32>) outs(%i5 : tensor<1x2x4x8x8xf32>) -> tensor<1x2x4x8x8xf32>
+  %c = tensor.collapse_shape %c5 [[0], [1, 2], [3], [4]] : tensor<1x2x4x8x8xf32> into tensor<1x8x8x8xf32>
+  return %c : tensor<1x8x8x8xf32>
+}
+
 // A weight computed from constants at run time (here weight * mask, which bcr-fold-constant-weights would
 // fold; in this pipeline nothing does): no constant weight, so the matmul stays, and the report names the
 // layer after the weight and says why, instead of leaving it out.
