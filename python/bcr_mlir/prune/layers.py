@@ -49,6 +49,11 @@ class LayerDescription:
     def in_channels(self) -> int:
         return self.shape[1]
 
+    @property
+    def filters_per_group(self) -> int:
+        """Output channels per conv group (all rows of an ungrouped weight)."""
+        return self.shape[0] // self.groups
+
 
 @dataclass(frozen=True)
 class Layer:

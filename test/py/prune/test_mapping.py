@@ -21,13 +21,14 @@ class Zoo(nn.Module):
         self.conv3x3 = nn.Conv2d(8, 32, 3, padding=1)
         self.conv1x1 = nn.Conv2d(32, 64, 1)
         self.conv5x5 = nn.Conv2d(64, 32, 5, padding=2)
+        self.grouped = nn.Conv2d(32, 32, 3, padding=1, groups=8)  # 4 filters per group
         self.depthwise = nn.Conv2d(32, 32, 3, padding=1, groups=32)
         self.conv3d = nn.Conv3d(4, 16, 3, padding=1)
         self.gru = nn.GRU(32, 64, batch_first=True)
         self.fc = nn.Linear(64, 40)
 
     def forward(self, x, clip):
-        y = self.depthwise(self.conv5x5(self.conv1x1(self.conv3x3(self.stem(x)))))
+        y = self.depthwise(self.grouped(self.conv5x5(self.conv1x1(self.conv3x3(self.stem(x))))))
         z = self.conv3d(clip).mean((2, 3, 4))
         seq = y.flatten(2).transpose(1, 2)
         out, _ = self.gru(seq)
@@ -44,9 +45,11 @@ def test_rule_based_plan_by_type_and_shape():
     plan = rule_based_plan(model, rate=8)
     schemes = {name: info.scheme for name, info in plan.items()}
     assert schemes == {"conv3x3.weight": "pattern", "conv1x1.weight": "bcr", "conv5x5.weight": "bcr",
-                       "conv3d.weight": "kgs", "gru.weight_ih_l0": "bcr", "gru.weight_hh_l0": "bcr",
-                       "fc.weight": "bcr"}
+                       "grouped.weight": "bcr", "conv3d.weight": "kgs", "gru.weight_ih_l0": "bcr",
+                       "gru.weight_hh_l0": "bcr", "fc.weight": "bcr"}
     assert plan["conv3x3.weight"].params["connectivity_rate"] == pytest.approx(8 / 2.25)
+    assert plan["grouped.weight"].params["block"] == [4, 16]   # blocks inside a group of 4 filters
+    assert plan["conv1x1.weight"].params["block"] == [8, 16]
     assert len(plan["conv3x3.weight"].params["patterns"]) == 8
     # The JSON plan is what the compiler reads and what apply_plan takes.
     apply_plan(model, json.loads(to_json(plan)))
@@ -86,6 +89,9 @@ def test_search_picks_the_fastest_candidate_within_budget():
     assert nothing == {}, "no candidate within budget: every layer stays dense"
     layers = {l.name: l for l in describe(model, inputs)}
     assert "depthwise.weight" not in everything
+    grouped = [s for s in default_candidates(layers["grouped.weight"].desc, 8) if hasattr(s, "block") or hasattr(s, "group")]
+    assert grouped and all(4 % (getattr(s, "block", None) or s.group)[0] == 0 for s in grouped)
+    assert "grouped.weight" in everything
     for name, info in everything.items():
         layer = layers[name]
         times = [flop.latency(layer.desc, s.name, s.resolve(layer.weight, layer.desc).params(), 8)

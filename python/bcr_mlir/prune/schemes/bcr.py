@@ -58,7 +58,12 @@ class BCR(Scheme):
         if self.block is not None:
             return scheme
         rows, cols = matrix_view(weight).shape
-        return dataclasses.replace(self, block=(min(self.DEFAULT_BLOCK[0], rows), min(self.DEFAULT_BLOCK[1], cols)))
+        block_rows = min(self.DEFAULT_BLOCK[0], rows)
+        if layer is not None and layer.groups > 1:
+            # Filters of different groups read different channels, so a block that spans two groups would
+            # prune unrelated columns together and save no loads: keep each block inside one group.
+            block_rows = next(r for r in (self.DEFAULT_BLOCK[0], 4, 2, 1) if layer.filters_per_group % r == 0)
+        return dataclasses.replace(self, block=(block_rows, min(self.DEFAULT_BLOCK[1], cols)))
 
     def params(self) -> dict:
         out = super().params()
