@@ -555,6 +555,24 @@ def test_transposed_convs_are_convs_of_their_folded_weights(target):
     assert compiled.report.find("3").op == "grouped conv2d"   # its gather reads the weight through an expand_shape
 
 
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+def test_pruned_transposed_convs_run_sparse(target):
+    """The prune library prunes a ConvTranspose in the form of the conv it computes (flipped, in/out channels
+    swapped), which is the weight bcr-fold-constant-weights gathers: the compiler accepts the pruning metadata
+    as is, plain and grouped (without a bias), and runs both sparse."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose2d(32, 32, 3, padding=1, groups=2, bias=False)).eval()
+    bcr_mlir.prune(model, "bcr", rate=8)
+    x = torch.randn(1, 32, 12, 12)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    for name, op, work in (("0", "conv2d", "8.0x"), ("2", "grouped conv2d", "16.0x")):
+        layer = compiled.report.find(name)
+        assert layer.op == op and layer.mode == "sparse" and layer.scheme == "bcr 8x16", (layer.op, layer.scheme)
+        assert f"pruning metadata: {work} less work" in layer.reason, layer.reason
+
+
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
                                     pytest.param("vulkan", marks=pytest.mark.vulkan)])
 def test_conv1d_layers_run_as_convs_of_one_row(target):

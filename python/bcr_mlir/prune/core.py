@@ -19,7 +19,8 @@ class PruneError(BcrError, ValueError):
     """A pruning request the model cannot satisfy; a ValueError too, as the library always raised."""
 
 
-PRUNABLE = "prunable layers are nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear and the gate matrices of nn.GRU and nn.LSTM"
+PRUNABLE = ("prunable layers are nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d, nn.Linear and the gate matrices of "
+            "nn.GRU and nn.LSTM")
 
 
 def _listing(names: list[str]) -> str:
@@ -34,7 +35,8 @@ class Target:
     scheme: Scheme
 
     def mask(self) -> torch.Tensor:
-        return self.scheme.mask(self.layer.weight, self.layer.desc)
+        """True where the weight is kept, in the weight's own layout."""
+        return self.layer.from_conv(self.scheme.mask(self.layer.conv_weight, self.layer.desc))
 
 
 def _match(names: list[str], patterns, what: str) -> list[str]:
@@ -87,7 +89,7 @@ def select_targets(model: nn.Module, scheme: "Scheme | dict[str, Scheme]", layer
                          f"pick a scheme for these weights (see docs/pruning.md): {_listing(names)}")
     for name in rules:
         _check_plain_weight(found[name])
-    return [Target(found[n], s.resolve(found[n].weight, found[n].desc)) for n, s in rules.items()]
+    return [Target(found[n], s.resolve(found[n].conv_weight, found[n].desc)) for n, s in rules.items()]
 
 
 def _check_plain_weight(layer: Layer) -> None:

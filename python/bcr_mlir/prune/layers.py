@@ -4,9 +4,14 @@ The matrix view is the contract with the compiler: Conv2d `[Cout, Cin, KH, KW]` 
 `W[Cout, Cin*KH*KW]`, Conv1d and Conv3d likewise, Linear stays `[out, in]`, and the GRU/LSTM gate matrices
 (`weight_ih_l{k}`, `weight_hh_l{k}`, with or without `_reverse`) stay `[gates*hidden, in]`.
 It is a plain `reshape` in PyTorch order, so a mask on the view reshapes back exactly.
+
+A transposed conv (ConvTranspose1d/2d/3d, weight `[Cin, Cout/G, *K]`) is the conv of its zero-stuffed input
+by the transposed, spatially flipped weight `[Cout, Cin/G, *K]`; that is the weight the compiler runs, so
+schemes see it in that conv form (`Layer.to_conv`), and masks go back with `Layer.from_conv`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ class LayerDescription:
     config: dict = field(default_factory=dict, compare=False)
     input_shape: tuple[int, ...] = ()   # one sample's input to the layer (no batch dim)
     positions: int = 1                  # how many input vectors the matrix multiplies per sample
+    transposed: bool = False            # a ConvTranspose: `shape` is its conv form (see the module docstring)
 
     @property
     def matrix_shape(self) -> tuple[int, int]:
@@ -71,6 +77,28 @@ class Layer:
     def weight(self) -> nn.Parameter:
         return getattr(self.module, self.param_name)
 
+    @property
+    def conv_weight(self) -> torch.Tensor:
+        """The weight as schemes see it: `to_conv(weight)`."""
+        return self.to_conv(self.weight)
+
+    def to_conv(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A tensor in the weight's layout in the schemes' layout: a transposed conv's [Cin, Cout/G, *K] as
+        the flipped [Cout, Cin/G, *K] of the conv it computes; any other weight as it is."""
+        if not self.desc.transposed:
+            return tensor
+        groups, (cin, cout_per_group, *kernel) = self.desc.groups, tensor.shape
+        conv = tensor.reshape(groups, cin // groups, cout_per_group, *kernel).transpose(1, 2)
+        return conv.reshape(groups * cout_per_group, cin // groups, *kernel).flip(list(range(2, 2 + len(kernel))))
+
+    def from_conv(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The inverse of `to_conv` (a mask or unit ids computed on the conv form, in the weight's layout)."""
+        if not self.desc.transposed:
+            return tensor
+        groups, (cout, cin_per_group, *kernel) = self.desc.groups, tensor.shape
+        weight = tensor.flip(list(range(2, 2 + len(kernel)))).reshape(groups, cout // groups, cin_per_group, *kernel)
+        return weight.transpose(1, 2).reshape(groups * cin_per_group, cout // groups, *kernel)
+
 
 def matrix_view(weight: torch.Tensor) -> torch.Tensor:
     """The 2-D view `[rows, cols]` of a weight (see the module docstring)."""
@@ -78,11 +106,12 @@ def matrix_view(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _kind(module: nn.Module) -> str | None:
-    if isinstance(module, nn.Conv1d):
+    """The layer kind; a ConvTranspose has the kind of the conv it computes."""
+    if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
         return "conv1d"
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         return "conv2d"
-    if isinstance(module, nn.Conv3d):
+    if isinstance(module, (nn.Conv3d, nn.ConvTranspose3d)):
         return "conv3d"
     if isinstance(module, nn.Linear):
         return "linear"
@@ -94,12 +123,15 @@ def _kind(module: nn.Module) -> str | None:
 
 
 def _conv_config(module: nn.Module) -> dict:
-    if not isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+    if not isinstance(module, nn.modules.conv._ConvNd):
         return {}
-    return {"in_channels": module.in_channels, "out_channels": module.out_channels,
-            "kernel_size": list(module.kernel_size), "stride": list(module.stride),
-            "padding": list(module.padding) if not isinstance(module.padding, str) else module.padding,
-            "dilation": list(module.dilation), "groups": module.groups, "bias": module.bias is not None}
+    config = {"in_channels": module.in_channels, "out_channels": module.out_channels,
+              "kernel_size": list(module.kernel_size), "stride": list(module.stride),
+              "padding": list(module.padding) if not isinstance(module.padding, str) else module.padding,
+              "dilation": list(module.dilation), "groups": module.groups, "bias": module.bias is not None}
+    if module.transposed:
+        config.update(transposed=True, output_padding=list(module.output_padding))
+    return config
 
 
 # Weights computed at run time: what computes them, and how one is made a plain parameter again
@@ -146,11 +178,14 @@ def find_layers(model: nn.Module) -> Iterator[Layer]:
             names = [n for n, _ in module.named_parameters(recurse=False) if _GATE_WEIGHT.match(n)]
         else:
             names = ["weight"]
+        transposed = getattr(module, "transposed", False)
         for local in names:
-            weight = getattr(module, local)
+            shape = tuple(getattr(module, local).shape)
+            if transposed:   # [Cin, Cout/G, *K] -> the conv form [Cout, Cin/G, *K]
+                shape = (shape[1] * module.groups, shape[0] // module.groups, *shape[2:])
             fqn = f"{prefix}.{local}" if prefix else local
-            desc = LayerDescription(name=fqn, kind=kind, shape=tuple(weight.shape),
-                                    groups=getattr(module, "groups", 1), config=_conv_config(module))
+            desc = LayerDescription(name=fqn, kind=kind, shape=shape, groups=getattr(module, "groups", 1),
+                                    config=_conv_config(module), transposed=transposed)
             yield Layer(module, local, desc)
 
 
@@ -191,7 +226,6 @@ def describe(model: nn.Module, example_input) -> list[Layer]:
                 steps = x_shape[1] if batch_first else x_shape[0]
                 positions = steps if len(x_shape) == 3 else x_shape[0]
                 input_shape = (steps, x_shape[-1])
-            desc = LayerDescription(desc.name, desc.kind, desc.shape, desc.groups, desc.config,
-                                    tuple(input_shape), int(positions))
+            desc = dataclasses.replace(desc, input_shape=tuple(input_shape), positions=int(positions))
         described.append(Layer(layer.module, layer.param_name, desc))
     return described

@@ -88,10 +88,16 @@ def single_layer_module(layer: LayerDescription, scheme: str | None, params: dic
         if not layer.input_shape:
             raise ValueError(f"{layer.name} has no input shape; describe the model with an example input first")
         cfg = dict(layer.config)
-        conv = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}[layer.kind]
-        module = conv(cfg["in_channels"], cfg["out_channels"], tuple(cfg["kernel_size"]), stride=tuple(cfg["stride"]),
-                      padding=cfg["padding"] if isinstance(cfg["padding"], str) else tuple(cfg["padding"]),
-                      dilation=tuple(cfg["dilation"]), groups=cfg["groups"], bias=cfg["bias"])
+        dims = int(layer.kind[4])
+        padding = cfg["padding"] if isinstance(cfg["padding"], str) else tuple(cfg["padding"])
+        options = dict(stride=tuple(cfg["stride"]), padding=padding, dilation=tuple(cfg["dilation"]),
+                       groups=cfg["groups"], bias=cfg["bias"])
+        if cfg.get("transposed"):
+            conv = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[dims - 1]
+            options["output_padding"] = tuple(cfg["output_padding"])
+        else:
+            conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1]
+        module = conv(cfg["in_channels"], cfg["out_channels"], tuple(cfg["kernel_size"]), **options)
         x = torch.randn(1, *layer.input_shape)
     else:
         rows, cols = layer.matrix_shape
@@ -179,7 +185,7 @@ def rule_scheme(desc: LayerDescription, rate: float, min_weights: int = 1024) ->
 
 
 def _plan_entry(layer: Layer, scheme: Scheme, rate: float) -> LayerSparsity:
-    resolved = scheme.resolve(layer.weight, layer.desc)
+    resolved = scheme.resolve(layer.conv_weight, layer.desc)
     return LayerSparsity(resolved.name, resolved.params(), float(rate))
 
 
@@ -240,9 +246,9 @@ def search_plan(model: nn.Module, example_input, rate: float = 8.0, latency: Lat
             continue
         best, best_time = None, latency.latency(layer.desc, None, {}, 1.0)
         for scheme in options:
-            resolved = scheme.resolve(layer.weight, layer.desc)
+            resolved = scheme.resolve(layer.conv_weight, layer.desc)
             if accuracy_fn is None:
-                cost = energy_loss(layer.weight, resolved, layer.desc, rate)
+                cost = energy_loss(layer.conv_weight, resolved, layer.desc, rate)
             else:
                 trial = copy.deepcopy(model)
                 commit([Target(_same_layer(trial, layer), resolved)])

@@ -22,7 +22,7 @@ def plot(model: nn.Module, path: str | os.PathLike) -> list[str]:
     plan = sparsity_plan(model)
     written, names, zero_fractions = [], [], []
     for layer in find_layers(model):
-        kept = matrix_view(layer.weight.detach()) != 0
+        kept = matrix_view(layer.conv_weight.detach()) != 0
         rows, cols = kept.shape
         zero_fraction = 1.0 - float(kept.float().mean())
         names.append(layer.name)

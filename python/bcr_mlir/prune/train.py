@@ -163,8 +163,12 @@ def admm_phase(model: nn.Module, targets: list[Target], data, config: TrainConfi
     scheme's constraint set. The weights are not pruned yet.
     """
     weights = [t.layer.weight for t in targets]
+
+    def project(t: Target, w: torch.Tensor) -> torch.Tensor:
+        return t.layer.from_conv(t.scheme.project(t.layer.to_conv(w), t.layer.desc))
+
     with torch.no_grad():
-        z = [t.scheme.project(w, t.layer.desc) for t, w in zip(targets, weights)]
+        z = [project(t, w) for t, w in zip(targets, weights)]
         u = [torch.zeros_like(w) for w in weights]
     rho = [config.rho]
 
@@ -174,12 +178,18 @@ def admm_phase(model: nn.Module, targets: list[Target], data, config: TrainConfi
     @torch.no_grad()
     def update(epoch):
         for i, (t, w) in enumerate(zip(targets, weights)):
-            z[i] = t.scheme.project(w + u[i], t.layer.desc)
+            z[i] = project(t, w + u[i])
             u[i] += w - z[i]
         rho[0] *= config.rho_growth
 
     return fit(model, data, config, epochs=config.epochs, penalty=penalty, after_epoch=update,
                eval_data=eval_data, desc="ADMM")
+
+
+def unit_ids(target: Target) -> list[torch.Tensor]:
+    """The scheme's partitions (unit id per element, -1 = none) over the flattened weight, in its own layout."""
+    layer = target.layer
+    return [layer.from_conv(ids.reshape(layer.desc.shape)).reshape(-1) for ids in target.scheme.partitions(layer.desc)]
 
 
 def reweighted_phase(model: nn.Module, targets: list[Target], data, config: TrainConfig, eval_data=None) -> list[dict]:
@@ -191,8 +201,7 @@ def reweighted_phase(model: nn.Module, targets: list[Target], data, config: Trai
     """
     groups = []   # (weight, flat element indices, unit ids, number of units)
     for t in targets:
-        for ids in t.scheme.partitions(t.layer.desc):
-            flat = ids.reshape(-1)
+        for flat in unit_ids(t):
             keep = torch.nonzero(flat >= 0).squeeze(1)
             units = flat[keep]
             groups.append((t.layer.weight, keep, units, int(units.max()) + 1))
