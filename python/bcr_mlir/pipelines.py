@@ -87,7 +87,7 @@ def sparsify_pipeline(target: str = "x86-host", tune: str = "cache", threads: in
     at = f" threads={threads}" if threads != 1 else ""
     tuning = {"off": [], "cache": [f"bcr-tune{{measure=0{at}}}"],
               "measure": [f"bcr-tune{{{at.strip()}}}" if at else "bcr-tune"]}[tune]
-    stages = ["bcr-fold-constant-weights", "bcr-raise-sparse-layers", "canonicalize"]
+    stages = ["bcr-fold-constant-weights", "bcr-split-transposed-convs", "bcr-raise-sparse-layers", "canonicalize"]
     if resolved.is_cpu:
         stages += ["bcr-reorder-filters", "bcr-eliminate-redundant-loads", "bcr-zero-pool-padding",
                    "bcr-raise-max-pools", *tuning, "bcr-compress-weights", "bcr-fuse-residual-adds",

@@ -530,6 +530,11 @@ def test_pruned_grouped_convs_run_sparse(scheme, options):
     assert work >= 2 * 3.5, layer.reason   # the 2 groups' zeros and (about) 4x of pruning
 
 
+def phase_layers(report, name: str) -> list:
+    """The phase convs bcr-split-transposed-convs made of transposed conv `name`, in report order."""
+    return [layer for layer in report.layers if layer.name.startswith(f"{name}.phase")]
+
+
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
 def test_transposed_convs_are_convs_of_their_folded_weights(target):
     """torch-mlir lowers ConvTranspose2d to a conv over the zero-stuffed input whose weight is a gather of
@@ -549,17 +554,22 @@ def test_transposed_convs_are_convs_of_their_folded_weights(target):
     x = torch.randn(1, 32, 10, 10)
     compiled = bcr_mlir.compile(model, (x,), target=target)
     assert_matches_torch(compiled(x), reference(model, x))
-    pruned_layer, dense_layer = compiled.report.find("0"), compiled.report.find("2")
-    assert pruned_layer.mode == "sparse" and "8.0x less work" in pruned_layer.reason, pruned_layer.reason
-    assert dense_layer.mode == "dense" and dense_layer.reason == "no zero weights"
+    # Strided ones run as one conv per output phase (bcr-split-transposed-convs), each with the layer's zeros.
+    pruned_phases, dense_phases = phase_layers(compiled.report, "0"), phase_layers(compiled.report, "2")
+    assert len(pruned_phases) == len(dense_phases) == 4
+    for layer in pruned_phases:
+        assert layer.mode == "sparse" and "8.0x less work" in layer.reason, layer.reason
+    assert all(layer.mode == "dense" and layer.reason == "no zero weights" for layer in dense_phases)
     assert compiled.report.find("3").op == "grouped conv2d"   # its gather reads the weight through an expand_shape
 
 
-@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64)])
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
 def test_pruned_transposed_convs_run_sparse(target):
     """The prune library prunes a ConvTranspose in the form of the conv it computes (flipped, in/out channels
     swapped), which is the weight bcr-fold-constant-weights gathers: the compiler accepts the pruning metadata
-    as is, plain and grouped (without a bias), and runs both sparse."""
+    as is (grouped, without a bias, stride 1). A stride-2 one runs as 4 phase convs of 2x2 taps
+    (bcr-split-transposed-convs), whose zeros keep the BCR blocks' shared columns."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.ConvTranspose2d(32, 32, 4, stride=2, padding=1), torch.nn.ReLU(),
                                 torch.nn.ConvTranspose2d(32, 32, 3, padding=1, groups=2, bias=False)).eval()
@@ -567,10 +577,15 @@ def test_pruned_transposed_convs_run_sparse(target):
     x = torch.randn(1, 32, 12, 12)
     compiled = bcr_mlir.compile(model, (x,), target=target)
     assert_matches_torch(compiled(x), reference(model, x))
-    for name, op, work in (("0", "conv2d", "8.0x"), ("2", "grouped conv2d", "16.0x")):
-        layer = compiled.report.find(name)
-        assert layer.op == op and layer.mode == "sparse" and layer.scheme == "bcr 8x16", (layer.op, layer.scheme)
-        assert f"pruning metadata: {work} less work" in layer.reason, layer.reason
+    layer = compiled.report.find("2")
+    assert layer.op == "grouped conv2d" and layer.mode == "sparse" and layer.scheme == "bcr 8x16", (layer.op, layer.scheme)
+    assert "pruning metadata: 16.0x less work" in layer.reason, layer.reason
+    phases = phase_layers(compiled.report, "0")
+    assert [layer.name for layer in phases] == ["0.phase0x0", "0.phase0x1", "0.phase1x0", "0.phase1x1"]
+    for layer in phases:
+        assert layer.op == "conv2d" and layer.mode == "sparse" and layer.sparsity > 0.8, (layer.name, layer.sparsity)
+        assert "detected from zeros" in layer.reason, layer.reason
+    assert any(note.startswith("0: a stride-2x2 transposed conv runs as 4 phase conv(s)") for note in compiled.report.notes)
 
 
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),

@@ -40,7 +40,7 @@ import numpy as np
 
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
-from bcr_mlir.passes.matching import as_operation, body_ops, float_constant, through_reshape
+from bcr_mlir.passes.matching import as_operation, body_ops, erase_unused, float_constant, through_reshape
 from bcr_mlir.passes.raise_sparse_layers import constant_name
 from bcr_mlir.passes.registry import Pass, PassContext
 from bcr_mlir.weights import element_dtype, value_dtype
@@ -295,16 +295,6 @@ def _reshaped_constant(value: ir.Value, context: PassContext) -> np.ndarray | No
     return None if array is None else array.reshape(shape_of(value))
 
 
-def _erase_dead_generics(values: list[ir.Value]) -> None:
-    """Erases the generics behind `values` that nothing reads any more, and theirs in turn."""
-    for value in values:
-        op = as_operation(value.owner)
-        if op is not None and op.name == "linalg.generic" and not any(list(r.uses) for r in op.results):
-            operands = list(op.operands)
-            op.erase()
-            _erase_dead_generics(operands)
-
-
 @dataclass(frozen=True)
 class FoldConstantWeights(Pass):
     name = "bcr-fold-constant-weights"
@@ -332,7 +322,7 @@ class FoldConstantWeights(Pass):
                 source for n in _sources(inputs) for source in context.folded_from.get(n, [n])]
             op.results[0].replace_all_uses_with(constant)
             op.erase()
-            _erase_dead_generics(inputs)  # the integer generics it read (a boolean mask's `!= 0`)
+            erase_unused(("linalg.generic",), inputs)  # the integer generics it read (a boolean mask's `!= 0`)
             folded = [entry for entry in folded if entry not in links] + [(constant, name)]
         if folded:
             context.report.notes.append(f"{len(folded)} weight(s) computed in forward() from constants folded into "

@@ -21,6 +21,17 @@ def defining_op(value: ir.Value) -> ir.Operation | None:
     return as_operation(value.owner)
 
 
+def erase_unused(kinds: tuple[str, ...], values: list[ir.Value]) -> None:
+    """Erases the ops of `kinds` (side-effect free ones) behind `values` that nothing reads any more, and
+    theirs in turn."""
+    for value in values:
+        op = as_operation(value.owner)
+        if op is not None and op.name in kinds and not any(list(r.uses) for r in op.results):
+            operands = list(op.operands)
+            op.erase()
+            erase_unused(kinds, operands)
+
+
 def users(value: ir.Value) -> list[ir.Operation]:
     return [as_operation(use.owner) for use in value.uses]
 

@@ -73,6 +73,10 @@ def location_name(op: ir.Operation | None) -> str | None:
     return named.group(1) if named else None
 
 
+# bcr-split-transposed-convs names the weight of phase (a, b) of layer L `L.phase<a>x<b>.weight`.
+PHASE_INFIX = ".phase"
+
+
 def layer_name(weight: ir.Value) -> str:
     """The user's name for the layer owning a weight: `features.0.weight` -> `features.0`."""
     op = defining_op(weight)
@@ -338,8 +342,12 @@ class RaiseSparseLayers(Pass):
     def _report_unmatched(module: ir.Module, hints: dict, context: PassContext) -> None:
         """A pruned weight (in the pruning metadata) that no matcher took runs dense in IREE: say so in
         the report, with the ops that read it, instead of leaving the layer out."""
-        missing = {parameter: hint for parameter, hint in hints.items()
-                   if context.report.find(re.sub(r"\.weight$", "", parameter)) is None}
+        layers = [layer.name for layer in context.report.layers]
+
+        def reported(layer: str) -> bool:   # itself, or the phase convs bcr-split-transposed-convs made of it
+            return any(name == layer or name.startswith(layer + PHASE_INFIX) for name in layers)
+
+        missing = {parameter: hint for parameter, hint in hints.items() if not reported(re.sub(r"\.weight$", "", parameter))}
         if not missing:
             return
         readers: dict[str, tuple[list[str], np.ndarray | None]] = {}

@@ -21,6 +21,7 @@ from bcr_mlir.weights import WeightTable
 # Pass name -> module that defines it; imported on first use.
 PASS_MODULES = {
     "bcr-fold-constant-weights": "bcr_mlir.passes.fold_constant_weights",
+    "bcr-split-transposed-convs": "bcr_mlir.passes.split_transposed_convs",
     "bcr-raise-sparse-layers": "bcr_mlir.passes.raise_sparse_layers",
     "bcr-reorder-filters": "bcr_mlir.passes.reorder_filters",
     "bcr-eliminate-redundant-loads": "bcr_mlir.passes.eliminate_redundant_loads",

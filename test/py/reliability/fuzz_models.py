@@ -47,6 +47,8 @@ class Layer:
     bias: bool = True
     act: str = "none"
     groups: int = 1
+    transposed: bool = False     # a ConvTranspose (then `output_padding` extra outputs at the end)
+    output_padding: int = 0
 
     def __repr__(self) -> str:
         return _short_repr(self, "out")
@@ -233,6 +235,7 @@ class Case:
         modules: list[nn.Module] = []
         channels = self.channels
         conv = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv3d": nn.Conv3d}.get(self.kind)
+        transposed = {"conv1d": nn.ConvTranspose1d, "conv2d": nn.ConvTranspose2d, "conv3d": nn.ConvTranspose3d}.get(self.kind)
         for layer in self.layers:
             if self.kind == "blocks":
                 modules.append(InvertedResidual(channels, layer))
@@ -240,6 +243,10 @@ class Case:
                 continue
             if conv is None:
                 modules.append(nn.Linear(channels, layer.out, bias=layer.bias))
+            elif layer.transposed:
+                modules.append(transposed(channels, layer.out, layer.kernel, stride=layer.stride, padding=layer.padding,
+                                          output_padding=layer.output_padding, groups=layer.groups, bias=layer.bias,
+                                          dilation=layer.dilation))
             else:
                 modules.append(conv(channels, layer.out, layer.kernel, stride=layer.stride, padding=layer.padding,
                                     dilation=layer.dilation, bias=layer.bias, groups=layer.groups))
@@ -308,6 +315,8 @@ def _apply_mask(module: nn.Module, args, param: str) -> None:
 
 
 def conv_out(size: int, layer: Layer) -> int:
+    if layer.transposed:
+        return (size - 1) * layer.stride - 2 * layer.padding + layer.dilation * (layer.kernel - 1) + layer.output_padding + 1
     return (size + 2 * layer.padding - layer.dilation * (layer.kernel - 1) - 1) // layer.stride + 1
 
 
@@ -422,7 +431,23 @@ def matrix_shapes(case_layers, kind: str, channels: int) -> list[tuple[int, int,
 
 
 @st.composite
-def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Limits, grouped: bool = False):
+def _transposed_layer(draw, out: int, groups: int, sizes: tuple[int, ...], limits: Limits, longest: int) -> Layer | None:
+    """A ConvTranspose layer (stride 1-3, output padding below the stride), or None when its output would
+    be empty or longer than `longest`."""
+    kernel = draw(st.sampled_from((1, 2, 3, 4, 5)))
+    stride = draw(st.sampled_from((1, 2, 2, 3)))
+    dilation = draw(st.sampled_from((1, 1, 2))) if limits.dilation else 1
+    padding = draw(st.integers(0, dilation * (kernel - 1) // 2))
+    output_padding = draw(st.integers(0, max(stride, dilation) - 1))
+    layer = Layer(out, kernel, stride, padding, dilation, draw(st.booleans()), draw(st.sampled_from(ACTIVATIONS)),
+                  groups, True, output_padding)
+    out_sizes = [conv_out(s, layer) for s in sizes]
+    return layer if 1 <= min(out_sizes) and max(out_sizes) <= longest else None
+
+
+@st.composite
+def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Limits, grouped: bool = False,
+            transposed: bool = False):
     layers, sizes, cin = [], spatial, channels
     for index in range(draw(st.integers(1, limits.layers))):
         top = limits.features if kind == "linear" else limits.channels
@@ -433,6 +458,13 @@ def _layers(draw, kind: str, channels: int, spatial: tuple[int, ...], limits: Li
         if kind == "linear":
             layers.append(Layer(out, bias=draw(st.booleans()), act=draw(st.sampled_from(ACTIVATIONS))))
             continue
+        if transposed and draw(st.booleans()):
+            layer = draw(_transposed_layer(out, groups, sizes, limits, 2 * max(spatial)))
+            if layer is not None:
+                sizes = tuple(conv_out(s, layer) for s in sizes)
+                layers.append(layer)
+                cin = out
+                continue
         smallest = min(sizes)
         dilation = draw(st.sampled_from((1, 1, 2))) if limits.dilation else 1
         kernel = draw(st.sampled_from([k for k in KERNELS if (k - 1) * dilation + 1 <= smallest + 2 * (k // 2)]))
@@ -568,7 +600,8 @@ def cases(draw, limits: Limits = X86, scheme: str | None = None) -> Case:
 @st.composite
 def conv_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
     """A random stack of Conv1d layers, or of grouped Conv2d / Conv1d layers (every one with 2 or more
-    input channels per filter), pruned with `scheme` (any of SCHEMES but KGS and patterns on Conv1d)."""
+    input channels per filter), some of them transposed convs (decoders), pruned with `scheme` (any of
+    SCHEMES but KGS and patterns on Conv1d)."""
     kind = draw(st.sampled_from(("conv2d", "conv1d") if scheme not in ("pattern",) else ("conv2d",)))
     if scheme == "kgs":
         kind = "conv2d"
@@ -577,7 +610,7 @@ def conv_cases(draw, limits: Limits = X86, scheme: str = "bcr") -> Case:
     channels = draw(st.integers(2 if grouped else 1, limits.channels))
     spatial = tuple(draw(st.integers(1, limits.spatial)) for _ in range(2)) if kind == "conv2d" else \
         (draw(st.integers(1, 4 * limits.spatial)),)
-    layers = draw(_layers(kind, channels, spatial, limits, grouped=grouped))
+    layers = draw(_layers(kind, channels, spatial, limits, grouped=grouped, transposed=True))
     assume(applies(scheme, kind, layers))
     assume(known_bug(kind, spatial, layers) is None)
     scheme, options = draw(_scheme(scheme, kind, channels, layers, matrix_shapes(layers, kind, channels)))
@@ -662,7 +695,7 @@ def cost_model_off(enabled: bool = True):
 
     def forced(target: str = "x86-host", tune: str = "cache", threads: int = 1) -> str:
         pipeline = original(target, tune, threads)
-        assert pipeline.startswith("bcr-fold-constant-weights,bcr-raise-sparse-layers,"), pipeline
+        assert pipeline.startswith("bcr-fold-constant-weights,bcr-split-transposed-convs,bcr-raise-sparse-layers,"), pipeline
         return pipeline.replace("bcr-raise-sparse-layers", FORCED_RAISE, 1)
 
     api.sparsify_pipeline = forced

@@ -1,0 +1,179 @@
+"""bcr-split-transposed-convs: run a strided transposed conv as one small conv per output phase, so no
+multiply-add reads the zeros torch-mlir stuffs between the input's pixels.
+
+torch-mlir lowers ConvTranspose(stride s) to a stride-1 conv of the flipped weight over the input with s - 1
+zeros inserted between its elements (a strided tensor.insert_slice into zeros). Of the conv's taps, only
+those of one residue mod s meet data at any output: at stride 2 in 2-D, 3/4 of the multiply-adds multiply a
+stuffed zero. Output phase a (outputs a, a + s, a + 2s, ... along each dim) is exactly the stride-1 conv of
+the unstuffed input, shifted and zero-padded, by the taps k = k0, k0 + s, ... with k0 = (o - a) mod s (o is
+the stuffed input's offset). So the conv becomes s^d small convs with 1/s^d of the taps each, whose results
+interleave into the output with strided tensor.insert_slice ops. Each phase conv gets its own constant
+weight, named `<layer>.phase<a>.weight`, and is a plain conv to bcr-raise-sparse-layers, which decides how it
+runs like any other (a pruned transposed conv stays pruned: its phase weights keep the zeros).
+
+Runs after bcr-fold-constant-weights (which evaluates torch-mlir's gather of the transposed weight) and before
+bcr-raise-sparse-layers. Takes linalg.conv_{1d_ncw_fcw,2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and
+dilations, a constant weight, and an input inserted with static strides into a zero fill.
+
+Before (ConvTranspose2d(8, 16, 4, stride=2, padding=1) on 6x6):
+    %z = linalg.fill ins(%cst0 : f32) outs(%e : tensor<1x8x15x15xf32>) -> tensor<1x8x15x15xf32>
+    %s = tensor.insert_slice %x into %z[0, 0, 2, 2] [1, 8, 6, 6] [1, 1, 2, 2] : tensor<1x8x6x6xf32> into ...
+    %y = linalg.conv_2d_nchw_fchw ins(%s, %w : tensor<1x8x15x15xf32>, tensor<16x8x4x4xf32>)
+           outs(%bias : tensor<1x16x12x12xf32>) -> tensor<1x16x12x12xf32>
+After (phase (0, 1) shown; taps 0 and 2 along H, 1 and 3 along W):
+    %p = tensor.pad %x low[0, 0, 1, 0] high[0, 0, 0, 1] {...} : tensor<1x8x6x6xf32> to tensor<1x8x7x7xf32>
+    %w01 = arith.constant dense_resource<"0.phase0x1.weight"> : tensor<16x8x2x2xf32>
+    %b01 = linalg.broadcast ins(%bias_vector : tensor<16xf32>) outs(%e01 : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
+    %y01 = linalg.conv_2d_nchw_fchw ins(%p, %w01 : ...) outs(%b01 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
+    %r = tensor.insert_slice %y01 into %acc[0, 0, 0, 1] [1, 16, 6, 6] [1, 1, 2, 2] : ... into tensor<1x16x12x12xf32>
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcr_mlir import ir
+from bcr_mlir.dialect import ops_named, shape_of
+from bcr_mlir.passes.functions import zero_pad
+from bcr_mlir.passes.matching import conv_bias, defining_op, dense_ints, erase_unused, float_constant
+from bcr_mlir.passes.raise_sparse_layers import PHASE_INFIX, layer_name
+from bcr_mlir.passes.registry import Pass, PassContext
+
+# What makes the stuffed input and the conv's init: erased with the conv when nothing else reads them.
+_STUFFING_OPS = ("tensor.insert_slice", "linalg.fill", "tensor.empty", "linalg.broadcast")
+SPATIAL_DIMS = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 2, "linalg.conv_3d_ncdhw_fcdhw": 3}
+
+
+@dataclass(frozen=True)
+class _Phase1D:
+    """One output phase along one spatial dim: outputs a, a + s, ...; taps k0, k0 + s, ...; the unstuffed input
+    read from index `start` (after `low` zeros of padding), `length` elements in all."""
+
+    a: int
+    outputs: int   # outputs of this phase
+    k0: int
+    taps: int
+    start: int     # input index of the first element read (may be negative: zero padding)
+    length: int    # input elements the phase conv reads
+
+
+def _phases_1d(stride: int, offset: int, inputs: int, kernel: int, outputs: int) -> list[_Phase1D]:
+    """The phases along one dim of a stride-1 conv (kernel `kernel`, `outputs` outputs) over an input stuffed
+    as S[offset + stride * i] = x[i], i < inputs, zero elsewhere."""
+    phases = []
+    for a in range(stride):
+        count = -(-(outputs - a) // stride)
+        if count <= 0:
+            continue
+        k0 = (offset - a) % stride
+        taps = max(0, -(-(kernel - k0) // stride))
+        # Output a + s P reads S[a + s P + k0 + s t] = x[P + t + (a + k0 - offset) / s].
+        phases.append(_Phase1D(a, count, k0, taps, (a + k0 - offset) // stride, count + max(taps, 1) - 1))
+    return phases
+
+
+def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int]] | None:
+    """(unstuffed input, spatial offsets, spatial strides) when the conv's input is a strided insert_slice of a
+    tensor into a zero fill, with unit strides on the batch and channel dims."""
+    insert = defining_op(conv.operands[0])
+    if insert is None or insert.name != "tensor.insert_slice" or len(insert.operands) != 2:
+        return None   # dynamic offsets, sizes or strides
+    fill = defining_op(insert.operands[1])
+    if fill is None or fill.name != "linalg.fill" or float_constant(fill.operands[0]) != 0.0:
+        return None
+    offsets = list(ir.DenseI64ArrayAttr(insert.attributes["static_offsets"]))
+    strides = list(ir.DenseI64ArrayAttr(insert.attributes["static_strides"]))
+    sizes = list(ir.DenseI64ArrayAttr(insert.attributes["static_sizes"]))
+    source = insert.operands[0]
+    if offsets[:2] != [0, 0] or strides[:2] != [1, 1] or sizes != list(shape_of(source)) or max(strides) <= 1:
+        return None
+    return source, offsets[2:], strides[2:]
+
+
+@dataclass(frozen=True)
+class SplitTransposedConvs(Pass):
+    name = "bcr-split-transposed-convs"
+    summary = "Run a strided transposed conv (a conv over a zero-stuffed input) as one small conv per output phase"
+
+    def run(self, module: ir.Module, context: PassContext) -> None:
+        for conv in ops_named(module, tuple(SPATIAL_DIMS)):
+            if any(v != 1 for v in dense_ints(conv.attributes["strides"]) + dense_ints(conv.attributes["dilations"])):
+                continue
+            stuffed = _stuffed_input(conv)
+            weight = context.weights.array(conv.operands[1])
+            if stuffed is None or weight is None:
+                continue
+            x, offsets, strides = stuffed
+            dims = SPATIAL_DIMS[conv.name]
+            out_shape = shape_of(conv.result)
+            per_dim = [_phases_1d(strides[d], offsets[d], shape_of(x)[2 + d], weight.shape[2 + d], out_shape[2 + d])
+                       for d in range(dims)]
+            name = layer_name(conv.operands[1])
+            with ir.InsertionPoint(conv), conv.location:
+                result = self._split(conv, x, weight, per_dim, strides, name, context)
+            conv.result.replace_all_uses_with(result)
+            operands = list(conv.operands)
+            conv.erase()
+            erase_unused(_STUFFING_OPS, operands)   # the stuffed input and the old init
+            phases = list(itertools.product(*per_dim))
+            stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
+            phase_macs = sum(math.prod(p.outputs * p.taps for p in phase) for phase in phases)
+            convs = sum(all(p.taps for p in phase) for phase in phases)
+            context.report.notes.append(
+                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {convs} phase conv(s) "
+                f"({name}{PHASE_INFIX}*), {stuffed_macs / max(phase_macs, 1):.1f}x fewer multiply-adds than over its "
+                "zero-stuffed input")
+
+    @staticmethod
+    def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
+               strides: list[int], name: str, context: PassContext) -> ir.Value:
+        out_type = ir.RankedTensorType(conv.result.type)
+        element = out_type.element_type
+        batch, filters = out_type.shape[:2]
+        init = conv.operands[2]
+        bias = conv_bias(init, context.weights)
+        result = ir.tensor.EmptyOp(out_type.shape, element).result
+        for phase in itertools.product(*per_dim):
+            shape = [batch, filters, *(p.outputs for p in phase)]
+            phase_type = ir.RankedTensorType.get(shape, element)
+            at = [0, 0, *(p.a for p in phase)]
+            step = [1, 1, *strides]
+            if bias is False:
+                zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
+                phase_init = ir.linalg.fill(zero, outs=[ir.tensor.EmptyOp(shape, element).result])
+            elif bias is not None:
+                phase_init = ir.linalg.broadcast(bias, outs=[ir.tensor.EmptyOp(shape, element).result],
+                                                 dimensions=[0, *range(2, len(shape))])
+            else:   # any other init: its elements of this phase
+                phase_init = ir.tensor.ExtractSliceOp(phase_type, init, [], [], [], at, shape, step).result
+            if all(p.taps for p in phase):
+                taps = weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))]
+                label = "x".join(str(p.a) for p in phase)
+                sub_weight = context.weights.constant(np.ascontiguousarray(taps), f"{name}{PHASE_INFIX}{label}.weight")
+                build = getattr(ir.linalg, conv.name.removeprefix("linalg."))
+                ones = [1] * len(strides)
+                phase_value = build(_window(x, phase), sub_weight, outs=[phase_init], strides=ones, dilations=ones)
+            else:   # no tap meets data at these outputs: they are the init (the bias)
+                phase_value = phase_init
+            result = ir.tensor.InsertSliceOp(phase_value, result, [], [], [], at, shape, step).result
+        return result
+
+
+def _window(x: ir.Value, phase: tuple[_Phase1D, ...]) -> ir.Value:
+    """The unstuffed input elements a phase conv reads: x[start : start + length] per spatial dim, zero outside x."""
+    shape = shape_of(x)
+    low = [0, 0, *(max(0, -p.start) for p in phase)]
+    high = [0, 0, *(max(0, p.start + p.length - n) for p, n in zip(phase, shape[2:]))]
+    element = ir.RankedTensorType(x.type).element_type
+    if any(low) or any(high):
+        padded_shape = [n + lo + hi for n, lo, hi in zip(shape, low, high)]
+        x = zero_pad(x, low, high, ir.RankedTensorType.get(padded_shape, element))
+        shape = padded_shape
+    at = [0, 0, *(p.start + lo for p, lo in zip(phase, low[2:]))]
+    sizes = [*shape[:2], *(p.length for p in phase)]
+    if sizes == list(shape):
+        return x
+    return ir.tensor.ExtractSliceOp(ir.RankedTensorType.get(sizes, element), x, [], [], [], at, sizes, [1] * len(sizes)).result

@@ -1,0 +1,82 @@
+// RUN: bcr-opt %s -p 'bcr-split-transposed-convs' --bcr-report 2>%t.report | FileCheck %s
+// RUN: FileCheck %s --check-prefix=REPORT < %t.report
+
+// ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1) on a 2x2 input, as torch-mlir emits it after
+// bcr-fold-constant-weights: the input inserted with strides 2 at offset 1 into zeros [1, 1, 6, 6], then a
+// stride-1 3x3 conv of the flipped weight (values 1..9) to 4x4. Output phase (a, b) reads taps
+// (1 - a) mod 2, +2 along each dim: phase (0, 0) the centre tap 5 alone, phase (1, 1) the corners
+// 1, 3, 7, 9 over a window padded by one zero at the high end.
+// CHECK-LABEL: func.func @stride2
+// CHECK-NOT: tensor.insert_slice %arg0
+// CHECK: %[[W00:.*]] = arith.constant dense<5.000000e+00> : tensor<1x1x1x1xf32>
+// CHECK: %[[Y00:.*]] = linalg.conv_2d_nchw_fchw {{.*}} ins(%arg0, %[[W00]] : tensor<1x1x2x2xf32>, tensor<1x1x1x1xf32>) {{.*}} -> tensor<1x1x2x2xf32>
+// CHECK: tensor.insert_slice %[[Y00]] into %{{.*}}[0, 0, 0, 0] [1, 1, 2, 2] [1, 1, 2, 2]
+// CHECK: %[[W01:.*]] = arith.constant dense<{{\[\[\[\[}}4.000000e+00, 6.000000e+00]]]]> : tensor<1x1x1x2xf32>
+// CHECK: tensor.pad %arg0 low[0, 0, 0, 0] high[0, 0, 0, 1]
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}}, %[[W01]] : tensor<1x1x2x3xf32>, tensor<1x1x1x2xf32>) {{.*}} -> tensor<1x1x2x2xf32>
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 0, 1] [1, 1, 2, 2] [1, 1, 2, 2]
+// CHECK: %[[W10:.*]] = arith.constant dense<{{\[\[\[\[}}2.000000e+00], [8.000000e+00]]]]> : tensor<1x1x2x1xf32>
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}}, %[[W10]] : tensor<1x1x3x2xf32>, tensor<1x1x2x1xf32>)
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 1, 0] [1, 1, 2, 2] [1, 1, 2, 2]
+// CHECK: %[[W11:.*]] = arith.constant dense<{{\[\[\[\[}}1.000000e+00, 3.000000e+00], [7.000000e+00, 9.000000e+00]]]]> : tensor<1x1x2x2xf32>
+// CHECK: tensor.pad %arg0 low[0, 0, 0, 0] high[0, 0, 1, 1]
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}}, %[[W11]] : tensor<1x1x3x3xf32>, tensor<1x1x2x2xf32>)
+// CHECK: %[[R:.*]] = tensor.insert_slice {{.*}}[0, 0, 1, 1] [1, 1, 2, 2] [1, 1, 2, 2]
+// CHECK: return %[[R]]
+// REPORT: note: tconv: a stride-2x2 transposed conv runs as 4 phase conv(s) (tconv.phase*), 4.0x fewer multiply-adds
+func.func @stride2(%x: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]> : tensor<1x1x3x3xf32> loc("tconv")
+  %e = tensor.empty() : tensor<1x1x6x6xf32>
+  %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x1x6x6xf32>) -> tensor<1x1x6x6xf32>
+  %stuffed = tensor.insert_slice %x into %zeros[0, 0, 1, 1] [1, 1, 2, 2] [1, 1, 2, 2] : tensor<1x1x2x2xf32> into tensor<1x1x6x6xf32>
+  %o = tensor.empty() : tensor<1x1x4x4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%o : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%stuffed, %w : tensor<1x1x6x6xf32>, tensor<1x1x3x3xf32>) outs(%init : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  return %y : tensor<1x1x4x4xf32>
+}
+
+// ConvTranspose1d(2, 2, 1, stride=2) with a bias on 3 elements: the odd outputs meet no tap, so they are the
+// bias alone (a broadcast, no conv); the even ones are a 1-tap conv.
+// CHECK-LABEL: func.func @tapless_phase
+// CHECK: %[[B0:.*]] = linalg.broadcast ins(%[[BIAS:.*]] : tensor<2xf32>) outs(%{{.*}} : tensor<1x2x3xf32>) dimensions = [0, 2]
+// CHECK: %[[Y0:.*]] = linalg.conv_1d_ncw_fcw {{.*}} ins(%arg0, %{{.*}} : tensor<1x2x3xf32>, tensor<2x2x1xf32>) outs(%[[B0]] : tensor<1x2x3xf32>)
+// CHECK: %[[R0:.*]] = tensor.insert_slice %[[Y0]] into %{{.*}}[0, 0, 0] [1, 2, 3] [1, 1, 2]
+// CHECK: %[[B1:.*]] = linalg.broadcast ins(%[[BIAS]] : tensor<2xf32>) outs(%{{.*}} : tensor<1x2x2xf32>) dimensions = [0, 2]
+// CHECK-NOT: linalg.conv_1d_ncw_fcw
+// CHECK: tensor.insert_slice %[[B1]] into %[[R0]][0, 0, 1] [1, 2, 2] [1, 1, 2]
+// REPORT: note: up1d: a stride-2 transposed conv runs as 1 phase conv(s) (up1d.phase*), 1.7x fewer multiply-adds
+func.func @tapless_phase(%x: tensor<1x2x3xf32>) -> tensor<1x2x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[[1.0], [2.0]], [[3.0], [4.0]]]> : tensor<2x2x1xf32> loc("up1d")
+  %bias = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
+  %e = tensor.empty() : tensor<1x2x5xf32>
+  %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x5xf32>) -> tensor<1x2x5xf32>
+  %stuffed = tensor.insert_slice %x into %zeros[0, 0, 0] [1, 2, 3] [1, 1, 2] : tensor<1x2x3xf32> into tensor<1x2x5xf32>
+  %o = tensor.empty() : tensor<1x2x5xf32>
+  %init = linalg.broadcast ins(%bias : tensor<2xf32>) outs(%o : tensor<1x2x5xf32>) dimensions = [0, 2]
+  %y = linalg.conv_1d_ncw_fcw {dilations = dense<1> : vector<1xi64>, strides = dense<1> : vector<1xi64>} ins(%stuffed, %w : tensor<1x2x5xf32>, tensor<2x2x1xf32>) outs(%init : tensor<1x2x5xf32>) -> tensor<1x2x5xf32>
+  return %y : tensor<1x2x5xf32>
+}
+
+// A conv over a plain zero pad (stride-1 insert: a padded input, not a stuffed one) is left alone, as is a
+// dilated conv over a stuffed input.
+// CHECK-LABEL: func.func @not_stuffed
+// CHECK-COUNT-2: linalg.conv_2d_nchw_fchw {{.*}} ins(%inserted_slice
+func.func @not_stuffed(%x: tensor<1x1x2x2xf32>) -> (tensor<1x1x2x2xf32>, tensor<1x1x1x1xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<1.0> : tensor<1x1x3x3xf32>
+  %e = tensor.empty() : tensor<1x1x4x4xf32>
+  %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  %padded = tensor.insert_slice %x into %zeros[0, 0, 1, 1] [1, 1, 2, 2] [1, 1, 1, 1] : tensor<1x1x2x2xf32> into tensor<1x1x4x4xf32>
+  %o = tensor.empty() : tensor<1x1x2x2xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%o : tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%padded, %w : tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>) outs(%init : tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+  %e5 = tensor.empty() : tensor<1x1x5x5xf32>
+  %zeros5 = linalg.fill ins(%zero : f32) outs(%e5 : tensor<1x1x5x5xf32>) -> tensor<1x1x5x5xf32>
+  %stuffed = tensor.insert_slice %x into %zeros5[0, 0, 1, 1] [1, 1, 2, 2] [1, 1, 2, 2] : tensor<1x1x2x2xf32> into tensor<1x1x5x5xf32>
+  %o1 = tensor.empty() : tensor<1x1x1x1xf32>
+  %init1 = linalg.fill ins(%zero : f32) outs(%o1 : tensor<1x1x1x1xf32>) -> tensor<1x1x1x1xf32>
+  %d = linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%stuffed, %w : tensor<1x1x5x5xf32>, tensor<1x1x3x3xf32>) outs(%init1 : tensor<1x1x1x1xf32>) -> tensor<1x1x1x1xf32>
+  return %y, %d : tensor<1x1x2x2xf32>, tensor<1x1x1x1xf32>
+}
