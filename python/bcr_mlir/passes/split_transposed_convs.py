@@ -9,7 +9,9 @@ the unstuffed input, shifted and zero-padded, by the taps k = k0, k0 + s, ... wi
 the stuffed input's offset). So the conv becomes s^d small convs with 1/s^d of the taps each, whose results
 interleave into the output with strided tensor.insert_slice ops. Each phase conv gets its own constant
 weight, named `<layer>.phase<a>.weight`, and is a plain conv to bcr-raise-sparse-layers, which decides how it
-runs like any other (a pruned transposed conv stays pruned: its phase weights keep the zeros).
+runs like any other (a pruned transposed conv stays pruned: its phase weights keep the zeros). Elementwise ops
+that alone read the conv's result (a ReLU, a clamp) commute with the interleave, so each phase gets a copy,
+which bcr-raise-sparse-layers fuses into the phase's kernel.
 
 Runs after bcr-fold-constant-weights (which evaluates torch-mlir's gather of the transposed weight) and before
 bcr-raise-sparse-layers. Takes linalg.conv_{1d_ncw_fcw,2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and
@@ -38,7 +40,8 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
 from bcr_mlir.passes.functions import zero_pad
-from bcr_mlir.passes.matching import conv_bias, defining_op, dense_ints, erase_unused, float_constant
+from bcr_mlir.passes.matching import (conv_bias, defining_op, dense_ints, erase_unused, float_constant, is_elementwise,
+                                      single_user)
 from bcr_mlir.passes.raise_sparse_layers import PHASE_INFIX, layer_name
 from bcr_mlir.passes.registry import Pass, PassContext
 
@@ -112,11 +115,15 @@ class SplitTransposedConvs(Pass):
             per_dim = [_phases_1d(strides[d], offsets[d], shape_of(x)[2 + d], weight.shape[2 + d], out_shape[2 + d])
                        for d in range(dims)]
             name = layer_name(conv.operands[1])
-            with ir.InsertionPoint(conv), conv.location:
-                result = self._split(conv, x, weight, per_dim, strides, name, context)
-            conv.result.replace_all_uses_with(result)
+            epilogue = _elementwise_epilogue(conv)
+            last = epilogue[-1] if epilogue else conv
+            # After the epilogue's last op, where every value its bodies read is defined.
+            with ir.InsertionPoint(last), conv.location:
+                result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
+            last.result.replace_all_uses_with(result)
             operands = list(conv.operands)
-            conv.erase()
+            for op in [*reversed(epilogue), conv]:
+                op.erase()
             erase_unused(_STUFFING_OPS, operands)   # the stuffed input and the old init
             phases = list(itertools.product(*per_dim))
             stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
@@ -129,13 +136,14 @@ class SplitTransposedConvs(Pass):
 
     @staticmethod
     def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
-               strides: list[int], name: str, context: PassContext) -> ir.Value:
+               strides: list[int], name: str, epilogue: list[ir.Operation], context: PassContext) -> ir.Value:
         out_type = ir.RankedTensorType(conv.result.type)
         element = out_type.element_type
         batch, filters = out_type.shape[:2]
         init = conv.operands[2]
         bias = conv_bias(init, context.weights)
-        result = ir.tensor.EmptyOp(out_type.shape, element).result
+        final_type = ir.RankedTensorType((epilogue[-1] if epilogue else conv).result.type)
+        result = ir.tensor.EmptyOp(final_type.shape, final_type.element_type).result
         for phase in itertools.product(*per_dim):
             shape = [batch, filters, *(p.outputs for p in phase)]
             phase_type = ir.RankedTensorType.get(shape, element)
@@ -146,7 +154,7 @@ class SplitTransposedConvs(Pass):
                 phase_init = ir.linalg.fill(zero, outs=[ir.tensor.EmptyOp(shape, element).result])
             elif bias is not None:
                 phase_init = ir.linalg.broadcast(bias, outs=[ir.tensor.EmptyOp(shape, element).result],
-                                                 dimensions=[0, *range(2, len(shape))])
+                                                 dimensions=[0, *range(2, len(shape))]).results[0]
             else:   # any other init: its elements of this phase
                 phase_init = ir.tensor.ExtractSliceOp(phase_type, init, [], [], [], at, shape, step).result
             if all(p.taps for p in phase):
@@ -158,8 +166,48 @@ class SplitTransposedConvs(Pass):
                 phase_value = build(_window(x, phase), sub_weight, outs=[phase_init], strides=ones, dilations=ones)
             else:   # no tap meets data at these outputs: they are the init (the bias)
                 phase_value = phase_init
+            for op, replaced in zip(epilogue, [conv, *epilogue]):   # elementwise: it commutes with the interleave
+                phase_value = _elementwise_on(op, replaced.result, phase_value, shape)
             result = ir.tensor.InsertSliceOp(phase_value, result, [], [], [], at, shape, step).result
         return result
+
+
+def _elementwise_epilogue(conv: ir.Operation) -> list[ir.Operation]:
+    """The chain of elementwise generics that alone read the conv's result, each the only reader of the one
+    before: the value through an identity map, other inputs rank-0 constants (torch-mlir's ReLU and clamps
+    compare with a tensor<f32>), e.g. a ReLU6 as max then min."""
+    chain, value = [], conv.result
+    while True:
+        user = single_user(value)
+        if user is None or user.name != "linalg.generic" or len(user.results) != 1 \
+                or "reduction" in str(user.attributes["iterator_types"]):
+            return chain
+        inputs = list(user.operands)[:-1]
+        maps = [str(m) for m in ir.ArrayAttr(user.attributes["indexing_maps"])]
+        if [maps[i] for i, v in enumerate(inputs) if v == value] != [maps[-1]] \
+                or any(v != value and shape_of(v) != () for v in inputs) or shape_of(user.result) != shape_of(value):
+            return chain
+        chain.append(user)
+        value = user.result
+
+
+def _elementwise_on(op: ir.Operation, replaced: ir.Value, value: ir.Value, shape: list[int]) -> ir.Value:
+    """A copy of the elementwise generic `op` that reads `value` (of `shape`) where `op` reads `replaced`."""
+    element = ir.RankedTensorType(op.result.type).element_type
+    inputs = [value if v == replaced else v for v in list(op.operands)[:-1]]
+    copy = ir.Operation.create("linalg.generic", results=[ir.RankedTensorType.get(shape, element)],
+                               operands=[*inputs, ir.tensor.EmptyOp(shape, element).result],
+                               attributes={name: op.attributes[name] for name in op.attributes}, regions=1)
+    body = op.regions[0].blocks[0]
+    block = copy.regions[0].blocks.append(*[argument.type for argument in body.arguments])
+    mapped = dict(zip(body.arguments, block.arguments))
+    with ir.InsertionPoint(block):
+        for body_op in body.operations:
+            clone = body_op.operation.clone()
+            for index, operand in enumerate(clone.operands):
+                clone.operands[index] = mapped.get(operand, operand)
+            mapped.update(zip(body_op.results, clone.results))
+    return copy.result
 
 
 def _window(x: ir.Value, phase: tuple[_Phase1D, ...]) -> ir.Value:
