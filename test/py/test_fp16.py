@@ -148,3 +148,20 @@ def test_unknown_dtype(demo_model):
     model, x = demo_model
     with pytest.raises(BcrError, match="unknown dtype 'bf16'"):
         bcr_mlir.compile(model, (x,), dtype="bf16")
+
+
+@pytest.mark.parametrize("target", [*F16_CPU_TARGETS, pytest.param("vulkan:baseline_f16", marks=pytest.mark.vulkan)])
+def test_f16_transposed_convs_run_as_phase_convs(target):
+    """An f16 decoder: strided ConvTranspose layers split into phase convs, each with its bias (an f16 vector
+    widened to f32) and its narrowing and ReLU fused, all sparse."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.ConvTranspose2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),
+                          nn.ConvTranspose2d(32, 8, 3, stride=2, padding=1, output_padding=1)).eval()
+    bcr_mlir.prune(model, "bcr", rate=4)
+    x = torch.randn(1, 16, 8, 8)
+    compiled = bcr_mlir.compile(model, (x,), target=target, dtype="f16")
+    phases = [layer for layer in compiled.report.layers if ".phase" in layer.name]
+    assert len(phases) == 8 and all(layer.mode == "sparse" for layer in phases), compiled.report
+    output = compiled(x).astype(np.float32)
+    np.testing.assert_allclose(output, reference(model, x).numpy(), **F16_TOLERANCE)

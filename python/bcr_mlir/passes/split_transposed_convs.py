@@ -40,7 +40,7 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
 from bcr_mlir.passes.functions import zero_pad
-from bcr_mlir.passes.matching import (conv_bias, defining_op, dense_ints, erase_unused, float_constant, is_elementwise,
+from bcr_mlir.passes.matching import (defining_op, dense_ints, erase_unused, float_constant,
                                       single_user)
 from bcr_mlir.passes.raise_sparse_layers import PHASE_INFIX, layer_name
 from bcr_mlir.passes.registry import Pass, PassContext
@@ -53,7 +53,7 @@ SPATIAL_DIMS = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 2, "lin
 @dataclass(frozen=True)
 class _Phase1D:
     """One output phase along one spatial dim: outputs a, a + s, ...; taps k0, k0 + s, ...; the unstuffed input
-    read from index `start` (after `low` zeros of padding), `length` elements in all."""
+    read from index `start` on (zeros outside it), `length` elements in all."""
 
     a: int
     outputs: int   # outputs of this phase
@@ -117,7 +117,7 @@ class SplitTransposedConvs(Pass):
             name = layer_name(conv.operands[1])
             epilogue = _elementwise_epilogue(conv)
             last = epilogue[-1] if epilogue else conv
-            # After the epilogue's last op, where every value its bodies read is defined.
+            # Just before the epilogue's last op: every value the conv and the epilogue read is defined there.
             with ir.InsertionPoint(last), conv.location:
                 result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
             last.result.replace_all_uses_with(result)
@@ -141,7 +141,7 @@ class SplitTransposedConvs(Pass):
         element = out_type.element_type
         batch, filters = out_type.shape[:2]
         init = conv.operands[2]
-        bias = conv_bias(init, context.weights)
+        init_op = defining_op(init)
         final_type = ir.RankedTensorType((epilogue[-1] if epilogue else conv).result.type)
         result = ir.tensor.EmptyOp(final_type.shape, final_type.element_type).result
         for phase in itertools.product(*per_dim):
@@ -149,13 +149,14 @@ class SplitTransposedConvs(Pass):
             phase_type = ir.RankedTensorType.get(shape, element)
             at = [0, 0, *(p.a for p in phase)]
             step = [1, 1, *strides]
-            if bias is False:
-                zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
-                phase_init = ir.linalg.fill(zero, outs=[ir.tensor.EmptyOp(shape, element).result])
-            elif bias is not None:
-                phase_init = ir.linalg.broadcast(bias, outs=[ir.tensor.EmptyOp(shape, element).result],
-                                                 dimensions=[0, *range(2, len(shape))]).results[0]
-            else:   # any other init: its elements of this phase
+            # The init's fill or bias broadcast, made again at the phase's shape (what bcr-raise-sparse-layers
+            # reads as the bias); any other init: its elements of this phase.
+            if init_op is not None and init_op.name == "linalg.fill":
+                phase_init = ir.linalg.fill(init_op.operands[0], outs=[ir.tensor.EmptyOp(shape, element).result])
+            elif init_op is not None and init_op.name == "linalg.broadcast":
+                phase_init = ir.linalg.broadcast(init_op.operands[0], outs=[ir.tensor.EmptyOp(shape, element).result],
+                                                 dimensions=init_op.attributes["dimensions"]).results[0]
+            else:
                 phase_init = ir.tensor.ExtractSliceOp(phase_type, init, [], [], [], at, shape, step).result
             if all(p.taps for p in phase):
                 taps = weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))]
