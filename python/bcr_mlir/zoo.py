@@ -183,6 +183,38 @@ class TCResNet(_Classifier):
         self.fc = nn.Linear(c, num_classes)
 
 
+class _DoubleConv(nn.Sequential):
+    """U-Net's stage: two 3x3 convs, each with batch norm and ReLU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    """A 4-level U-Net (Ronneberger et al. 2015) for segmentation on 3x64x64 images: max-pools down,
+    ConvTranspose2d(2, stride 2) up, the encoder's maps concatenated in; per-pixel class scores out."""
+
+    def __init__(self, num_classes: int = 4, scale: float = 1.0):
+        super().__init__()
+        widths = [_width(w, scale) for w in (32, 64, 128, 256)]
+        self.encoder = nn.ModuleList(_DoubleConv(cin, cout) for cin, cout in zip([3, *widths], widths))
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(wide, narrow, 2, stride=2) for narrow, wide in zip(widths, widths[1:]))
+        self.decoder = nn.ModuleList(_DoubleConv(2 * w, w) for w in widths[:-1])
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x):
+        skips = []
+        for level, stage in enumerate(self.encoder):
+            x = stage(x if level == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, stage in zip(reversed(self.up), reversed(self.decoder)):
+            x = stage(torch.cat([up(x), skips.pop()], 1))
+        return self.head(x)
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expand: int):
         super().__init__()
@@ -271,7 +303,7 @@ def initialize(model: nn.Module) -> nn.Module:
     numerics test exercises every layer (PyTorch's default init fades to ~1e-8 through MobileNet-V2)."""
     generator = torch.Generator().manual_seed(0)
     for module in model.modules():
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(module, nn.modules.conv._ConvNd):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
             if module.bias is not None:
                 nn.init.normal_(module.bias, 0.0, 0.05, generator=generator)
@@ -311,11 +343,13 @@ def get(name: str, small: bool = False) -> tuple[nn.Module, torch.Tensor]:
         model, x = ResNeXt(scale=0.25 if small else 1.0), torch.randn(1, 3, 16 if small else 32, 16 if small else 32)
     elif name == "tcresnet":
         model, x = TCResNet(scale=0.5 if small else 1.0), torch.randn(1, 40, 101)
+    elif name == "unet":
+        model, x = UNet(scale=0.25 if small else 1.0), torch.randn(1, 3, 32 if small else 64, 32 if small else 64)
     else:
         raise KeyError(f"unknown model '{name}'; choose one of {', '.join(NAMES)}")
-    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d", "resnext", "tcresnet"):
+    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d", "resnext", "tcresnet", "unet"):
         initialize(model)
     return model.eval(), x
 
 
-NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d", "resnext", "tcresnet"]
+NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d", "resnext", "tcresnet", "unet"]

@@ -19,8 +19,8 @@ class PruneError(BcrError, ValueError):
     """A pruning request the model cannot satisfy; a ValueError too, as the library always raised."""
 
 
-PRUNABLE = ("prunable layers are nn.Conv1d/2d/3d, nn.ConvTranspose1d/2d/3d, nn.Linear and the gate matrices of "
-            "nn.GRU and nn.LSTM")
+PRUNABLE = ("prunable layers are nn.Conv1d, nn.Conv2d, nn.Conv3d (and their nn.ConvTranspose forms), nn.Linear "
+            "and the gate matrices of nn.GRU and nn.LSTM")
 
 
 def _listing(names: list[str]) -> str:
