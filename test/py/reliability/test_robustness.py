@@ -150,5 +150,5 @@ def test_save_temps_on_the_command_line(tmp_path):
     names = sorted(p.name for p in temps.iterdir())
     assert "iree_input.mlir" in names and "module.vmfb" in names, names
     assert any(n.startswith("before-00-bcr-fold-constant-weights") for n in names), names
-    assert any(n.startswith("before-01-bcr-raise-sparse-layers") for n in names), names
+    assert any(n.startswith("before-02-bcr-raise-sparse-layers") for n in names), names
     assert (temps / "module.vmfb").read_bytes() == out.read_bytes()
