@@ -13,6 +13,11 @@ runs like any other (a pruned transposed conv stays pruned: its phase weights ke
 that alone read the conv's result (a ReLU, a clamp) commute with the interleave, so each phase gets a copy,
 which bcr-raise-sparse-layers fuses into the phase's kernel.
 
+When every phase reads the same window with the same number of taps (kernel = stride, no padding: U-Net's
+up-convs), the phases run as one conv of their stacked filters, `<layer>.phases.weight` [s^d F, C, *taps],
+and a depth-to-space (expand_shape, linalg.transpose, collapse_shape) interleaves its channels: one dispatch
+where the phases would take 2 s^d.
+
 Runs after bcr-fold-constant-weights (which evaluates torch-mlir's gather of the transposed weight) and before
 bcr-raise-sparse-layers. Takes linalg.conv_{2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and dilations, a
 constant weight, and an input inserted with static strides into a zero fill (not 1-D: see SPATIAL_DIMS).
@@ -121,8 +126,12 @@ class SplitTransposedConvs(Pass):
             epilogue = _elementwise_epilogue(conv)
             last = epilogue[-1] if epilogue else conv
             # Just before the epilogue's last op: every value the conv and the epilogue read is defined there.
+            stacked_bias = _stacked_bias(conv, per_dim, context)
             with ir.InsertionPoint(last), conv.location:
-                result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
+                if stacked_bias is not None:
+                    result = self._stacked(conv, x, weight, per_dim, strides, name, epilogue, stacked_bias, context)
+                else:
+                    result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
             last.result.replace_all_uses_with(result)
             operands = list(conv.operands)
             for op in [*reversed(epilogue), conv]:
@@ -132,10 +141,51 @@ class SplitTransposedConvs(Pass):
             stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
             phase_macs = sum(math.prod(p.outputs * p.taps for p in phase) for phase in phases)
             convs = sum(all(p.taps for p in phase) for phase in phases)
+            shape = (f"one conv of its {convs} phases' stacked filters, then a depth-to-space" if stacked_bias is not None
+                     else f"{convs} phase conv(s)")
             context.report.notes.append(
-                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {convs} phase conv(s) "
+                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {shape} "
                 f"({name}{PHASE_INFIX}*), {stuffed_macs / max(phase_macs, 1):.1f}x fewer multiply-adds than over its "
                 "zero-stuffed input")
+
+    @staticmethod
+    def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
+                 strides: list[int], name: str, epilogue: list[ir.Operation], bias: np.ndarray,
+                 context: PassContext) -> ir.Value:
+        """All phases read the same window with the same number of taps (kernel = stride, no padding: U-Net's
+        up-convs): one conv of the phases' filters stacked [P F, C, *taps], one dispatch, whose P F output
+        channels a depth-to-space interleaves: [N, s1.., F, Q1..] -> [N, F, Q1, s1, Q2, s2, ..]."""
+        element = ir.RankedTensorType(conv.result.type).element_type
+        batch, filters = shape_of(conv.result)[:2]
+        phases = list(itertools.product(*per_dim))
+        stacked = np.concatenate([weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))]
+                                  for phase in phases])
+        counts = [column[0].outputs for column in per_dim]
+        shape = [batch, len(phases) * filters, *counts]
+        empty = ir.tensor.EmptyOp(shape, element).result
+        if bias.size == 0:
+            zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
+            init = ir.linalg.fill(zero, outs=[empty])
+        else:
+            bias_value = context.weights.constant(np.tile(bias, len(phases)), f"{name}{PHASE_INFIX}s.bias")
+            init = ir.linalg.broadcast(bias_value, outs=[empty], dimensions=[0, *range(2, len(shape))]).results[0]
+        build = getattr(ir.linalg, conv.name.removeprefix("linalg."))
+        ones = [1] * len(strides)
+        value = build(_window(x, phases[0]), context.weights.constant(np.ascontiguousarray(stacked), f"{name}{PHASE_INFIX}s.weight"),
+                      outs=[init], strides=ones, dilations=ones)
+        for op, replaced in zip(epilogue, [conv, *epilogue]):
+            value = _elementwise_on(op, replaced.result, value, shape)
+        dims = len(strides)
+        element = ir.RankedTensorType(value.type).element_type
+        split = [batch, *strides, filters, *counts]
+        value = ir.tensor.ExpandShapeOp(ir.RankedTensorType.get(split, element), value,
+                                        [[0], list(range(1, dims + 2)), *[[dims + 2 + d] for d in range(dims)]], [], split).result
+        permutation = [0, dims + 1, *itertools.chain.from_iterable((dims + 2 + d, 1 + d) for d in range(dims))]
+        moved = [split[i] for i in permutation]
+        value = ir.linalg.transpose(value, outs=[ir.tensor.EmptyOp(moved, element).result], permutation=permutation)
+        final = [batch, filters, *(c * s for c, s in zip(counts, strides))]
+        return ir.tensor.CollapseShapeOp(ir.RankedTensorType.get(final, element), _value(value),
+                                         [[0], [1], *[[2 + 2 * d, 3 + 2 * d] for d in range(dims)]]).result
 
     @staticmethod
     def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
@@ -174,6 +224,30 @@ class SplitTransposedConvs(Pass):
                 phase_value = _elementwise_on(op, replaced.result, phase_value, shape)
             result = ir.tensor.InsertSliceOp(phase_value, result, [], [], [], at, shape, step).result
         return result
+
+
+def _value(result) -> ir.Value:
+    """The value of a builder's result (some return the op, some its result list)."""
+    if isinstance(result, ir.Value):
+        return result
+    return result.results[0] if hasattr(result, "results") else result[0]
+
+
+def _stacked_bias(conv: ir.Operation, per_dim: list[list[_Phase1D]], context: PassContext):
+    """When the phases can run as one conv of stacked filters (along every dim, every phase present with the
+    same taps, window and output count): the conv's bias vector, empty for a zero init. None when they
+    cannot, or when the bias is not a constant (an f16 model widens it at run time)."""
+    for column in per_dim:
+        first = column[0]
+        if first.taps == 0 or any((p.taps, p.start, p.length, p.outputs) != (first.taps, first.start, first.length,
+                                                                            first.outputs) for p in column):
+            return None
+    init = defining_op(conv.operands[2])
+    if init is not None and init.name == "linalg.fill" and float_constant(init.operands[0]) == 0.0:
+        return np.zeros(0)
+    if init is not None and init.name == "linalg.broadcast":
+        return context.weights.array(init.operands[0])   # None (cannot) when it is not a constant
+    return None
 
 
 def _elementwise_epilogue(conv: ir.Operation) -> list[ir.Operation]:

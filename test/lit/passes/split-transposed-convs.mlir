@@ -75,6 +75,30 @@ func.func @tapless_phase(%x: tensor<1x2x1x3xf32>) -> tensor<1x2x1x5xf32> {
   return %r : tensor<1x2x1x5xf32>
 }
 
+// ConvTranspose2d(1, 1, 2, stride=2) (U-Net's up-conv) on 2x2: kernel = stride, so every phase reads the
+// same window (the input itself) with one tap. The phases run as one conv of their stacked filters (taps
+// 4, 3, 2, 1 for phases (0, 0), (0, 1), (1, 0), (1, 1)) and a depth-to-space: one dispatch, not four.
+// CHECK-LABEL: func.func @kernel_is_stride
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[\[\[\[}}4.000000e+00]]], {{\[\[\[}}3.000000e+00]]], {{\[\[\[}}2.000000e+00]]], {{\[\[\[}}1.000000e+00]]]]> : tensor<4x1x1x1xf32>
+// CHECK: %[[Y:.*]] = linalg.conv_2d_nchw_fchw {{.*}} ins(%arg0, %[[W]] : tensor<1x1x2x2xf32>, tensor<4x1x1x1xf32>) {{.*}} -> tensor<1x4x2x2xf32>
+// CHECK: %[[E:.*]] = tensor.expand_shape %[[Y]] {{\[}}[0], [1, 2, 3], [4], [5]] output_shape [1, 2, 2, 1, 2, 2]
+// CHECK: %[[T:.*]] = linalg.transpose ins(%[[E]] : tensor<1x2x2x1x2x2xf32>) outs(%{{.*}} : tensor<1x1x2x2x2x2xf32>) permutation = [0, 3, 4, 1, 5, 2]
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[T]] {{\[}}[0], [1], [2, 3], [4, 5]] : tensor<1x1x2x2x2x2xf32> into tensor<1x1x4x4xf32>
+// CHECK-NOT: tensor.insert_slice
+// CHECK: return %[[R]]
+// REPORT: note: up2x2: a stride-2x2 transposed conv runs as one conv of its 4 phases' stacked filters, then a depth-to-space
+func.func @kernel_is_stride(%x: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[[[1.0, 2.0], [3.0, 4.0]]]]> : tensor<1x1x2x2xf32> loc("up2x2")
+  %e = tensor.empty() : tensor<1x1x5x5xf32>
+  %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x1x5x5xf32>) -> tensor<1x1x5x5xf32>
+  %stuffed = tensor.insert_slice %x into %zeros[0, 0, 1, 1] [1, 1, 2, 2] [1, 1, 2, 2] : tensor<1x1x2x2xf32> into tensor<1x1x5x5xf32>
+  %o = tensor.empty() : tensor<1x1x4x4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%o : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%stuffed, %w : tensor<1x1x5x5xf32>, tensor<1x1x2x2xf32>) outs(%init : tensor<1x1x4x4xf32>) -> tensor<1x1x4x4xf32>
+  return %y : tensor<1x1x4x4xf32>
+}
+
 // A ConvTranspose1d (stride 2) is left over its stuffed input: split, its phases ran 0.35-0.77x as fast at 2
 // threads (each IREE dispatch of a pad or an interleave costs more than the saved work).
 // CHECK-LABEL: func.func @conv1d_left_alone
