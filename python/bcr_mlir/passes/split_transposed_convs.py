@@ -245,8 +245,10 @@ def _stacked_bias(conv: ir.Operation, per_dim: list[list[_Phase1D]], context: Pa
     init = defining_op(conv.operands[2])
     if init is not None and init.name == "linalg.fill" and float_constant(init.operands[0]) == 0.0:
         return np.zeros(0)
-    if init is not None and init.name == "linalg.broadcast":
-        return context.weights.array(init.operands[0])   # None (cannot) when it is not a constant
+    if init is not None and init.name == "linalg.broadcast" and \
+            list(ir.DenseI64ArrayAttr(init.attributes["dimensions"])) == [0, *range(2, len(shape_of(conv.result)))]:
+        bias = context.weights.array(init.operands[0])   # None (cannot) when it is not a constant
+        return bias if bias is not None and bias.shape == (shape_of(conv.result)[1],) else None
     return None
 
 
