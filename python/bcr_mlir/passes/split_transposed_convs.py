@@ -126,7 +126,7 @@ class SplitTransposedConvs(Pass):
             epilogue = _elementwise_epilogue(conv)
             last = epilogue[-1] if epilogue else conv
             # Just before the epilogue's last op: every value the conv and the epilogue read is defined there.
-            stacked_bias = _stacked_bias(conv, per_dim, context)
+            stacked_bias = _stacked_bias(conv, context) if _same_window(per_dim) else None
             with ir.InsertionPoint(last), conv.location:
                 if stacked_bias is not None:
                     result = self._stacked(conv, x, weight, per_dim, strides, name, epilogue, stacked_bias, context)
@@ -150,7 +150,7 @@ class SplitTransposedConvs(Pass):
 
     @staticmethod
     def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
-                 strides: list[int], name: str, epilogue: list[ir.Operation], bias: np.ndarray,
+                 strides: list[int], name: str, epilogue: list[ir.Operation], bias: np.ndarray | bool,
                  context: PassContext) -> ir.Value:
         """All phases read the same window with the same number of taps (kernel = stride, no padding: U-Net's
         up-convs): one conv of the phases' filters stacked [P F, C, *taps], one dispatch, whose P F output
@@ -158,23 +158,18 @@ class SplitTransposedConvs(Pass):
         element = ir.RankedTensorType(conv.result.type).element_type
         batch, filters = shape_of(conv.result)[:2]
         phases = list(itertools.product(*per_dim))
-        stacked = np.concatenate([weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))]
-                                  for phase in phases])
+        stacked = np.concatenate([_phase_taps(weight, phase, strides) for phase in phases])
         counts = [column[0].outputs for column in per_dim]
         shape = [batch, len(phases) * filters, *counts]
         empty = ir.tensor.EmptyOp(shape, element).result
-        if bias.size == 0:
+        if bias is False:
             zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
             init = ir.linalg.fill(zero, outs=[empty])
         else:
             bias_value = context.weights.constant(np.tile(bias, len(phases)), f"{name}{PHASE_INFIX}s.bias")
-            init = ir.linalg.broadcast(bias_value, outs=[empty], dimensions=[0, *range(2, len(shape))]).results[0]
-        build = getattr(ir.linalg, conv.name.removeprefix("linalg."))
-        ones = [1] * len(strides)
-        value = build(_window(x, phases[0]), context.weights.constant(np.ascontiguousarray(stacked), f"{name}{PHASE_INFIX}s.weight"),
-                      outs=[init], strides=ones, dilations=ones)
-        for op, replaced in zip(epilogue, [conv, *epilogue]):
-            value = _elementwise_on(op, replaced.result, value, shape)
+            init = _value(ir.linalg.broadcast(bias_value, outs=[empty], dimensions=[0, *range(2, len(shape))]))
+        value = _phase_conv(conv, x, phases[0], context.weights.constant(stacked, f"{name}{PHASE_INFIX}s.weight"), init)
+        value = _epilogue_on(conv, epilogue, value, shape)
         dims = len(strides)
         element = ir.RankedTensorType(value.type).element_type
         split = [batch, *strides, filters, *counts]
@@ -207,21 +202,17 @@ class SplitTransposedConvs(Pass):
             if init_op is not None and init_op.name == "linalg.fill":
                 phase_init = ir.linalg.fill(init_op.operands[0], outs=[ir.tensor.EmptyOp(shape, element).result])
             elif init_op is not None and init_op.name == "linalg.broadcast":
-                phase_init = ir.linalg.broadcast(init_op.operands[0], outs=[ir.tensor.EmptyOp(shape, element).result],
-                                                 dimensions=init_op.attributes["dimensions"]).results[0]
+                phase_init = _value(ir.linalg.broadcast(init_op.operands[0], outs=[ir.tensor.EmptyOp(shape, element).result],
+                                                        dimensions=init_op.attributes["dimensions"]))
             else:
                 phase_init = ir.tensor.ExtractSliceOp(phase_type, init, [], [], [], at, shape, step).result
             if all(p.taps for p in phase):
-                taps = weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))]
                 label = "x".join(str(p.a) for p in phase)
-                sub_weight = context.weights.constant(np.ascontiguousarray(taps), f"{name}{PHASE_INFIX}{label}.weight")
-                build = getattr(ir.linalg, conv.name.removeprefix("linalg."))
-                ones = [1] * len(strides)
-                phase_value = build(_window(x, phase), sub_weight, outs=[phase_init], strides=ones, dilations=ones)
+                sub_weight = context.weights.constant(_phase_taps(weight, phase, strides), f"{name}{PHASE_INFIX}{label}.weight")
+                phase_value = _phase_conv(conv, x, phase, sub_weight, phase_init)
             else:   # no tap meets data at these outputs: they are the init (the bias)
                 phase_value = phase_init
-            for op, replaced in zip(epilogue, [conv, *epilogue]):   # elementwise: it commutes with the interleave
-                phase_value = _elementwise_on(op, replaced.result, phase_value, shape)
+            phase_value = _epilogue_on(conv, epilogue, phase_value, shape)
             result = ir.tensor.InsertSliceOp(phase_value, result, [], [], [], at, shape, step).result
         return result
 
@@ -233,18 +224,39 @@ def _value(result) -> ir.Value:
     return result.results[0] if hasattr(result, "results") else result[0]
 
 
-def _stacked_bias(conv: ir.Operation, per_dim: list[list[_Phase1D]], context: PassContext):
-    """When the phases can run as one conv of stacked filters (along every dim, every phase present with the
-    same taps, window and output count): the conv's bias vector, empty for a zero init. None when they
-    cannot, or when the bias is not a constant (an f16 model widens it at run time)."""
-    for column in per_dim:
-        first = column[0]
-        if first.taps == 0 or any((p.taps, p.start, p.length, p.outputs) != (first.taps, first.start, first.length,
-                                                                            first.outputs) for p in column):
-            return None
+def _phase_taps(weight: np.ndarray, phase: tuple[_Phase1D, ...], strides: list[int]) -> np.ndarray:
+    """The conv weight's taps that a phase meets: k0, k0 + s, ... along each spatial dim."""
+    return np.ascontiguousarray(weight[(slice(None), slice(None), *(slice(p.k0, None, s) for p, s in zip(phase, strides)))])
+
+
+def _phase_conv(conv: ir.Operation, x: ir.Value, phase: tuple[_Phase1D, ...], weight: ir.Value, init: ir.Value) -> ir.Value:
+    """A stride-1 conv of the conv's kind over the phase's window of the unstuffed input."""
+    build = getattr(ir.linalg, conv.name.removeprefix("linalg."))
+    ones = [1] * len(phase)
+    return build(_window(x, phase), weight, outs=[init], strides=ones, dilations=ones)
+
+
+def _epilogue_on(conv: ir.Operation, epilogue: list[ir.Operation], value: ir.Value, shape: list[int]) -> ir.Value:
+    """The conv's elementwise epilogue applied to `value` (of `shape`): it commutes with the interleave."""
+    for op, replaced in zip(epilogue, [conv, *epilogue]):
+        value = _elementwise_on(op, replaced.result, value, shape)
+    return value
+
+
+def _same_window(per_dim: list[list[_Phase1D]]) -> bool:
+    """Whether the phases can run as one conv of stacked filters: along every dim, every phase present and
+    meeting data, all with the same taps, window and output count."""
+    return all(column[0].taps and all((p.taps, p.start, p.length, p.outputs) == (column[0].taps, column[0].start,
+                                                                                 column[0].length, column[0].outputs)
+                                      for p in column) for column in per_dim)
+
+
+def _stacked_bias(conv: ir.Operation, context: PassContext) -> np.ndarray | bool | None:
+    """The conv's bias for the stacked conv, as matching.conv_bias says it: False for a zero fill, the [F]
+    vector of a constant bias broadcast, None when it is neither (an f16 model widens its bias at run time)."""
     init = defining_op(conv.operands[2])
     if init is not None and init.name == "linalg.fill" and float_constant(init.operands[0]) == 0.0:
-        return np.zeros(0)
+        return False
     if init is not None and init.name == "linalg.broadcast" and \
             list(ir.DenseI64ArrayAttr(init.attributes["dimensions"])) == [0, *range(2, len(shape_of(conv.result)))]:
         bias = context.weights.array(init.operands[0])   # None (cannot) when it is not a constant

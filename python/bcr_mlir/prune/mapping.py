@@ -245,10 +245,11 @@ def search_plan(model: nn.Module, example_input, rate: float = 8.0, latency: Lat
         if not options:   # a depthwise conv: nothing to time
             continue
         best, best_time = None, latency.latency(layer.desc, None, {}, 1.0)
+        weight = layer.conv_weight   # a copy for a transposed conv: made once, not per candidate
         for scheme in options:
-            resolved = scheme.resolve(layer.conv_weight, layer.desc)
+            resolved = scheme.resolve(weight, layer.desc)
             if accuracy_fn is None:
-                cost = energy_loss(layer.conv_weight, resolved, layer.desc, rate)
+                cost = energy_loss(weight, resolved, layer.desc, rate)
             else:
                 trial = copy.deepcopy(model)
                 commit([Target(_same_layer(trial, layer), resolved)])
