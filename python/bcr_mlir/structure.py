@@ -44,6 +44,14 @@ GROUPED_CONV2D_SLOWDOWN = 3.0
 # (64 -> 64, k = 9, 1000), 13x (40 -> 128, k = 3, stride 2, 16000); at 2 threads 6.9-22x. A 1x1 conv1d
 # is a matmul to IREE: 1.14x / 0.71x, so it stays with IREE.
 CONV1D_SLOWDOWN = 13.0
+# A strided transposed conv runs as one conv of its output phases' stacked filters, then a depth-to-space
+# (bcr-split-transposed-convs). IREE 3.13 fuses that transpose into its conv's dispatch and loses its
+# data-tiled matmul: on the same weights the generated kernel was 4.3-8.7x faster at 1 thread and 3.1-6.4x at 2
+# (kernel = stride: 64 -> 32 channels at 32x32 and 256 -> 128 at 8x8), and 5.2-10x per useful multiply-add where
+# the common window holds zero taps (k4 s2 p1, k3 s2 p1 op1; x86, 2026-12-08). On Vulkan (Mesa's lavapipe)
+# the generated kernel ran these unpruned layers 0.97-6.1x as fast as IREE's conv of the stacked filters, and
+# 0.99-3.3x as fast as IREE's separate phase convs.
+TRANSPOSED_CONV_SLOWDOWN = 3.0
 
 # Cost-model thresholds (see `decide`).
 MIN_MACS = 50_000          # smaller layers cost more to dispatch than they save
@@ -212,21 +220,26 @@ def iree_slowdown(kind: str, weight: np.ndarray, macs: int, target: str = "x86-h
         return LARGE_CONV2D_SLOWDOWN
     if kind == "conv1d" and target == "x86-host" and weight.shape[-1] > 1:
         return CONV1D_SLOWDOWN
+    if kind.startswith("transposed"):
+        return TRANSPOSED_CONV_SLOWDOWN
     if kind.startswith("grouped") and target == "x86-host" and weight.ndim == 4 and weight.shape[2] * weight.shape[3] > 1:
         return GROUPED_CONV2D_SLOWDOWN
     return IREE_SLOWDOWN.get(kind, 1.0)
 
 
 def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs: int = MIN_MACS,
-           min_speedup: float = MIN_SPEEDUP, target: str = "x86-host") -> Decision:
+           min_speedup: float = MIN_SPEEDUP, target: str = "x86-host", layer_weights: int | None = None) -> Decision:
     """Whether a contraction with this constant weight runs sparse, under which layout, and why.
 
     `hint` is the pruning library's metadata for the weight (scheme, params, rate), if any; its claims
     are checked against the zeros. Dense weights run as a generated kernel only where IREE's own
-    lowering was measured at least `min_speedup` slower (iree_slowdown).
+    lowering was measured at least `min_speedup` slower (iree_slowdown). `layer_weights`: the size of
+    the user's weight when `weight` holds it among structural zeros (a transposed conv's stacked phases),
+    which the sparsity and the work saved are counted against.
     """
     matrix = matrix_view(weight)
-    zeros = 1.0 - np.count_nonzero(matrix) / matrix.size
+    layer_weights = layer_weights or matrix.size
+    zeros = 1.0 - np.count_nonzero(matrix) / layer_weights
     if kind == "depthwise":
         return Decision(False, None, "dense", "depthwise/grouped conv: too little work per weight to gain from sparsity")
     slowdown = iree_slowdown(kind, weight, macs, target)
@@ -263,7 +276,7 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
         scheme = "filter"  # whole rows pruned, the others dense
     if expected < min_speedup:
         density = 1 - zeros
-        work = group_work(matrix, group_rows, order) / matrix.size
+        work = group_work(matrix, group_rows, order) / layer_weights
         if density < 0.5 * work:
             return Decision(False, layout, "unstructured",
                             f"zeros are unstructured ({zeros:.0%} zero, but rows do not share columns: "
@@ -273,6 +286,6 @@ def decide(weight: np.ndarray, macs: int, hint: dict | None, kind: str, min_macs
     if zeros == 0.0:
         return Decision(True, layout, scheme, f"dense weights, generated kernel: IREE's {kind} lowering is "
                         f"~{slowdown:.3g}x slower here", group_rows)
-    return Decision(True, layout, scheme, f"{source}: {matrix.size / group_work(matrix, group_rows, order):.1f}x less work{note}",
+    return Decision(True, layout, scheme, f"{source}: {layer_weights / group_work(matrix, group_rows, order):.1f}x less work{note}",
                     group_rows)
 

@@ -22,7 +22,7 @@ def test_model_x86(name):
 
 def test_unet_x86():
     """U-Net's up-convs (ConvTranspose2d(2, stride 2)) run as one conv of their 4 phases' stacked filters each,
-    its skip concatenations stay with IREE. The 1x1 head is left dense: pruned 8x at this small width, it keeps
+    as generated kernels; its skip concatenations stay with IREE. The 1x1 head is left dense: pruned 8x at this small width, it keeps
     a single input channel, which can be a dead one, and then every pixel gets the same scores (a test that
     could not fail)."""
     model, x = pruned("unet", exclude=["head.weight"])
@@ -30,8 +30,8 @@ def test_unet_x86():
     assert len(expected.unique()) > 1000, "the small pruned U-Net still tells pixels apart"
     compiled = bcr_mlir.compile(model, (x,), target="x86-host")
     assert_matches_torch(compiled(x), expected)
-    phases = [layer.name for layer in compiled.report.layers if ".phase" in layer.name]
-    assert phases == ["up.2.phases", "up.1.phases", "up.0.phases"], phases
+    transposed = [(layer.name, layer.mode) for layer in compiled.report.layers if layer.op == "transposed conv2d"]
+    assert transposed == [("up.2", "sparse"), ("up.1", "sparse"), ("up.0", "sparse")], transposed
 
 
 FIVE = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d"]

@@ -75,6 +75,18 @@ def location_name(op: ir.Operation | None) -> str | None:
 
 # bcr-split-transposed-convs names the weight of phase (a, b) of layer L `L.phase<a>x<b>.weight`.
 PHASE_INFIX = ".phase"
+# ... and marks the one conv of a layer's stacked phases with {layer = name, weights = the layer's weight count}:
+# it is reported as that layer, a "transposed conv2d" (or conv3d), with the sparsity of the layer's own weight,
+# and IREE's run of it is priced as such (structure.TRANSPOSED_CONV_SLOWDOWN).
+TRANSPOSED_LAYER_ATTR = "bcr.transposed_layer"
+
+
+def transposed_layer(op: ir.Operation) -> tuple[str, int] | None:
+    """(layer name, its weight count) of the stacked-phase conv bcr-split-transposed-convs made, else None."""
+    if TRANSPOSED_LAYER_ATTR not in op.attributes:
+        return None
+    attr = ir.DictAttr(op.attributes[TRANSPOSED_LAYER_ATTR])
+    return ir.StringAttr(attr["layer"]).value, ir.IntegerAttr(attr["weights"]).value
 
 
 def layer_name(weight: ir.Value) -> str:
@@ -162,12 +174,16 @@ class RaiseSparseLayers(Pass):
                     self._record_dense_only(op, context, declined)
                 continue
             source = candidate.source
-            name = layer_name(source)
+            name, kind = layer_name(source), candidate.kind
+            transposed = transposed_layer(candidate.root)
+            if transposed is not None:
+                name, kind = transposed[0], f"transposed {kind}"
             existing = context.report.find(name)
             decision = context.memoized(
-                ("decide", name, candidate.kind, candidate.macs, candidate.weight_array.shape, context.target.name),
-                lambda: decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), candidate.kind,
-                               self.min_macs, self.min_speedup, context.target.name))
+                ("decide", name, kind, candidate.macs, candidate.weight_array.shape, context.target.name),
+                lambda: decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), kind,
+                               self.min_macs, self.min_speedup, context.target.name,
+                               transposed[1] if transposed is not None else None))
             if existing is not None:
                 existing.uses += 1
             else:
@@ -175,8 +191,10 @@ class RaiseSparseLayers(Pass):
                 if candidate.kind.startswith("grouped"):   # the sparsity of the user's weight, not the block diagonal
                     user_weight = weights.array(source)
                     reason = f"{shape_of(candidate.root.operands[1])[0]} groups as one block-diagonal weight; {reason}"
-                zeros = 1.0 - np.count_nonzero(user_weight) / user_weight.size
-                context.report.add(LayerDecision(name, candidate.kind, decision.scheme, zeros,
+                # A transposed conv's weight: each tap is in the stacked weight once, among the window's zero taps.
+                weight_count = transposed[1] if transposed is not None else user_weight.size
+                zeros = 1.0 - np.count_nonzero(user_weight) / weight_count
+                context.report.add(LayerDecision(name, kind, decision.scheme, zeros,
                                                  "sparse" if decision.sparse else "dense", reason,
                                                  "" if decision.sparse else "IREE dense"))
             if self.analyze_only:

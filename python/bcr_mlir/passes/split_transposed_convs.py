@@ -1,4 +1,4 @@
-"""bcr-split-transposed-convs: run a strided transposed conv as one small conv per output phase, so no
+"""bcr-split-transposed-convs: run a strided transposed conv as one conv of its output phases' filters, so no
 multiply-add reads the zeros torch-mlir stuffs between the input's pixels.
 
 torch-mlir lowers ConvTranspose(stride s) to a stride-1 conv of the flipped weight over the input with s - 1
@@ -6,33 +6,42 @@ zeros inserted between its elements (a strided tensor.insert_slice into zeros). 
 those of one residue mod s meet data at any output: at stride 2 in 2-D, 3/4 of the multiply-adds multiply a
 stuffed zero. Output phase a (outputs a, a + s, a + 2s, ... along each dim) is exactly the stride-1 conv of
 the unstuffed input, shifted and zero-padded, by the taps k = k0, k0 + s, ... with k0 = (o - a) mod s (o is
-the stuffed input's offset). So the conv becomes s^d small convs with 1/s^d of the taps each, whose results
-interleave into the output with strided tensor.insert_slice ops. Each phase conv gets its own constant
-weight, named `<layer>.phase<a>.weight`, and is a plain conv to bcr-raise-sparse-layers, which decides how it
-runs like any other (a pruned transposed conv stays pruned: its phase weights keep the zeros). Elementwise ops
-that alone read the conv's result (a ReLU, a clamp) commute with the interleave, so each phase gets a copy,
-which bcr-raise-sparse-layers fuses into the phase's kernel.
+the stuffed input's offset).
 
-When every phase reads the same window with the same number of taps (kernel = stride, no padding: U-Net's
-up-convs), the phases run as one conv of their stacked filters, `<layer>.phases.weight` [s^d F, C, *taps],
-and a depth-to-space (expand_shape, linalg.transpose, collapse_shape) interleaves its channels: one dispatch
-where the phases would take 2 s^d.
+The phases' windows of the input overlap (they are shifted by at most a tap), so all of them run as one conv
+over a common window: its filters are the phases' stacked [s^d F, C, *window taps], each phase's taps at its
+place in the window and zeros elsewhere, and a depth-to-space (expand_shape, linalg.transpose,
+collapse_shape) interleaves its s^d F output channels into the output. The conv is marked with the layer's
+name and weight count (`bcr.transposed_layer`): bcr-raise-sparse-layers reports it as that layer, with the
+sparsity of the layer's own weight, and runs it as a generated kernel, which skips the window's zero taps
+like pruned ones (IREE would compute them, and fuses the transpose into its conv, losing its data-tiled
+matmul: structure.TRANSPOSED_CONV_SLOWDOWN). A pruned layer stays pruned: its zeros are in the stacked
+filters. Elementwise ops that alone read the conv's result (a ReLU, a clamp, an f16 model's narrowing)
+commute with the interleave, so they move before it, where bcr-raise-sparse-layers fuses them.
+
+When the conv's init is not a bias it can tile (a constant bias vector, maybe widened from f16, or a zero
+fill), or a phase has no output at all, each phase runs as its own conv (weights `<layer>.phase<a>.weight`)
+over its window, and strided tensor.insert_slice ops interleave the results.
 
 Runs after bcr-fold-constant-weights (which evaluates torch-mlir's gather of the transposed weight) and before
 bcr-raise-sparse-layers. Takes linalg.conv_{2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and dilations, a
 constant weight, and an input inserted with static strides into a zero fill (not 1-D: see SPATIAL_DIMS).
 
-Before (ConvTranspose2d(8, 16, 4, stride=2, padding=1) on 6x6):
+Before (ConvTranspose2d(8, 16, 4, stride=2, padding=1) on 6x6, with a bias):
     %z = linalg.fill ins(%cst0 : f32) outs(%e : tensor<1x8x15x15xf32>) -> tensor<1x8x15x15xf32>
     %s = tensor.insert_slice %x into %z[0, 0, 2, 2] [1, 8, 6, 6] [1, 1, 2, 2] : tensor<1x8x6x6xf32> into ...
+    %bias = linalg.broadcast ins(%b : tensor<16xf32>) outs(%o : tensor<1x16x12x12xf32>) dimensions = [0, 2, 3]
     %y = linalg.conv_2d_nchw_fchw ins(%s, %w : tensor<1x8x15x15xf32>, tensor<16x8x4x4xf32>)
            outs(%bias : tensor<1x16x12x12xf32>) -> tensor<1x16x12x12xf32>
-After (phase (0, 1) shown; taps 0 and 2 along H, 1 and 3 along W):
-    %p = tensor.pad %x low[0, 0, 1, 0] high[0, 0, 0, 1] {...} : tensor<1x8x6x6xf32> to tensor<1x8x7x7xf32>
-    %w01 = arith.constant dense_resource<"0.phase0x1.weight"> : tensor<16x8x2x2xf32>
-    %b01 = linalg.broadcast ins(%bias_vector : tensor<16xf32>) outs(%e01 : tensor<1x16x6x6xf32>) dimensions = [0, 2, 3]
-    %y01 = linalg.conv_2d_nchw_fchw ins(%p, %w01 : ...) outs(%b01 : tensor<1x16x6x6xf32>) -> tensor<1x16x6x6xf32>
-    %r = tensor.insert_slice %y01 into %acc[0, 0, 0, 1] [1, 16, 6, 6] [1, 1, 2, 2] : ... into tensor<1x16x12x12xf32>
+After (each phase has 2x2 taps; together they span a 3x3 window of the input padded by one):
+    %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {...} : tensor<1x8x6x6xf32> to tensor<1x8x8x8xf32>
+    %w4 = arith.constant dense_resource<"0.phases.weight"> : tensor<64x8x3x3xf32>   // 4 of 9 taps per filter
+    %b4 = linalg.broadcast ins(%bias_x4 : tensor<64xf32>) outs(%e4 : tensor<1x64x6x6xf32>) dimensions = [0, 2, 3]
+    %y4 = linalg.conv_2d_nchw_fchw {bcr.transposed_layer = {layer = "0", weights = 2048 : i64}}
+            ins(%p, %w4 : ...) outs(%b4 : tensor<1x64x6x6xf32>) -> tensor<1x64x6x6xf32>
+    %e = tensor.expand_shape %y4 [[0], [1, 2, 3], [4], [5]] output_shape [1, 2, 2, 16, 6, 6] : ...
+    %t = linalg.transpose ins(%e : tensor<1x2x2x16x6x6xf32>) outs(...) permutation = [0, 3, 4, 1, 5, 2]
+    %r = tensor.collapse_shape %t [[0], [1], [2, 3], [4, 5]] : tensor<1x16x6x2x6x2xf32> into tensor<1x16x12x12xf32>
 """
 from __future__ import annotations
 
@@ -45,9 +54,9 @@ import numpy as np
 from bcr_mlir import ir
 from bcr_mlir.dialect import ops_named, shape_of
 from bcr_mlir.passes.functions import zero_pad
-from bcr_mlir.passes.matching import (defining_op, dense_ints, erase_unused, float_constant,
+from bcr_mlir.passes.matching import (conv_bias, defining_op, dense_ints, erase_unused, float_constant,
                                       single_user)
-from bcr_mlir.passes.raise_sparse_layers import PHASE_INFIX, layer_name
+from bcr_mlir.passes.raise_sparse_layers import PHASE_INFIX, TRANSPOSED_LAYER_ATTR, layer_name
 from bcr_mlir.passes.registry import Pass, PassContext
 
 # What makes the stuffed input and the conv's init: erased with the conv when nothing else reads them.
@@ -107,7 +116,8 @@ def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int]] 
 @dataclass(frozen=True)
 class SplitTransposedConvs(Pass):
     name = "bcr-split-transposed-convs"
-    summary = "Run a strided transposed conv (a conv over a zero-stuffed input) as one small conv per output phase"
+    summary = ("Run a strided transposed conv (a conv over a zero-stuffed input) as one conv of its output phases' "
+               "filters stacked on a common window, then a depth-to-space")
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         for conv in ops_named(module, tuple(SPATIAL_DIMS)):
@@ -125,11 +135,14 @@ class SplitTransposedConvs(Pass):
             name = layer_name(conv.operands[1])
             epilogue = _elementwise_epilogue(conv)
             last = epilogue[-1] if epilogue else conv
+            window = _common_window(per_dim, strides)
+            # The stacked conv takes the conv's bias as bcr-raise-sparse-layers reads one (a constant, maybe
+            # behind an f16 model's widening, or a zero fill); any other init: separate phases.
+            bias = conv_bias(conv.operands[2], context.weights) if window is not None else None
             # Just before the epilogue's last op: every value the conv and the epilogue read is defined there.
-            stacked_bias = _stacked_bias(conv, context) if _same_window(per_dim) else None
             with ir.InsertionPoint(last), conv.location:
-                if stacked_bias is not None:
-                    result = self._stacked(conv, x, weight, per_dim, strides, name, epilogue, stacked_bias, context)
+                if bias is not None:
+                    result = self._stacked(conv, x, weight, per_dim, window, strides, name, epilogue, bias, context)
                 else:
                     result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
             last.result.replace_all_uses_with(result)
@@ -140,35 +153,44 @@ class SplitTransposedConvs(Pass):
             phases = list(itertools.product(*per_dim))
             stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
             phase_macs = sum(math.prod(p.outputs * p.taps for p in phase) for phase in phases)
-            convs = sum(all(p.taps for p in phase) for phase in phases)
-            shape = (f"one conv of its {convs} phases' stacked filters, then a depth-to-space" if stacked_bias is not None
-                     else f"{convs} phase conv(s)")
+            if bias is not None:
+                shape = (f"one conv of its {len(phases)} phases' filters stacked on a common "
+                         f"{'x'.join(str(w.taps) for w in window)} window, then a depth-to-space")
+            else:
+                shape = f"{sum(all(p.taps for p in phase) for phase in phases)} phase conv(s) ({name}{PHASE_INFIX}*)"
             context.report.notes.append(
-                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {shape} "
-                f"({name}{PHASE_INFIX}*), {stuffed_macs / max(phase_macs, 1):.1f}x fewer multiply-adds than over its "
-                "zero-stuffed input")
+                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {shape}; its phases do "
+                f"{stuffed_macs / max(phase_macs, 1):.1f}x fewer multiply-adds than the conv over its zero-stuffed input")
 
     @staticmethod
     def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
-                 strides: list[int], name: str, epilogue: list[ir.Operation], bias: np.ndarray | bool,
-                 context: PassContext) -> ir.Value:
-        """All phases read the same window with the same number of taps (kernel = stride, no padding: U-Net's
-        up-convs): one conv of the phases' filters stacked [P F, C, *taps], one dispatch, whose P F output
-        channels a depth-to-space interleaves: [N, s1.., F, Q1..] -> [N, F, Q1, s1, Q2, s2, ..]."""
+                 window: list[_Phase1D], strides: list[int], name: str, epilogue: list[ir.Operation],
+                 bias: ir.Value | bool, context: PassContext) -> ir.Value:
+        """One conv of all phases' filters, stacked [P F, C, *window taps] with each phase's taps at its place
+        in the common window (zeros elsewhere, which the generated kernels skip), then a depth-to-space that
+        interleaves its P F output channels: [N, s1.., F, Q1..] -> [N, F, Q1, s1, Q2, s2, ..], sliced to the
+        output where a phase has one output fewer than phase 0. One IREE dispatch and a copy, where separate
+        phases took a pad or slice, a conv and an interleave each."""
         element = ir.RankedTensorType(conv.result.type).element_type
         batch, filters = shape_of(conv.result)[:2]
         phases = list(itertools.product(*per_dim))
-        stacked = np.concatenate([_phase_taps(weight, phase, strides) for phase in phases])
-        counts = [column[0].outputs for column in per_dim]
+        stacked = np.concatenate([_in_window(_phase_taps(weight, phase, strides), phase, window) for phase in phases])
+        counts = [w.outputs for w in window]
         shape = [batch, len(phases) * filters, *counts]
         empty = ir.tensor.EmptyOp(shape, element).result
         if bias is False:
             zero = ir.arith.ConstantOp(element, ir.FloatAttr.get(element, 0.0)).result
             init = ir.linalg.fill(zero, outs=[empty])
         else:
-            bias_value = context.weights.constant(np.tile(bias, len(phases)), f"{name}{PHASE_INFIX}s.bias")
+            bias_value = context.weights.constant(np.tile(context.weights.array(bias), len(phases)), f"{name}{PHASE_INFIX}s.bias")
+            broadcast_input = defining_op(conv.operands[2]).operands[0]
+            if broadcast_input != bias:   # an f16 model's bias, widened to f32 at run time (conv_bias looked through)
+                bias_value = _elementwise_on(defining_op(broadcast_input), bias, bias_value, [len(phases) * filters])
             init = _value(ir.linalg.broadcast(bias_value, outs=[empty], dimensions=[0, *range(2, len(shape))]))
-        value = _phase_conv(conv, x, phases[0], context.weights.constant(stacked, f"{name}{PHASE_INFIX}s.weight"), init)
+        value = _phase_conv(conv, x, tuple(window), context.weights.constant(stacked, f"{name}{PHASE_INFIX}s.weight"), init)
+        # bcr-raise-sparse-layers reports the stacked conv as the layer itself, and prices its zero taps.
+        value.owner.attributes[TRANSPOSED_LAYER_ATTR] = ir.DictAttr.get(
+            {"layer": ir.StringAttr.get(name), "weights": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), weight.size)})
         value = _epilogue_on(conv, epilogue, value, shape)
         dims = len(strides)
         element = ir.RankedTensorType(value.type).element_type
@@ -178,9 +200,14 @@ class SplitTransposedConvs(Pass):
         permutation = [0, dims + 1, *itertools.chain.from_iterable((dims + 2 + d, 1 + d) for d in range(dims))]
         moved = [split[i] for i in permutation]
         value = ir.linalg.transpose(value, outs=[ir.tensor.EmptyOp(moved, element).result], permutation=permutation)
-        final = [batch, filters, *(c * s for c, s in zip(counts, strides))]
-        return ir.tensor.CollapseShapeOp(ir.RankedTensorType.get(final, element), _value(value),
-                                         [[0], [1], *[[2 + 2 * d, 3 + 2 * d] for d in range(dims)]]).result
+        interleaved = [batch, filters, *(c * s for c, s in zip(counts, strides))]
+        value = ir.tensor.CollapseShapeOp(ir.RankedTensorType.get(interleaved, element), _value(value),
+                                          [[0], [1], *[[2 + 2 * d, 3 + 2 * d] for d in range(dims)]]).result
+        final = list(shape_of(conv.result))
+        if interleaved == final:
+            return value
+        return ir.tensor.ExtractSliceOp(ir.RankedTensorType.get(final, element), value, [], [], [],
+                                        [0] * len(final), final, [1] * len(final)).result
 
     @staticmethod
     def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
@@ -243,25 +270,29 @@ def _epilogue_on(conv: ir.Operation, epilogue: list[ir.Operation], value: ir.Val
     return value
 
 
-def _same_window(per_dim: list[list[_Phase1D]]) -> bool:
-    """Whether the phases can run as one conv of stacked filters: along every dim, every phase present and
-    meeting data, all with the same taps, window and output count."""
-    return all(column[0].taps and all((p.taps, p.start, p.length, p.outputs) == (column[0].taps, column[0].start,
-                                                                                 column[0].length, column[0].outputs)
-                                      for p in column) for column in per_dim)
+def _common_window(per_dim: list[list[_Phase1D]], strides: list[int]) -> list[_Phase1D] | None:
+    """Per spatial dim, the window of the unstuffed input that holds every phase's taps, as a phase of the
+    most outputs (phase 0's: the others have as many or one fewer); None when a phase has no output at all
+    (fewer outputs than the stride), which the depth-to-space could not interleave."""
+    window = []
+    for column, stride in zip(per_dim, strides):
+        if len(column) != stride:
+            return None
+        count = max(p.outputs for p in column)
+        tapped = [p for p in column if p.taps]
+        start = min(p.start for p in tapped)
+        length = max(p.start + count + p.taps - 1 for p in tapped) - start
+        window.append(_Phase1D(0, count, 0, length - count + 1, start, length))
+    return window
 
 
-def _stacked_bias(conv: ir.Operation, context: PassContext) -> np.ndarray | bool | None:
-    """The conv's bias for the stacked conv, as matching.conv_bias says it: False for a zero fill, the [F]
-    vector of a constant bias broadcast, None when it is neither (an f16 model widens its bias at run time)."""
-    init = defining_op(conv.operands[2])
-    if init is not None and init.name == "linalg.fill" and float_constant(init.operands[0]) == 0.0:
-        return False
-    if init is not None and init.name == "linalg.broadcast" and \
-            list(ir.DenseI64ArrayAttr(init.attributes["dimensions"])) == [0, *range(2, len(shape_of(conv.result)))]:
-        bias = context.weights.array(init.operands[0])   # None (cannot) when it is not a constant
-        return bias if bias is not None and bias.shape == (shape_of(conv.result)[1],) else None
-    return None
+def _in_window(taps: np.ndarray, phase: tuple[_Phase1D, ...], window: list[_Phase1D]) -> np.ndarray:
+    """A phase's taps at their place among the common window's (output P of the phase reads input
+    p.start + P + t by tap t, which is tap t + p.start - w.start of the window), zeros elsewhere."""
+    placed = np.zeros(taps.shape[:2] + tuple(w.taps for w in window), taps.dtype)
+    placed[(slice(None), slice(None), *(slice(p.start - w.start, p.start - w.start + p.taps)
+                                        for p, w in zip(phase, window)))] = taps
+    return placed
 
 
 def _elementwise_epilogue(conv: ir.Operation) -> list[ir.Operation]:
