@@ -142,9 +142,34 @@ def fold_batch_norms(model: nn.Module) -> tuple[nn.Module, list[str]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             folded = fuse(model, inplace=False)
-        return folded, []
+        return _fold_transposed_batch_norms(folded), []
     except Exception as exc:  # tracing can fail on data-dependent control flow
         return model, [f"batch norms not folded into convs (model could not be traced: {str(exc).splitlines()[0][:100]})"]
+
+
+_TRANSPOSED_CONV_BN = [(nn.ConvTranspose1d, nn.BatchNorm1d), (nn.ConvTranspose2d, nn.BatchNorm2d),
+                       (nn.ConvTranspose3d, nn.BatchNorm3d)]
+
+
+def _fold_transposed_batch_norms(traced: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A decoder's ConvTranspose+BatchNorm pairs folded as fx's `fuse` folds Conv+BatchNorm (which it leaves
+    out): the folded weight scales its output channels, dim 1 of a transposed weight, and keeps its zeros.
+    Grouped ones are left alone (their dim 1 holds a group's output channels only)."""
+    from torch.fx.experimental.optimization import matches_module_pattern, replace_node_module
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    modules = dict(traced.named_modules())
+    for pattern in _TRANSPOSED_CONV_BN:
+        for node in list(traced.graph.nodes):
+            if not matches_module_pattern(pattern, node, modules) or len(node.args[0].users) > 1:
+                continue
+            conv, norm = modules[node.args[0].target], modules[node.target]
+            if conv.groups != 1 or not norm.track_running_stats:
+                continue
+            replace_node_module(node.args[0], modules, fuse_conv_bn_eval(conv, norm, transpose=True))
+            node.replace_all_uses_with(node.args[0])
+            traced.graph.erase_node(node)
+    traced.recompile()
+    return traced
 
 
 # Integer buffers named in the IR (a boolean mask arrives as uint8).

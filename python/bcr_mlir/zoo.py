@@ -215,6 +215,19 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+class DCGANGenerator(nn.Sequential):
+    """DCGAN's generator (Radford et al. 2016): a 100-d code (as 100x1x1) to a 3x64x64 image through
+    ConvTranspose2d layers (4x4 kernels; stride 2, padding 1 after the first), each with batch norm and ReLU,
+    tanh out."""
+
+    def __init__(self, code: int = 100, scale: float = 1.0):
+        widths = [_width(w, scale) for w in (512, 256, 128, 64)]
+        layers = [nn.ConvTranspose2d(code, widths[0], 4, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        for cin, cout in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        super().__init__(*layers, nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False), nn.Tanh())
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expand: int):
         super().__init__()
@@ -345,11 +358,13 @@ def get(name: str, small: bool = False) -> tuple[nn.Module, torch.Tensor]:
         model, x = TCResNet(scale=0.5 if small else 1.0), torch.randn(1, 40, 101)
     elif name == "unet":
         model, x = UNet(scale=0.25 if small else 1.0), torch.randn(1, 3, 32 if small else 64, 32 if small else 64)
+    elif name == "dcgan":
+        model, x = DCGANGenerator(scale=0.25 if small else 1.0), torch.randn(1, 100, 1, 1)
     else:
         raise KeyError(f"unknown model '{name}'; choose one of {', '.join(NAMES)}")
-    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d", "resnext", "tcresnet", "unet"):
+    if name in ("vgg16", "resnet18", "mobilenetv2", "c3d", "resnext", "tcresnet", "unet", "dcgan"):
         initialize(model)
     return model.eval(), x
 
 
-NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d", "resnext", "tcresnet", "unet"]
+NAMES = ["demo", "vgg16", "resnet18", "mobilenetv2", "gru", "lstm", "c3d", "resnext", "tcresnet", "unet", "dcgan"]

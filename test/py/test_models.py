@@ -1,10 +1,12 @@
-"""The compiler issue's five models (at small sizes), and the LSTM, ResNeXt (grouped convs), TC-ResNet (Conv1d) and
-U-Net (transposed convs) zoo models, pruned by the prune library, against PyTorch."""
+"""The compiler issue's five models (at small sizes), and the LSTM, ResNeXt (grouped convs), TC-ResNet (Conv1d),
+U-Net and DCGAN (transposed convs) zoo models, pruned by the prune library, against PyTorch."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import bcr_mlir
+from bcr_mlir.importer import fold_batch_norms
 from helpers import assert_matches_torch, pruned, reference
 
 MODELS = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d", "lstm", "resnext", "tcresnet"]
@@ -32,6 +34,25 @@ def test_unet_x86():
     assert_matches_torch(compiled(x), expected)
     transposed = [(layer.name, layer.mode) for layer in compiled.report.layers if layer.op == "transposed conv2d"]
     assert transposed == [("up.2", "sparse"), ("up.1", "sparse"), ("up.0", "sparse")], transposed
+
+
+def test_dcgan_x86():
+    """DCGAN's generator: its batch norms fold into the ConvTranspose2d layers before them, and its four
+    stride-2 ones (kernel 4, padding 1) run as one conv of their phases' filters stacked on a 3x3 window,
+    each a generated kernel that skips the pruned weights and the window's zero taps."""
+    model, x = pruned("dcgan")
+    expected = reference(model, x)
+    assert expected.std() > 0.01, "the pruned generator's image is not flat"
+    compiled = bcr_mlir.compile(model, (x,), target="x86-host")
+    assert_matches_torch(compiled(x), expected)
+    layers = [(layer.name, layer.op, layer.mode) for layer in compiled.report.layers]
+    assert layers == [("0", "conv2d", "sparse"), *[(name, "transposed conv2d", "sparse") for name in ("3", "6", "9", "12")]], \
+        layers
+    folded, notes = fold_batch_norms(model)   # what the importer compiles
+    norms = [node.target for node in folded.graph.nodes
+             if node.op == "call_module" and isinstance(folded.get_submodule(node.target), torch.nn.BatchNorm2d)]
+    assert not notes and not norms, (notes, norms)
+    assert all(abs(layer.sparsity - 0.875) < 0.01 for layer in compiled.report.layers), compiled.report
 
 
 FIVE = ["vgg16", "resnet18", "mobilenetv2", "gru", "c3d"]
