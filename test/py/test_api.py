@@ -588,6 +588,25 @@ def test_pruned_transposed_convs_run_sparse(target):
 
 @pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
                                     pytest.param("vulkan", marks=pytest.mark.vulkan)])
+def test_transposed_conv1d_runs_as_stacked_phases(target):
+    """A decoder's ConvTranspose1d layers (stride 2 and 3, pruned and not) run as one conv of their output
+    phases' filters each, a generated kernel: the stride-3 one's phases have one output fewer than phase 0
+    (100 outputs of 34 positions), which the depth-to-space's output is sliced to."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.ConvTranspose1d(32, 32, 4, stride=2, padding=1), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose1d(32, 16, 5, stride=3, padding=2)).eval()
+    bcr_mlir.prune(model, "bcr", rate=4, layers=["0.weight"])
+    x = torch.randn(1, 32, 17)
+    compiled = bcr_mlir.compile(model, (x,), target=target)
+    assert_matches_torch(compiled(x), reference(model, x))
+    assert compiled(x).shape == (1, 16, 100)
+    pruned, dense = compiled.report.find("0"), compiled.report.find("2")
+    assert (pruned.op, pruned.mode, dense.op, dense.mode) == ("transposed conv1d", "sparse", "transposed conv1d", "sparse")
+    assert abs(pruned.sparsity - 0.75) < 0.01 and dense.sparsity == 0.0, (pruned.sparsity, dense.sparsity)
+
+
+@pytest.mark.parametrize("target", ["x86-host", pytest.param("arm64-android", marks=pytest.mark.arm64),
+                                    pytest.param("vulkan", marks=pytest.mark.vulkan)])
 def test_conv1d_layers_run_as_convs_of_one_row(target):
     """Conv1d (keyword spotting, TCNs) is pruned like Conv2d and runs as a conv2d of one row: pruned with a
     stride and a dilation; unpruned with taps (on x86, where IREE's conv1d was measured 13-34x slower than

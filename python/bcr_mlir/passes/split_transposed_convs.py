@@ -24,8 +24,8 @@ fill), or a phase has no output at all, each phase runs as its own conv (weights
 over its window, and strided tensor.insert_slice ops interleave the results.
 
 Runs after bcr-fold-constant-weights (which evaluates torch-mlir's gather of the transposed weight) and before
-bcr-raise-sparse-layers. Takes linalg.conv_{2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and dilations, a
-constant weight, and an input inserted with static strides into a zero fill (not 1-D: see SPATIAL_DIMS).
+bcr-raise-sparse-layers. Takes linalg.conv_{1d_ncw_fcw,2d_nchw_fchw,3d_ncdhw_fcdhw} with unit strides and
+dilations, a constant weight, and an input inserted with static strides into a zero fill.
 
 Before (ConvTranspose2d(8, 16, 4, stride=2, padding=1) on 6x6, with a bias):
     %z = linalg.fill ins(%cst0 : f32) outs(%e : tensor<1x8x15x15xf32>) -> tensor<1x8x15x15xf32>
@@ -61,10 +61,7 @@ from bcr_mlir.passes.registry import Pass, PassContext
 
 # What makes the stuffed input and the conv's init: erased with the conv when nothing else reads them.
 _STUFFING_OPS = ("tensor.insert_slice", "linalg.fill", "tensor.empty", "linalg.broadcast")
-# 2-D and 3-D convs only. Split, a ConvTranspose1d (128 -> 64 channels, kernel 4, stride 2, length 200) ran
-# 1.15-1.68x faster at 1 thread but 0.35-0.77x as fast at 2 (x86, 2026-12-07): at 2 threads each added IREE
-# dispatch (a pad, an interleave) costs more than the work a 1-D phase saves.
-SPATIAL_DIMS = {"linalg.conv_2d_nchw_fchw": 2, "linalg.conv_3d_ncdhw_fcdhw": 3}
+SPATIAL_DIMS = {"linalg.conv_1d_ncw_fcw": 1, "linalg.conv_2d_nchw_fchw": 2, "linalg.conv_3d_ncdhw_fcdhw": 3}
 
 
 @dataclass(frozen=True)
@@ -154,8 +151,8 @@ class SplitTransposedConvs(Pass):
             stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
             phase_macs = sum(math.prod(p.outputs * p.taps for p in phase) for phase in phases)
             if bias is not None:
-                shape = (f"one conv of its {len(phases)} phases' filters stacked on a common "
-                         f"{'x'.join(str(w.taps) for w in window)} window, then a depth-to-space")
+                taps = "x".join(str(w.taps) for w in window) if len(window) > 1 else f"{window[0].taps}-tap"
+                shape = f"one conv of its {len(phases)} phases' filters stacked on a common {taps} window, then a depth-to-space"
             else:
                 shape = f"{sum(all(p.taps for p in phase) for phase in phases)} phase conv(s) ({name}{PHASE_INFIX}*)"
             context.report.notes.append(

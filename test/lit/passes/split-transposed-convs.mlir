@@ -127,13 +127,19 @@ func.func @kernel_is_stride(%x: tensor<1x1x2x2xf32>) -> tensor<1x1x4x4xf32> {
   return %y : tensor<1x1x4x4xf32>
 }
 
-// A ConvTranspose1d (stride 2) is left over its stuffed input: split, its phases ran 0.35-0.77x as fast at 2
-// threads (each IREE dispatch of a pad or an interleave costs more than the saved work).
-// CHECK-LABEL: func.func @conv1d_left_alone
-// CHECK: linalg.conv_1d_ncw_fcw {{.*}} ins(%inserted_slice
-func.func @conv1d_left_alone(%x: tensor<1x2x3xf32>) -> tensor<1x2x6xf32> {
+// ConvTranspose1d(2, 2, 2, stride=2) on length 3: each phase meets one tap (phase 0 tap 1, phase 1 tap 0) of
+// the same 1-tap window, the input itself, so the stacked filters [4, 2, 1] hold no zeros.
+// CHECK-LABEL: func.func @conv1d
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[\[\[}}2.000000e+00], [4.000000e+00]], {{\[\[}}6.000000e+00], [8.000000e+00]], {{\[\[}}1.000000e+00], [3.000000e+00]], {{\[\[}}5.000000e+00], [7.000000e+00]]]> : tensor<4x2x1xf32>
+// CHECK: %[[Y:.*]] = linalg.conv_1d_ncw_fcw {bcr.transposed_layer = {layer = "up1d", weights = 8 : i64}, {{.*}} ins(%arg0, %[[W]] : tensor<1x2x3xf32>, tensor<4x2x1xf32>) {{.*}} -> tensor<1x4x3xf32>
+// CHECK: %[[E:.*]] = tensor.expand_shape %[[Y]] {{\[}}[0], [1, 2], [3]] output_shape [1, 2, 2, 3]
+// CHECK: %[[T:.*]] = linalg.transpose ins(%[[E]] : tensor<1x2x2x3xf32>) {{.*}} permutation = [0, 2, 3, 1]
+// CHECK: %[[R:.*]] = tensor.collapse_shape %[[T]] {{\[}}[0], [1], [2, 3]] : tensor<1x2x3x2xf32> into tensor<1x2x6xf32>
+// CHECK: return %[[R]]
+// REPORT: note: up1d: a stride-2 transposed conv runs as one conv of its 2 phases' filters stacked on a common 1-tap window, then a depth-to-space; its phases do 2.0x fewer multiply-adds
+func.func @conv1d(%x: tensor<1x2x3xf32>) -> tensor<1x2x6xf32> {
   %zero = arith.constant 0.0 : f32
-  %w = arith.constant dense<1.0> : tensor<2x2x2xf32>
+  %w = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]> : tensor<2x2x2xf32> loc("up1d")
   %e = tensor.empty() : tensor<1x2x7xf32>
   %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x7xf32>) -> tensor<1x2x7xf32>
   %stuffed = tensor.insert_slice %x into %zeros[0, 0, 1] [1, 2, 3] [1, 1, 2] : tensor<1x2x3xf32> into tensor<1x2x7xf32>
