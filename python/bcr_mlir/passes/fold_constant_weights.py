@@ -281,6 +281,13 @@ def _sources(values: list[ir.Value]) -> list[str]:
     return names
 
 
+def _moves_values(op: ir.Operation) -> bool:
+    """Whether a generic only moves its inputs' elements (a gather: every float in its body is read by
+    tensor.extract or is a block argument, only index arithmetic computes)."""
+    return all(inner.name in ("tensor.extract", "linalg.yield", "linalg.index")
+               or all(str(result.type) == "index" for result in inner.results) for inner in body_ops(op))
+
+
 def _gathered(op: ir.Operation) -> list[ir.Value]:
     """The tensors defined outside a generic that its body reads with tensor.extract (behind reshapes: a
     grouped transposed conv gathers from its weight expanded to [G, Cin/G, Cout/G, KH, KW])."""
@@ -301,9 +308,10 @@ class FoldConstantWeights(Pass):
     summary = "Compute weights derived from constants in forward() (weight * mask, scaled weights) at compile time"
 
     def run(self, module: ir.Module, context: PassContext) -> None:
-        # Each folded constant and the weight it stands for. A chain, w * mask * 0.5, folds one op at a time:
-        # a link takes over its input's entry, so each weight is counted and named once.
-        folded: list[tuple[ir.Value, str]] = []
+        # Each folded constant, the weight it stands for, and whether any link computed values (not only moved
+        # them). A chain, w * mask * 0.5, folds one op at a time: a link takes over its input's entry, so each
+        # weight is counted and named once.
+        folded: list[tuple[ir.Value, str, bool]] = []
         for op in ops_named(module, ("linalg.generic",)):
             if len(op.results) != 1 or not _feeds_weight(op.results[0]):
                 continue
@@ -315,6 +323,7 @@ class FoldConstantWeights(Pass):
             links = [entry for entry in folded if any(entry[0] == value for value in inputs)]
             named = [n for n in (constant_name(v) for v in inputs) if n]
             name = links[0][1] if links else weight_name(named) if named else UNNAMED
+            computed = not _moves_values(op) or any(entry[2] for entry in links)
             with ir.InsertionPoint(op), op.location:
                 # A parameter's name is kept at any size (the report and the metadata go by it).
                 constant = context.weights.constant(array, name, keep_name=name != UNNAMED)
@@ -323,10 +332,13 @@ class FoldConstantWeights(Pass):
             op.results[0].replace_all_uses_with(constant)
             op.erase()
             erase_unused(("linalg.generic",), inputs)  # the integer generics it read (a boolean mask's `!= 0`)
-            folded = [entry for entry in folded if entry not in links] + [(constant, name)]
-        if folded:
-            context.report.notes.append(f"{len(folded)} weight(s) computed in forward() from constants folded into "
-                                        f"constants: {', '.join(name for _, name in folded)}")
+            folded = [entry for entry in folded if entry not in links] + [(constant, name, computed)]
+        # torch-mlir's gather of a transposed conv's weight (flipped, in/out swapped) is the layer's own
+        # weight, not one computed in forward(): bcr-split-transposed-convs' note tells of those layers.
+        computed = [name for _, name, is_computed in folded if is_computed]
+        if computed:
+            context.report.notes.append(f"{len(computed)} weight(s) computed in forward() from constants folded into "
+                                        f"constants: {', '.join(computed)}")
 
     @staticmethod
     def _fold(op: ir.Operation, context: PassContext, integer: bool = False) -> np.ndarray | None:
