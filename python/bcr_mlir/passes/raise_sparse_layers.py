@@ -312,7 +312,8 @@ class RaiseSparseLayers(Pass):
         There is no structure to detect or reorder, so it skips the sparse stage. Returns None when raised,
         else why it is left to IREE ("" for the usual dense-only reason)."""
         x, w, init = op.operands[0], op.operands[1], op.operands[2]
-        array = context.weights.array(through_reshape(w))
+        source = through_reshape(w)   # the [C, 1, KH, KW] parameter behind torch-mlir's collapse
+        array = context.weights.array(source)
         bias = conv_bias(init, context.weights)
         # f32, or f16 data accumulated in f32 (an f16 model): the kernel reads and writes the data's type.
         if array is None or bias is None:
@@ -330,7 +331,7 @@ class RaiseSparseLayers(Pass):
         last, activation = absorb_epilogue(op, dead)
         if value_dtype(last.result) != array.dtype:
             return "depthwise conv2d: its f32 sum is read before it is narrowed to f16; the kernels write f16"
-        name = layer_name(through_reshape(w))
+        name = layer_name(source)
         with ir.InsertionPoint(op), op.location:
             packed = per_channel_packed_conv(context.weights, x, bias, taps, kernel, dense_ints(op.attributes["strides"]),
                                              dense_ints(op.attributes["dilations"]), last.result.type,
@@ -344,11 +345,11 @@ class RaiseSparseLayers(Pass):
         return None
 
     def _record_dense_only(self, op: ir.Operation, context: PassContext, reason: str | None = None) -> None:
-        weight = op.operands[1]
-        array = context.weights.array(through_reshape(weight))
+        source = through_reshape(op.operands[1])
+        array = context.weights.array(source)
         if array is None:
             return
-        name = layer_name(through_reshape(weight))
+        name = layer_name(source)
         if context.report.find(name) is None:
             zeros = 1.0 - np.count_nonzero(array) / array.size
             kind = _conv1d_label(DENSE_ONLY_OPS[op.name], array)
