@@ -19,6 +19,10 @@ matmul: structure.TRANSPOSED_CONV_SLOWDOWN). A pruned layer stays pruned: its ze
 filters. Elementwise ops that alone read the conv's result (a ReLU, a clamp, an f16 model's narrowing)
 commute with the interleave, so they move before it, where bcr-raise-sparse-layers fuses them.
 
+A stride-1 transposed conv of a one-pixel input (DCGAN's first layer: the 1x1 code, padded by K - 1 - p) is
+the same case: a dim of one element is stuffed at any stride, and at one stride per output every output
+position is a phase with one tap, so the layer runs as one 1x1 conv (a matmul) that reads no padding.
+
 When the conv's init is not a bias it can tile (a constant bias vector, maybe widened from f16, or a zero
 fill), or a phase has no output at all, each phase runs as its own conv (weights `<layer>.phase<a>.weight`)
 over its window, and strided tensor.insert_slice ops interleave the results.
@@ -92,9 +96,14 @@ def _phases_1d(stride: int, offset: int, inputs: int, kernel: int, outputs: int)
     return phases
 
 
-def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int]] | None:
-    """(unstuffed input, spatial offsets, spatial strides) when the conv's input is a strided insert_slice of a
-    tensor into a zero fill, with unit strides on the batch and channel dims."""
+def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int], list[int]] | None:
+    """(unstuffed input, spatial offsets, spatial strides to split at, the insert's spatial strides) when the
+    conv's input is a strided insert_slice of a tensor into a zero fill, with unit strides on the batch and
+    channel dims.
+
+    A dim of one element, padded to several outputs (a stride-1 transposed conv of a 1x1 input: DCGAN's first
+    layer), is stuffed at any stride: at one stride per output, each output position is a phase that meets
+    one tap, so all of them run as one 1x1 conv (a matmul) that reads no padding."""
     insert = defining_op(conv.operands[0])
     if insert is None or insert.name != "tensor.insert_slice" or len(insert.operands) != 2:
         return None   # dynamic offsets, sizes or strides
@@ -105,9 +114,11 @@ def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int]] 
     strides = list(ir.DenseI64ArrayAttr(insert.attributes["static_strides"]))
     sizes = list(ir.DenseI64ArrayAttr(insert.attributes["static_sizes"]))
     source = insert.operands[0]
-    if offsets[:2] != [0, 0] or strides[:2] != [1, 1] or sizes != list(shape_of(source)) or max(strides) <= 1:
+    outputs = shape_of(conv.result)[2:]
+    split = [out if size == 1 and out > 1 else stride for size, out, stride in zip(sizes[2:], outputs, strides[2:])]
+    if offsets[:2] != [0, 0] or strides[:2] != [1, 1] or sizes != list(shape_of(source)) or max(split) <= 1:
         return None
-    return source, offsets[2:], strides[2:]
+    return source, offsets[2:], split, strides[2:]
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class SplitTransposedConvs(Pass):
             weight = context.weights.array(conv.operands[1])
             if stuffed is None or weight is None:
                 continue
-            x, offsets, strides = stuffed
+            x, offsets, strides, inserted = stuffed
             dims = SPATIAL_DIMS[conv.name]
             out_shape = shape_of(conv.result)
             per_dim = [_phases_1d(strides[d], offsets[d], shape_of(x)[2 + d], weight.shape[2 + d], out_shape[2 + d])
@@ -155,9 +166,12 @@ class SplitTransposedConvs(Pass):
                 shape = f"one conv of its {len(phases)} phases' filters stacked on a common {taps} window, then a depth-to-space"
             else:
                 shape = f"{sum(all(p.taps for p in phase) for phase in phases)} phase conv(s) ({name}{PHASE_INFIX}*)"
+            layer = f"a stride-{'x'.join(map(str, inserted))} transposed conv"
+            if inserted != strides:
+                layer += f" of a {'x'.join(map(str, shape_of(x)[2:]))} input (each output position a phase)"
             context.report.notes.append(
-                f"{name}: a stride-{'x'.join(map(str, strides))} transposed conv runs as {shape}; its phases do "
-                f"{stuffed_macs / max(phase_macs, 1):.1f}x fewer multiply-adds than the conv over its zero-stuffed input")
+                f"{name}: {layer} runs as {shape}; its phases do {stuffed_macs / max(phase_macs, 1):.1f}x fewer "
+                f"multiply-adds than the conv over its zero-{'stuffed' if max(inserted) > 1 else 'padded'} input")
 
     @staticmethod
     def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],

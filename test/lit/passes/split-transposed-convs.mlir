@@ -149,6 +149,30 @@ func.func @conv1d(%x: tensor<1x2x3xf32>) -> tensor<1x2x6xf32> {
   return %y : tensor<1x2x6xf32>
 }
 
+// ConvTranspose2d(2, 1, 2) (stride 1) of a 1x1 input, as DCGAN's first layer: the input padded to 3x3 by a
+// stride-1 insert. A one-pixel dim is stuffed at any stride, so it splits at one stride per output: each of the
+// 4 output positions is a phase with one tap (output (a, b) reads tap (1 - a, 1 - b)), one 1x1 conv over the
+// input itself (a matmul), which reads no padding.
+// CHECK-LABEL: func.func @one_pixel
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[\[\[\[}}4.000000e+00]], {{\[\[}}8.000000e+00]]], {{\[\[\[}}3.000000e+00]], {{\[\[}}7.000000e+00]]], {{\[\[\[}}2.000000e+00]], {{\[\[}}6.000000e+00]]], {{\[\[\[}}1.000000e+00]], {{\[\[}}5.000000e+00]]]]> : tensor<4x2x1x1xf32>
+// CHECK: %[[Y:.*]] = linalg.conv_2d_nchw_fchw {bcr.transposed_layer = {layer = "latent", weights = 8 : i64}, {{.*}} ins(%arg0, %[[W]] : tensor<1x2x1x1xf32>, tensor<4x2x1x1xf32>) {{.*}} -> tensor<1x4x1x1xf32>
+// CHECK: tensor.expand_shape %[[Y]]
+// CHECK: linalg.transpose
+// CHECK: %[[R:.*]] = tensor.collapse_shape {{.*}} into tensor<1x1x2x2xf32>
+// CHECK: return %[[R]]
+// REPORT: note: latent: a stride-1x1 transposed conv of a 1x1 input (each output position a phase) runs as one conv of its 4 phases' filters stacked on a common 1x1 window, then a depth-to-space; its phases do 4.0x fewer multiply-adds than the conv over its zero-padded input
+func.func @one_pixel(%x: tensor<1x2x1x1xf32>) -> tensor<1x1x2x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %w = arith.constant dense<[[[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]]> : tensor<1x2x2x2xf32> loc("latent")
+  %e = tensor.empty() : tensor<1x2x3x3xf32>
+  %zeros = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  %padded = tensor.insert_slice %x into %zeros[0, 0, 1, 1] [1, 2, 1, 1] [1, 1, 1, 1] : tensor<1x2x1x1xf32> into tensor<1x2x3x3xf32>
+  %o = tensor.empty() : tensor<1x1x2x2xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%o : tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%padded, %w : tensor<1x2x3x3xf32>, tensor<1x2x2x2xf32>) outs(%init : tensor<1x1x2x2xf32>) -> tensor<1x1x2x2xf32>
+  return %y : tensor<1x1x2x2xf32>
+}
+
 // A conv over a plain zero pad (stride-1 insert: a padded input, not a stuffed one) is left alone, as is a
 // dilated conv over a stuffed input.
 // CHECK-LABEL: func.func @not_stuffed
