@@ -20,7 +20,7 @@ filters. Elementwise ops that alone read the conv's result (a ReLU, a clamp, an 
 commute with the interleave, so they move before it, where bcr-raise-sparse-layers fuses them.
 
 A stride-1 transposed conv of a one-pixel input (DCGAN's first layer: the 1x1 code, padded by K - 1 - p) is
-the same case: a dim of one element is stuffed at any stride, and at one stride per output every output
+the same case: a one-pixel input is stuffed at any stride, and at one stride per output every output
 position is a phase with one tap, so the layer runs as one 1x1 conv (a matmul) that reads no padding.
 
 When the conv's init is not a bias it can tile (a constant bias vector, maybe widened from f16, or a zero
@@ -101,7 +101,7 @@ def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int], 
     conv's input is a strided insert_slice of a tensor into a zero fill, with unit strides on the batch and
     channel dims.
 
-    A dim of one element, padded to several outputs (a stride-1 transposed conv of a 1x1 input: DCGAN's first
+    A one-pixel input, padded to several outputs (a stride-1 transposed conv of a 1x1 input: DCGAN's first
     layer), is stuffed at any stride: at one stride per output, each output position is a phase that meets
     one tap, so all of them run as one 1x1 conv (a matmul) that reads no padding."""
     insert = defining_op(conv.operands[0])
@@ -115,7 +115,8 @@ def _stuffed_input(conv: ir.Operation) -> tuple[ir.Value, list[int], list[int], 
     sizes = list(ir.DenseI64ArrayAttr(insert.attributes["static_sizes"]))
     source = insert.operands[0]
     outputs = shape_of(conv.result)[2:]
-    split = [out if size == 1 and out > 1 else stride for size, out, stride in zip(sizes[2:], outputs, strides[2:])]
+    one_pixel = all(size == 1 for size in sizes[2:])
+    split = [out if one_pixel and out > 1 else stride for out, stride in zip(outputs, strides[2:])]
     if offsets[:2] != [0, 0] or strides[:2] != [1, 1] or sizes != list(shape_of(source)) or max(split) <= 1:
         return None
     return source, offsets[2:], split, strides[2:]
