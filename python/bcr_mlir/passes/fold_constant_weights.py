@@ -284,8 +284,8 @@ def _sources(values: list[ir.Value]) -> list[str]:
 def _moves_values(op: ir.Operation) -> bool:
     """Whether a generic only moves its inputs' elements (a gather: every float in its body is read by
     tensor.extract or is a block argument, only index arithmetic computes)."""
-    return all(inner.name in ("tensor.extract", "linalg.yield", "linalg.index")
-               or all(str(result.type) == "index" for result in inner.results) for inner in body_ops(op))
+    return all(inner.name in ("tensor.extract", "linalg.yield") or all(str(result.type) == "index" for result in inner.results)
+               for inner in body_ops(op))
 
 
 def _gathered(op: ir.Operation) -> list[ir.Value]:

@@ -174,16 +174,16 @@ class RaiseSparseLayers(Pass):
                     self._record_dense_only(op, context, declined)
                 continue
             source = candidate.source
-            name, kind = layer_name(source), candidate.kind
+            name, kind, layer_weights = layer_name(source), candidate.kind, None
             transposed = transposed_layer(candidate.root)
-            if transposed is not None:
-                name, kind = transposed[0], f"transposed {kind}"
+            if transposed is not None:   # the stacked phases of a transposed conv: the layer's name and weight count
+                name, layer_weights = transposed
+                kind = f"transposed {kind}"
             existing = context.report.find(name)
             decision = context.memoized(
                 ("decide", name, kind, candidate.macs, candidate.weight_array.shape, context.target.name),
                 lambda: decide(candidate.weight_array, candidate.macs, _hint_for(hints, source), kind,
-                               self.min_macs, self.min_speedup, context.target.name,
-                               transposed[1] if transposed is not None else None))
+                               self.min_macs, self.min_speedup, context.target.name, layer_weights))
             if existing is not None:
                 existing.uses += 1
             else:
@@ -192,8 +192,7 @@ class RaiseSparseLayers(Pass):
                     user_weight = weights.array(source)
                     reason = f"{shape_of(candidate.root.operands[1])[0]} groups as one block-diagonal weight; {reason}"
                 # A transposed conv's weight: each tap is in the stacked weight once, among the window's zero taps.
-                weight_count = transposed[1] if transposed is not None else user_weight.size
-                zeros = 1.0 - np.count_nonzero(user_weight) / weight_count
+                zeros = 1.0 - np.count_nonzero(user_weight) / (layer_weights or user_weight.size)
                 context.report.add(LayerDecision(name, kind, decision.scheme, zeros,
                                                  "sparse" if decision.sparse else "dense", reason,
                                                  "" if decision.sparse else "IREE dense"))

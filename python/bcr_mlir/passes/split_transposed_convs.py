@@ -133,8 +133,8 @@ class SplitTransposedConvs(Pass):
             if any(v != 1 for v in dense_ints(conv.attributes["strides"]) + dense_ints(conv.attributes["dilations"])):
                 continue
             stuffed = _stuffed_input(conv)
-            weight = context.weights.array(conv.operands[1])
-            if stuffed is None or weight is None:
+            weight = context.weights.array(conv.operands[1]) if stuffed is not None else None
+            if weight is None:
                 continue
             x, offsets, strides, inserted = stuffed
             dims = SPATIAL_DIMS[conv.name]
@@ -144,6 +144,7 @@ class SplitTransposedConvs(Pass):
             name = layer_name(conv.operands[1])
             epilogue = _elementwise_epilogue(conv)
             last = epilogue[-1] if epilogue else conv
+            phases = list(itertools.product(*per_dim))
             window = _common_window(per_dim, strides)
             # The stacked conv takes the conv's bias as bcr-raise-sparse-layers reads one (a constant, maybe
             # behind an f16 model's widening, or a zero fill); any other init: separate phases.
@@ -151,15 +152,14 @@ class SplitTransposedConvs(Pass):
             # Just before the epilogue's last op: every value the conv and the epilogue read is defined there.
             with ir.InsertionPoint(last), conv.location:
                 if bias is not None:
-                    result = self._stacked(conv, x, weight, per_dim, window, strides, name, epilogue, bias, context)
+                    result = self._stacked(conv, x, weight, phases, window, strides, name, epilogue, bias, context)
                 else:
-                    result = self._split(conv, x, weight, per_dim, strides, name, epilogue, context)
+                    result = self._split(conv, x, weight, phases, strides, name, epilogue, context)
             last.result.replace_all_uses_with(result)
             operands = list(conv.operands)
             for op in [*reversed(epilogue), conv]:
                 op.erase()
             erase_unused(_STUFFING_OPS, operands)   # the stuffed input and the old init
-            phases = list(itertools.product(*per_dim))
             stuffed_macs = math.prod(out_shape[2:]) * math.prod(weight.shape[2:])
             phase_macs = sum(math.prod(p.outputs * p.taps for p in phase) for phase in phases)
             if bias is not None:
@@ -175,7 +175,7 @@ class SplitTransposedConvs(Pass):
                 f"multiply-adds than the conv over its zero-{'stuffed' if max(inserted) > 1 else 'padded'} input")
 
     @staticmethod
-    def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
+    def _stacked(conv: ir.Operation, x: ir.Value, weight: np.ndarray, phases: list[tuple[_Phase1D, ...]],
                  window: list[_Phase1D], strides: list[int], name: str, epilogue: list[ir.Operation],
                  bias: ir.Value | bool, context: PassContext) -> ir.Value:
         """One conv of all phases' filters, stacked [P F, C, *window taps] with each phase's taps at its place
@@ -185,7 +185,6 @@ class SplitTransposedConvs(Pass):
         phases took a pad or slice, a conv and an interleave each."""
         element = ir.RankedTensorType(conv.result.type).element_type
         batch, filters = shape_of(conv.result)[:2]
-        phases = list(itertools.product(*per_dim))
         stacked = np.concatenate([_in_window(_phase_taps(weight, phase, strides), phase, window) for phase in phases])
         counts = [w.outputs for w in window]
         shape = [batch, len(phases) * filters, *counts]
@@ -222,7 +221,7 @@ class SplitTransposedConvs(Pass):
                                         [0] * len(final), final, [1] * len(final)).result
 
     @staticmethod
-    def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, per_dim: list[list[_Phase1D]],
+    def _split(conv: ir.Operation, x: ir.Value, weight: np.ndarray, phases: list[tuple[_Phase1D, ...]],
                strides: list[int], name: str, epilogue: list[ir.Operation], context: PassContext) -> ir.Value:
         out_type = ir.RankedTensorType(conv.result.type)
         element = out_type.element_type
@@ -231,7 +230,7 @@ class SplitTransposedConvs(Pass):
         init_op = defining_op(init)
         final_type = ir.RankedTensorType((epilogue[-1] if epilogue else conv).result.type)
         result = ir.tensor.EmptyOp(final_type.shape, final_type.element_type).result
-        for phase in itertools.product(*per_dim):
+        for phase in phases:
             shape = [batch, filters, *(p.outputs for p in phase)]
             phase_type = ir.RankedTensorType.get(shape, element)
             at = [0, 0, *(p.a for p in phase)]
